@@ -1,0 +1,73 @@
+/* citygate — the journal: where encoded readings wait for the outputs.
+ *
+ * Producers (the sink, on behalf of adapters) append chunks of complete
+ * line-protocol lines; each output is a reader with its own position, so a slow
+ * or dead output never holds back a healthy one. Readers read (copy) lines,
+ * try to deliver them, and commit only after delivery.
+ *
+ * Budget (bytes): when an append does not fit, the oldest chunk is dropped if at
+ * least one reader has already committed past it (only the laggards lose it,
+ * counted per reader); if no reader has consumed it, the append waits up to
+ * timeout_ms and then fails with -ETIMEDOUT (back-pressure to the sources).
+ *
+ * This version keeps chunks in memory; the store-and-forward issue puts the
+ * same interface on disk segments. Thread-safe. */
+#ifndef CG_JOURNAL_H
+#define CG_JOURNAL_H
+
+#include "buf.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define CG_JOURNAL_MAX_READERS 16
+
+struct cg_journal;
+
+struct cg_journal_reader_stats {
+    uint64_t unread_lines;   /* appended, not yet committed by this reader */
+    uint64_t unread_bytes;
+    uint64_t committed_lines;
+    uint64_t dropped_lines;  /* dropped by the budget before this reader took them */
+    int64_t oldest_unread_ns; /* append time of the oldest uncommitted chunk; 0 = none */
+};
+
+struct cg_journal_stats {
+    uint64_t bytes;        /* held now */
+    uint64_t lines;        /* held now */
+    uint64_t appended_lines;
+    uint64_t refused;      /* appends that timed out */
+    uint64_t max_bytes;
+};
+
+/* n_readers 1..CG_JOURNAL_MAX_READERS. NULL on allocation failure. */
+struct cg_journal *cg_journal_new(size_t max_bytes, unsigned n_readers);
+void cg_journal_free(struct cg_journal *j); /* NULL-safe; no thread may still use it */
+
+/* Appends complete lines (each ending in '\n'). timeout_ms as in cg_sink_emit.
+ * 0, -ETIMEDOUT, -ESHUTDOWN, -EMSGSIZE (bigger than the whole budget), -ENOMEM. */
+int cg_journal_append(struct cg_journal *j, const char *lines, size_t len, uint32_t n_lines,
+                      int timeout_ms);
+
+/* Waits until reader has at least min_lines unread past its read position, the
+ * timeout passes, or shutdown. Returns the number of unread lines (may be less
+ * than min_lines), or -ESHUTDOWN once shut down AND nothing is unread. */
+long cg_journal_wait(struct cg_journal *j, unsigned reader, size_t min_lines, int timeout_ms);
+
+/* Copies whole lines past the read position into out (appending), at most
+ * max_lines and max_bytes (at least one line is taken even if it is bigger than
+ * max_bytes). Advances the read position, not the commit. Returns lines copied. */
+long cg_journal_read(struct cg_journal *j, unsigned reader, struct cg_buf *out, size_t max_lines,
+                     size_t max_bytes);
+/* Everything read so far is delivered (or dead-lettered): commit it. */
+void cg_journal_commit(struct cg_journal *j, unsigned reader);
+/* Forget the uncommitted reads: the next read starts at the commit position. */
+void cg_journal_rewind(struct cg_journal *j, unsigned reader);
+
+/* Wakes all waiters; appends fail with -ESHUTDOWN from now on, reads still work. */
+void cg_journal_shutdown(struct cg_journal *j);
+
+void cg_journal_stats(struct cg_journal *j, struct cg_journal_stats *st);
+void cg_journal_reader_stats(struct cg_journal *j, unsigned reader,
+                             struct cg_journal_reader_stats *st);
+
+#endif

@@ -1,0 +1,7 @@
+/* citygate — the adapters compiled into this binary (generated registry.c). */
+#ifndef CG_REGISTRY_H
+#define CG_REGISTRY_H
+#include <citygate/adapter.h>
+/* NULL-terminated list, static storage. */
+const struct cg_adapter *const *cg_registry_adapters(void);
+#endif

@@ -1,0 +1,82 @@
+/* citygate — declarative config option tables, shared by the core and adapters.
+ *
+ * A module describes its options once, in a const table; cg_opt_parse() reads a
+ * JSON object against it (types, bounds, enums, required keys, unknown and
+ * duplicate keys, ${ENV} expansion, NAME_file secrets) and collects every error
+ * with its JSON path, so `citygate --check-config` can list them all.
+ * The same tables generate docs/config.md (`citygate --print-options`). */
+#ifndef CITYGATE_CONFIG_H
+#define CITYGATE_CONFIG_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- error list --------------------------------------------------------- */
+
+#define CG_ERRS_MAX 200 /* past this, errors are counted, not stored */
+
+struct cg_errs {
+    char *msg[CG_ERRS_MAX]; /* owned; "path: message" */
+    size_t n;
+    size_t lost;
+};
+
+/* Adds "path: message". Never fails (an allocation failure is counted in lost). */
+void cg_errs_add(struct cg_errs *e, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+size_t cg_errs_count(const struct cg_errs *e);
+void cg_errs_done(struct cg_errs *e); /* frees the messages; e can be reused */
+
+/* Builds "base.key" or "base[i]" into out (truncated safely). */
+void cg_path_key(char *out, size_t outsz, const char *base, const char *key);
+void cg_path_idx(char *out, size_t outsz, const char *base, size_t i);
+
+/* ---- option tables ------------------------------------------------------ */
+
+enum cg_opt_type {
+    CG_OPT_STRING, /* char * (heap, owned by the target; NULL when unset) */
+    CG_OPT_INT,    /* int64_t, bounds min..max */
+    CG_OPT_DOUBLE, /* double, bounds min..max, finite */
+    CG_OPT_BOOL,   /* bool */
+    CG_OPT_ENUM,   /* int: index into choices */
+    CG_OPT_OTHER,  /* parsed by the module itself; listed so it is not "unknown" */
+};
+
+#define CG_OPT_REQUIRED 0x1u /* must be present (or NAME_file for secrets) */
+#define CG_OPT_SECRET 0x2u   /* may come from NAME_file; never logged or printed */
+
+struct cg_opt {
+    const char *name;
+    enum cg_opt_type type;
+    size_t offset;      /* offsetof(target struct, member); unused for OTHER */
+    const char *def;    /* default as JSON-ish text ("5000", "true", "ns"); NULL: none */
+    double min, max;    /* INT / DOUBLE bounds, inclusive */
+    const char *const *choices; /* ENUM: NULL-terminated list */
+    unsigned flags;
+    const char *doc; /* one line for docs/config.md */
+};
+
+#define CG_OPT_END {.name = NULL}
+
+/* Applies the table's defaults, then reads obj. Every problem is added to errs
+ * with its path (base path `path`). Returns 0, or -EINVAL if any error was added
+ * by this call. The target must start zeroed; free it with cg_opt_free(). */
+int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path, void *target,
+                 struct cg_errs *errs);
+/* Frees the STRING members the table owns in target (NULL-safe). */
+void cg_opt_free(const struct cg_opt *table, void *target);
+
+/* Checks obj is an object with no duplicate keys; adds errors. 0 or -EINVAL. */
+int cg_json_check_object(const cJSON *obj, const char *path, struct cg_errs *errs);
+
+/* Expands ${NAME} (and $$ -> $) in s. Returns a heap string, or NULL with an
+ * error added (undefined variable, unterminated reference). */
+char *cg_conf_expand_env(const char *s, const char *path, struct cg_errs *errs);
+
+/* Reads a secret file: whole content, one trailing newline stripped, at most
+ * 64 KiB. Heap string or NULL with an error added. */
+char *cg_conf_read_secret(const char *file, const char *path, struct cg_errs *errs);
+
+#endif
