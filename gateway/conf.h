@@ -1,0 +1,56 @@
+/* citygate — the whole configuration file: gateway settings, static tags,
+ * outputs and sources. Loaded into a fresh struct so that a reload can be
+ * validated completely before anything running is touched. */
+#ifndef CG_CONF_H
+#define CG_CONF_H
+
+#include <cjson/cJSON.h>
+#include <citygate/adapter.h>
+#include <citygate/config.h>
+#include <citygate/point.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cg_influx_conf;
+
+struct cg_gateway_conf {
+    char *id;
+    char *state_dir;
+    int log_level; /* index into the level names: error, warn, info, debug */
+    int64_t buffer_max_bytes;
+    int64_t backpressure_wait_ms;
+    int64_t drain_timeout_ms;
+    bool write_uint;
+};
+
+struct cg_source_conf {
+    const cJSON *json; /* borrowed from cg_config.doc */
+    char *name;
+    const struct cg_adapter *adapter;
+    char path[32]; /* "sources[3]" */
+};
+
+struct cg_config {
+    char *file;
+    char *dir; /* directory of file */
+    cJSON *doc;
+    struct cg_gateway_conf gw;
+    struct cg_tag *tags; /* static tags, owned strings; includes gateway=<id> */
+    size_t n_tags;
+    struct cg_influx_conf **outputs;
+    size_t n_outputs;
+    struct cg_source_conf *sources;
+    size_t n_sources;
+};
+
+extern const struct cg_opt cg_gateway_options[];
+extern const char *const cg_log_level_names[];
+
+/* Reads and validates file. On success *out is set and 0 returned; otherwise
+ * every problem is in errs and -EINVAL (or -errno for I/O) is returned. The
+ * sources' own sections are only checked for "type"/"name" here: the adapters'
+ * create() validates the rest. */
+int cg_config_load(const char *file, struct cg_config **out, struct cg_errs *errs);
+void cg_config_free(struct cg_config *c); /* NULL-safe */
+
+#endif

@@ -1,0 +1,356 @@
+/* citygate — loading the config file (see conf.h). */
+#include "conf.h"
+
+#include "output_influx.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONF_MAX_BYTES (16 * 1024 * 1024)
+#define CONF_MAX_OUTPUTS 16
+#define CONF_MAX_SOURCES 256
+
+const char *const cg_log_level_names[] = {"error", "warn", "info", "debug", NULL};
+
+#define G(m) offsetof(struct cg_gateway_conf, m)
+const struct cg_opt cg_gateway_options[] = {
+    {.name = "id", .type = CG_OPT_STRING, .offset = G(id),
+     .doc = "This gateway's name; added to every point as tag `gateway`. Default: the host name."},
+    {.name = "state_dir", .type = CG_OPT_STRING, .offset = G(state_dir), .def = "/var/lib/citygate",
+     .doc = "Writable directory for state: dead-letter files, buffers."},
+    {.name = "log_level", .type = CG_OPT_ENUM, .offset = G(log_level), .def = "info",
+     .choices = cg_log_level_names, .doc = "Least severe level logged."},
+    {.name = "buffer_max_bytes", .type = CG_OPT_INT, .offset = G(buffer_max_bytes), .def = "67108864",
+     .min = 65536, .max = 68719476736.0,
+     .doc = "Memory for readings waiting for the outputs (bytes of line protocol)."},
+    {.name = "backpressure_wait_ms", .type = CG_OPT_INT, .offset = G(backpressure_wait_ms), .def = "5000",
+     .min = 0, .max = 600000,
+     .doc = "How long a source waits for room when the buffer is full before its reading is refused (counted)."},
+    {.name = "drain_timeout_ms", .type = CG_OPT_INT, .offset = G(drain_timeout_ms), .def = "10000", .min = 0,
+     .max = 600000, .doc = "On SIGTERM, how long the outputs may keep sending what is buffered."},
+    {.name = "write_uint", .type = CG_OPT_BOOL, .offset = G(write_uint), .def = "false",
+     .doc = "Write unsigned fields with the `u` suffix (InfluxDB 2.x, VictoriaMetrics). Off: as integers."},
+    CG_OPT_END,
+};
+
+static const struct cg_opt top_options[] = {
+    {.name = "gateway", .type = CG_OPT_OTHER, .doc = "Gateway settings (object)."},
+    {.name = "tags", .type = CG_OPT_OTHER, .doc = "Static tags added to every point (object of strings)."},
+    {.name = "outputs", .type = CG_OPT_OTHER, .doc = "Databases to write to (array, at least one)."},
+    {.name = "sources", .type = CG_OPT_OTHER, .doc = "Sensor sources (array)."},
+    CG_OPT_END,
+};
+
+/* "line L, column C" for a byte offset in text. */
+static void line_col(const char *text, size_t off, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off && text[i]; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+static int read_file(const char *file, char **out, struct cg_errs *errs)
+{
+    FILE *f = fopen(file, "rb");
+    if (f == NULL) {
+        int e = errno;
+        cg_errs_add(errs, file, "cannot open: %s", strerror(e));
+        return -e;
+    }
+    char *buf = malloc(CONF_MAX_BYTES + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    size_t n = fread(buf, 1, CONF_MAX_BYTES + 1, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        cg_errs_add(errs, file, "read error");
+        free(buf);
+        return -EIO;
+    }
+    if (n > CONF_MAX_BYTES) {
+        cg_errs_add(errs, file, "larger than %d bytes", CONF_MAX_BYTES);
+        free(buf);
+        return -EFBIG;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}
+
+static int check_tag_text(const char *s)
+{
+    if (s[0] == '\0') {
+        return -1;
+    }
+    for (const char *p = s; *p; p++) {
+        if (*p == '\n' || *p == '\r' || (*p == '\\' && (p[1] == '\0' || p[1] == ',' || p[1] == '=' || p[1] == ' '))) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int add_tag(struct cg_config *c, const char *k, const char *v)
+{
+    struct cg_tag *t = realloc(c->tags, (c->n_tags + 1) * sizeof(*t));
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    c->tags = t;
+    char *kk = strdup(k), *vv = strdup(v);
+    if (kk == NULL || vv == NULL) {
+        free(kk);
+        free(vv);
+        return -ENOMEM;
+    }
+    t[c->n_tags++] = (struct cg_tag){.key = kk, .value = vv};
+    return 0;
+}
+
+static const struct cg_adapter *find_adapter(const char *type)
+{
+    for (const struct cg_adapter *const *a = cg_registry_adapters(); *a; a++) {
+        if (strcmp((*a)->type, type) == 0) {
+            return *a;
+        }
+    }
+    return NULL;
+}
+
+static void parse_sources(struct cg_config *c, const cJSON *arr, struct cg_errs *errs)
+{
+    if (arr == NULL) {
+        return;
+    }
+    if (!cJSON_IsArray(arr)) {
+        cg_errs_add(errs, "sources", "must be an array");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    if (n > CONF_MAX_SOURCES) {
+        cg_errs_add(errs, "sources", "at most %d sources, got %zu", CONF_MAX_SOURCES, n);
+        return;
+    }
+    c->sources = calloc(n ? n : 1, sizeof(*c->sources));
+    if (c->sources == NULL) {
+        cg_errs_add(errs, "sources", "out of memory");
+        return;
+    }
+    size_t i = 0;
+    for (const cJSON *s = arr->child; s; s = s->next, i++) {
+        struct cg_source_conf *sc = &c->sources[c->n_sources];
+        char p[64];
+        cg_path_idx(sc->path, sizeof(sc->path), "sources", i);
+        if (!cJSON_IsObject(s)) {
+            cg_errs_add(errs, sc->path, "must be an object");
+            continue;
+        }
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(s, "type");
+        cg_path_key(p, sizeof(p), sc->path, "type");
+        if (!cJSON_IsString(type)) {
+            cg_errs_add(errs, p, type ? "must be a string" : "missing (required)");
+            continue;
+        }
+        sc->adapter = find_adapter(type->valuestring);
+        if (sc->adapter == NULL) {
+            char list[256] = "";
+            size_t ll = 0;
+            for (const struct cg_adapter *const *a = cg_registry_adapters(); *a && ll < sizeof(list); a++) {
+                ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s", ll ? ", " : "", (*a)->type);
+            }
+            cg_errs_add(errs, p, "unknown source type '%s' (this build has: %s)", type->valuestring,
+                        ll ? list : "none");
+            continue;
+        }
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
+        cg_path_key(p, sizeof(p), sc->path, "name");
+        if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0')) {
+            cg_errs_add(errs, p, "must be a non-empty string");
+            continue;
+        }
+        if (name != NULL) {
+            sc->name = strdup(name->valuestring);
+        } else if (asprintf(&sc->name, "%s-%zu", type->valuestring, i) < 0) {
+            sc->name = NULL;
+        }
+        if (sc->name == NULL) {
+            cg_errs_add(errs, p, "out of memory");
+            continue;
+        }
+        for (size_t k = 0; k < c->n_sources; k++) {
+            if (strcmp(c->sources[k].name, sc->name) == 0) {
+                cg_errs_add(errs, p, "'%s' is already the name of %s", sc->name, c->sources[k].path);
+            }
+        }
+        sc->json = s;
+        c->n_sources++;
+    }
+}
+
+int cg_config_load(const char *file, struct cg_config **out, struct cg_errs *errs)
+{
+    size_t before = cg_errs_count(errs);
+    char *text = NULL;
+    int rc = 0;
+    struct cg_config *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return -ENOMEM;
+    }
+    c->file = strdup(file);
+    char *tmp = strdup(file);
+    c->dir = tmp ? strdup(dirname(tmp)) : NULL;
+    free(tmp);
+    if (c->file == NULL || c->dir == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = read_file(file, &text, errs)) < 0) {
+        goto fail;
+    }
+    const char *end = NULL;
+    c->doc = cJSON_ParseWithOpts(text, &end, 1);
+    if (c->doc == NULL) {
+        int line, col;
+        const char *at = cJSON_GetErrorPtr();
+        size_t off = at && at >= text ? (size_t)(at - text) : 0;
+        line_col(text, off, &line, &col);
+        cg_errs_add(errs, file, "invalid JSON near line %d, column %d", line, col);
+        rc = -EINVAL;
+        goto fail;
+    }
+    free(text);
+    text = NULL;
+
+    /* Top level: only known sections. */
+    if (cg_json_check_object(c->doc, "", errs) == 0) {
+        struct {
+            int dummy;
+        } none;
+        cg_opt_parse(top_options, c->doc, "", &none, errs);
+    }
+    cg_opt_parse(cg_gateway_options, cJSON_GetObjectItemCaseSensitive(c->doc, "gateway"), "gateway", &c->gw, errs);
+    if (c->gw.id == NULL) {
+        char host[256];
+        if (gethostname(host, sizeof(host)) != 0) {
+            snprintf(host, sizeof(host), "citygate");
+        }
+        host[sizeof(host) - 1] = '\0';
+        c->gw.id = strdup(host);
+    }
+    if (c->gw.id == NULL || check_tag_text(c->gw.id) < 0) {
+        cg_errs_add(errs, "gateway.id", "must be a non-empty name without newlines");
+    }
+
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(c->doc, "tags");
+    int have_gw_tag = 0;
+    if (tags != NULL && cg_json_check_object(tags, "tags", errs) == 0) {
+        for (const cJSON *t = tags->child; t; t = t->next) {
+            char p[300];
+            cg_path_key(p, sizeof(p), "tags", t->string);
+            if (!cJSON_IsString(t)) {
+                cg_errs_add(errs, p, "must be a string");
+                continue;
+            }
+            char *v = cg_conf_expand_env(t->valuestring, p, errs);
+            if (v == NULL) {
+                continue;
+            }
+            if (check_tag_text(t->string) < 0 || t->string[0] == '_' || check_tag_text(v) < 0) {
+                cg_errs_add(errs, p, "tag keys and values must be non-empty, without newlines, not start with '_'");
+            } else if (add_tag(c, t->string, v) < 0) {
+                cg_errs_add(errs, p, "out of memory");
+            }
+            have_gw_tag |= strcmp(t->string, "gateway") == 0;
+            free(v);
+        }
+    }
+    if (!have_gw_tag && c->gw.id != NULL && add_tag(c, "gateway", c->gw.id) < 0) {
+        cg_errs_add(errs, "tags", "out of memory");
+    }
+
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(c->doc, "outputs");
+    if (!cJSON_IsArray(outs) || cJSON_GetArraySize(outs) == 0) {
+        cg_errs_add(errs, "outputs", outs ? "must be a non-empty array" : "missing (at least one output is required)");
+    } else if (cJSON_GetArraySize(outs) > CONF_MAX_OUTPUTS) {
+        cg_errs_add(errs, "outputs", "at most %d outputs", CONF_MAX_OUTPUTS);
+    } else {
+        size_t n = (size_t)cJSON_GetArraySize(outs);
+        c->outputs = calloc(n, sizeof(*c->outputs));
+        if (c->outputs == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        size_t i = 0;
+        for (const cJSON *o = outs->child; o; o = o->next, i++) {
+            char p[32];
+            cg_path_idx(p, sizeof(p), "outputs", i);
+            struct cg_influx_conf *oc = NULL;
+            if (cg_influx_conf_parse(o, p, &oc, errs) < 0 || oc == NULL) {
+                cg_influx_conf_free(oc);
+                continue;
+            }
+            for (size_t k = 0; k < c->n_outputs; k++) {
+                if (strcmp(cg_influx_conf_name(c->outputs[k]), cg_influx_conf_name(oc)) == 0) {
+                    char pn[48];
+                    cg_path_key(pn, sizeof(pn), p, "name");
+                    cg_errs_add(errs, pn, "'%s' is already the name of outputs[%zu]", cg_influx_conf_name(oc), k);
+                }
+            }
+            c->outputs[c->n_outputs++] = oc;
+        }
+    }
+    parse_sources(c, cJSON_GetObjectItemCaseSensitive(c->doc, "sources"), errs);
+
+    if (cg_errs_count(errs) > before) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    free(text);
+    cg_config_free(c);
+    return rc < 0 ? rc : -EINVAL;
+}
+
+void cg_config_free(struct cg_config *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < c->n_tags; i++) {
+        free((char *)c->tags[i].key);
+        free((char *)c->tags[i].value);
+    }
+    free(c->tags);
+    for (size_t i = 0; i < c->n_outputs; i++) {
+        cg_influx_conf_free(c->outputs[i]);
+    }
+    free(c->outputs);
+    for (size_t i = 0; i < c->n_sources; i++) {
+        free(c->sources[i].name);
+    }
+    free(c->sources);
+    cg_opt_free(cg_gateway_options, &c->gw);
+    cJSON_Delete(c->doc);
+    free(c->file);
+    free(c->dir);
+    free(c);
+}

@@ -1,0 +1,483 @@
+/* citygate — declarative option tables: parsing, errors with JSON paths,
+ * ${ENV} expansion and NAME_file secrets (see include/citygate/config.h). */
+#include <citygate/config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void cg_errs_add(struct cg_errs *e, const char *path, const char *fmt, ...)
+{
+    if (e->n >= CG_ERRS_MAX) {
+        e->lost++;
+        return;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char *s = NULL;
+    if (asprintf(&s, "%s%s%s", path && *path ? path : "", path && *path ? ": " : "", msg) < 0) {
+        e->lost++;
+        return;
+    }
+    e->msg[e->n++] = s;
+}
+
+size_t cg_errs_count(const struct cg_errs *e)
+{
+    return e->n + e->lost;
+}
+
+void cg_errs_done(struct cg_errs *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->msg[i]);
+        e->msg[i] = NULL;
+    }
+    e->n = 0;
+    e->lost = 0;
+}
+
+void cg_path_key(char *out, size_t outsz, const char *base, const char *key)
+{
+    if (base == NULL || base[0] == '\0') {
+        snprintf(out, outsz, "%s", key);
+    } else {
+        snprintf(out, outsz, "%s.%s", base, key);
+    }
+}
+
+void cg_path_idx(char *out, size_t outsz, const char *base, size_t i)
+{
+    snprintf(out, outsz, "%s[%zu]", base ? base : "", i);
+}
+
+int cg_json_check_object(const cJSON *obj, const char *path, struct cg_errs *errs)
+{
+    if (!cJSON_IsObject(obj)) {
+        cg_errs_add(errs, path, "must be an object");
+        return -EINVAL;
+    }
+    int rc = 0;
+    for (const cJSON *a = obj->child; a; a = a->next) {
+        for (const cJSON *b = a->next; b; b = b->next) {
+            if (a->string && b->string && strcmp(a->string, b->string) == 0) {
+                char p[512];
+                cg_path_key(p, sizeof(p), path, a->string);
+                cg_errs_add(errs, p, "duplicate key");
+                rc = -EINVAL;
+                break;
+            }
+        }
+    }
+    return rc;
+}
+
+char *cg_conf_expand_env(const char *s, const char *path, struct cg_errs *errs)
+{
+    size_t cap = strlen(s) + 1, len = 0;
+    char *out = malloc(cap);
+    if (out == NULL) {
+        cg_errs_add(errs, path, "out of memory");
+        return NULL;
+    }
+    for (const char *p = s; *p;) {
+        const char *ins = p;
+        size_t n = 1;
+        char name[256];
+        if (p[0] == '$' && p[1] == '$') {
+            n = 1;
+            p += 2;
+        } else if (p[0] == '$' && p[1] == '{') {
+            const char *end = strchr(p + 2, '}');
+            if (end == NULL) {
+                cg_errs_add(errs, path, "unterminated ${...} reference");
+                free(out);
+                return NULL;
+            }
+            size_t nl = (size_t)(end - (p + 2));
+            if (nl == 0 || nl >= sizeof(name)) {
+                cg_errs_add(errs, path, "bad ${...} reference");
+                free(out);
+                return NULL;
+            }
+            memcpy(name, p + 2, nl);
+            name[nl] = '\0';
+            ins = getenv(name);
+            if (ins == NULL) {
+                cg_errs_add(errs, path, "environment variable %s is not set", name);
+                free(out);
+                return NULL;
+            }
+            n = strlen(ins);
+            p = end + 1;
+        } else {
+            p++;
+        }
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *o = realloc(out, cap);
+            if (o == NULL) {
+                free(out);
+                cg_errs_add(errs, path, "out of memory");
+                return NULL;
+            }
+            out = o;
+        }
+        memcpy(out + len, ins, n);
+        len += n;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+#define SECRET_MAX 65536
+
+char *cg_conf_read_secret(const char *file, const char *path, struct cg_errs *errs)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cg_errs_add(errs, path, "cannot read %s: %s", file, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(SECRET_MAX + 1);
+    size_t len = 0;
+    if (buf == NULL) {
+        close(fd);
+        cg_errs_add(errs, path, "out of memory");
+        return NULL;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + len, SECRET_MAX + 1 - len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            cg_errs_add(errs, path, "cannot read %s: %s", file, strerror(errno));
+            goto fail;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (size_t)n;
+        if (len > SECRET_MAX) {
+            cg_errs_add(errs, path, "%s is larger than %d bytes", file, SECRET_MAX);
+            goto fail;
+        }
+    }
+    close(fd);
+    if (len > 0 && buf[len - 1] == '\n') {
+        len--;
+        if (len > 0 && buf[len - 1] == '\r') {
+            len--;
+        }
+    }
+    buf[len] = '\0';
+    if (len == 0) {
+        cg_errs_add(errs, path, "%s is empty", file);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+fail:
+    close(fd);
+    free(buf);
+    return NULL;
+}
+
+static const char *type_name(enum cg_opt_type t)
+{
+    switch (t) {
+    case CG_OPT_STRING:
+        return "a string";
+    case CG_OPT_INT:
+        return "an integer";
+    case CG_OPT_DOUBLE:
+        return "a number";
+    case CG_OPT_BOOL:
+        return "true or false";
+    case CG_OPT_ENUM:
+        return "a string";
+    default:
+        return "a value";
+    }
+}
+
+static void *member(void *target, const struct cg_opt *o)
+{
+    return (char *)target + o->offset;
+}
+
+static void set_string(void *target, const struct cg_opt *o, char *v)
+{
+    char **slot = member(target, o);
+    free(*slot);
+    *slot = v;
+}
+
+static int enum_index(const struct cg_opt *o, const char *s)
+{
+    for (int i = 0; o->choices && o->choices[i]; i++) {
+        if (strcmp(o->choices[i], s) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void apply_default(const struct cg_opt *o, void *target)
+{
+    switch (o->type) {
+    case CG_OPT_STRING:
+        set_string(target, o, o->def ? strdup(o->def) : NULL);
+        break;
+    case CG_OPT_INT:
+        *(int64_t *)member(target, o) = o->def ? strtoll(o->def, NULL, 10) : 0;
+        break;
+    case CG_OPT_DOUBLE:
+        *(double *)member(target, o) = o->def ? strtod(o->def, NULL) : 0.0;
+        break;
+    case CG_OPT_BOOL:
+        *(bool *)member(target, o) = o->def && strcmp(o->def, "true") == 0;
+        break;
+    case CG_OPT_ENUM:
+        *(int *)member(target, o) = o->def ? enum_index(o, o->def) : 0;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Edit distance, for "did you mean" on unknown keys (names are short). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) {
+        return 99;
+    }
+    size_t d[64][64];
+    for (size_t i = 0; i <= la; i++) {
+        d[i][0] = i;
+    }
+    for (size_t k = 0; k <= lb; k++) {
+        d[0][k] = k;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t k = 1; k <= lb; k++) {
+            size_t c = d[i - 1][k - 1] + (a[i - 1] != b[k - 1]);
+            if (d[i - 1][k] + 1 < c) {
+                c = d[i - 1][k] + 1;
+            }
+            if (d[i][k - 1] + 1 < c) {
+                c = d[i][k - 1] + 1;
+            }
+            d[i][k] = c;
+        }
+    }
+    return d[la][lb];
+}
+
+static const struct cg_opt *find_opt(const struct cg_opt *table, const char *key, int *is_file)
+{
+    *is_file = 0;
+    for (const struct cg_opt *o = table; o->name; o++) {
+        if (strcmp(o->name, key) == 0) {
+            return o;
+        }
+    }
+    size_t kl = strlen(key);
+    if (kl > 5 && strcmp(key + kl - 5, "_file") == 0) {
+        for (const struct cg_opt *o = table; o->name; o++) {
+            if ((o->flags & CG_OPT_SECRET) && strlen(o->name) == kl - 5 && strncmp(o->name, key, kl - 5) == 0) {
+                *is_file = 1;
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void fmt_num(char *buf, size_t n, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e18) {
+        snprintf(buf, n, "%lld", (long long)v);
+    } else {
+        snprintf(buf, n, "%g", v);
+    }
+}
+
+int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path, void *target, struct cg_errs *errs)
+{
+    size_t before = cg_errs_count(errs);
+    char p[512];
+    for (const struct cg_opt *o = table; o->name; o++) {
+        apply_default(o, target);
+    }
+    if (obj == NULL) { /* section absent: defaults, but required keys are missing */
+        for (const struct cg_opt *o = table; o->name; o++) {
+            if (o->flags & CG_OPT_REQUIRED) {
+                cg_path_key(p, sizeof(p), path, o->name);
+                cg_errs_add(errs, p, "missing (required)");
+            }
+        }
+        return cg_errs_count(errs) > before ? -EINVAL : 0;
+    }
+    if (cg_json_check_object(obj, path, errs) < 0 && !cJSON_IsObject(obj)) {
+        return -EINVAL;
+    }
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        int is_file;
+        cg_path_key(p, sizeof(p), path, it->string);
+        const struct cg_opt *o = find_opt(table, it->string, &is_file);
+        if (o == NULL) {
+            const char *best = NULL;
+            size_t bd = 3;
+            for (const struct cg_opt *q = table; q->name; q++) {
+                size_t d = distance(it->string, q->name);
+                if (d < bd) {
+                    bd = d;
+                    best = q->name;
+                }
+            }
+            if (best) {
+                cg_errs_add(errs, p, "unknown key (did you mean '%s'?)", best);
+            } else {
+                cg_errs_add(errs, p, "unknown key");
+            }
+            continue;
+        }
+        if (o->type == CG_OPT_OTHER) {
+            continue;
+        }
+        if (is_file) {
+            if (!cJSON_IsString(it)) {
+                cg_errs_add(errs, p, "must be a file name (string)");
+                continue;
+            }
+            if (cJSON_GetObjectItemCaseSensitive(obj, o->name) != NULL) {
+                cg_errs_add(errs, p, "give either %s or %s_file, not both", o->name, o->name);
+                continue;
+            }
+            char *file = cg_conf_expand_env(it->valuestring, p, errs);
+            if (file == NULL) {
+                continue;
+            }
+            char *secret = cg_conf_read_secret(file, p, errs);
+            free(file);
+            if (secret != NULL) {
+                set_string(target, o, secret);
+            }
+            continue;
+        }
+        switch (o->type) {
+        case CG_OPT_STRING: {
+            if (!cJSON_IsString(it)) {
+                cg_errs_add(errs, p, "must be %s", type_name(o->type));
+                break;
+            }
+            char *v = cg_conf_expand_env(it->valuestring, p, errs);
+            if (v != NULL) {
+                set_string(target, o, v);
+            }
+            break;
+        }
+        case CG_OPT_INT: {
+            char a[40], b[40], g[40];
+            double v = it->valuedouble;
+            if (!cJSON_IsNumber(it) || v != floor(v) || fabs(v) > 9.0e15) {
+                cg_errs_add(errs, p, "must be an integer");
+                break;
+            }
+            if (v < o->min || v > o->max) {
+                fmt_num(a, sizeof(a), o->min);
+                fmt_num(b, sizeof(b), o->max);
+                fmt_num(g, sizeof(g), v);
+                cg_errs_add(errs, p, "must be %s..%s, got %s", a, b, g);
+                break;
+            }
+            *(int64_t *)member(target, o) = (int64_t)v;
+            break;
+        }
+        case CG_OPT_DOUBLE: {
+            char a[40], b[40], g[40];
+            double v = it->valuedouble;
+            if (!cJSON_IsNumber(it) || !isfinite(v)) {
+                cg_errs_add(errs, p, "must be a number");
+                break;
+            }
+            if (v < o->min || v > o->max) {
+                fmt_num(a, sizeof(a), o->min);
+                fmt_num(b, sizeof(b), o->max);
+                fmt_num(g, sizeof(g), v);
+                cg_errs_add(errs, p, "must be %s..%s, got %s", a, b, g);
+                break;
+            }
+            *(double *)member(target, o) = v;
+            break;
+        }
+        case CG_OPT_BOOL:
+            if (!cJSON_IsBool(it)) {
+                cg_errs_add(errs, p, "must be true or false");
+                break;
+            }
+            *(bool *)member(target, o) = cJSON_IsTrue(it);
+            break;
+        case CG_OPT_ENUM: {
+            int idx = cJSON_IsString(it) ? enum_index(o, it->valuestring) : -1;
+            if (idx < 0) {
+                char list[512] = "";
+                size_t ll = 0;
+                for (int i = 0; o->choices && o->choices[i] && ll < sizeof(list) - 1; i++) {
+                    ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s", i ? ", " : "", o->choices[i]);
+                }
+                if (cJSON_IsString(it)) {
+                    cg_errs_add(errs, p, "must be one of %s; got '%s'", list, it->valuestring);
+                } else {
+                    cg_errs_add(errs, p, "must be one of %s", list);
+                }
+                break;
+            }
+            *(int *)member(target, o) = idx;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    for (const struct cg_opt *o = table; o->name; o++) {
+        if (!(o->flags & CG_OPT_REQUIRED)) {
+            continue;
+        }
+        int present = cJSON_GetObjectItemCaseSensitive(obj, o->name) != NULL;
+        if (!present && (o->flags & CG_OPT_SECRET)) {
+            char fk[256];
+            snprintf(fk, sizeof(fk), "%s_file", o->name);
+            present = cJSON_GetObjectItemCaseSensitive(obj, fk) != NULL;
+        }
+        if (!present) {
+            cg_path_key(p, sizeof(p), path, o->name);
+            cg_errs_add(errs, p, "missing (required)");
+        }
+    }
+    return cg_errs_count(errs) > before ? -EINVAL : 0;
+}
+
+void cg_opt_free(const struct cg_opt *table, void *target)
+{
+    if (target == NULL) {
+        return;
+    }
+    for (const struct cg_opt *o = table; o->name; o++) {
+        if (o->type == CG_OPT_STRING) {
+            set_string(target, o, NULL);
+        }
+    }
+}

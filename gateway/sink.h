@@ -1,0 +1,36 @@
+/* citygate — the pipeline entry: where a reading enters the core.
+ *
+ * cg_sink_emit (include/citygate/adapter.h) validates and normalises each point
+ * (static tags), encodes it as line protocol and appends the batch to the
+ * journal, from which every output reads. One cg_sink per configured source;
+ * all share one cg_pipeline. */
+#ifndef CG_SINK_H
+#define CG_SINK_H
+
+#include "journal.h"
+#include "lineproto.h"
+#include <citygate/adapter.h>
+#include <stdatomic.h>
+
+struct cg_pipeline {
+    struct cg_journal *journal; /* borrowed */
+    struct cg_lp_opts lp;       /* static tags borrowed from the config */
+    const char *config_dir;
+    const char *state_dir;
+    bool dry_run;
+    atomic_uint_fast64_t fields_nonfinite;
+    atomic_uint_fast64_t uint_clipped;
+};
+
+struct cg_sink_counters {
+    uint64_t points_in;       /* accepted into the journal */
+    uint64_t points_rejected; /* invalid points (bad names, no fields, ...) */
+    uint64_t points_refused;  /* dropped because the buffer stayed full */
+    int64_t last_ns;          /* wall time of the last accepted batch */
+};
+
+struct cg_sink *cg_sink_new(struct cg_pipeline *pl, const char *source_name); /* NULL on ENOMEM */
+void cg_sink_free(struct cg_sink *s);                                       /* NULL-safe */
+void cg_sink_counters(const struct cg_sink *s, struct cg_sink_counters *out);
+
+#endif

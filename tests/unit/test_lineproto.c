@@ -1,0 +1,171 @@
+/* Line protocol encoder: escaping, ordering, types, rejection. Table-driven. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "lineproto.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct enc_case {
+    const char *name;
+    struct cg_point p;
+    const char *want; /* NULL: must be rejected */
+    const char *why;  /* expected reason when rejected */
+};
+
+#define TAGS(...) (const struct cg_tag[]){__VA_ARGS__}, sizeof((const struct cg_tag[]){__VA_ARGS__}) / sizeof(struct cg_tag)
+#define FIELDS(...) (const struct cg_field[]){__VA_ARGS__}, sizeof((const struct cg_field[]){__VA_ARGS__}) / sizeof(struct cg_field)
+
+static void test_encode_table(void **state)
+{
+    (void)state;
+    const struct enc_case cases[] = {
+        {"plain", {"air", TAGS({"site", "s1"}), FIELDS(CG_FIELD_F("pm25", 12.5)), 1700000000000000000LL},
+         "air,site=s1 pm25=12.5 1700000000000000000\n", NULL},
+        {"tags sorted by key", {"m", TAGS({"z", "1"}, {"a", "2"}, {"m", "3"}), FIELDS(CG_FIELD_I("v", -3)), 5},
+         "m,a=2,m=3,z=1 v=-3i 5\n", NULL},
+        {"escape measurement", {"my meas,x=y", NULL, 0, FIELDS(CG_FIELD_B("ok", true)), 1},
+         "my\\ meas\\,x=y ok=t 1\n", NULL},
+        {"escape tag key/value and field key", {"m", TAGS({"k ey,=", "v a,l=ue"}), FIELDS(CG_FIELD_F("f =,", 1.0)), 1},
+         "m,k\\ ey\\,\\==v\\ a\\,l\\=ue f\\ \\=\\,=1 1\n", NULL},
+        {"string field quotes and backslashes", {"m", NULL, 0, FIELDS(CG_FIELD_S("s", "a \"q\" \\ b")), 1},
+         "m s=\"a \\\"q\\\" \\\\ b\" 1\n", NULL},
+        {"empty tag value omitted", {"m", TAGS({"a", ""}, {"b", "x"}), FIELDS(CG_FIELD_U("n", 7)), 1},
+         "m,b=x n=7i 1\n", NULL},
+        {"NaN skipped, others kept", {"m", NULL, 0, FIELDS(CG_FIELD_F("a", NAN), CG_FIELD_F("b", 2.25)), 1},
+         "m b=2.25 1\n", NULL},
+        {"negative time", {"m", NULL, 0, FIELDS(CG_FIELD_B("x", false)), -1000}, "m x=f -1000\n", NULL},
+        {"utf-8 names", {"воздух", TAGS({"город", "Тошкент"}), FIELDS(CG_FIELD_F("pm", 0.1)), 1},
+         "воздух,город=Тошкент pm=0.1 1\n", NULL},
+        {"backslash inside a value is literal", {"m", TAGS({"p", "a\\b"}), FIELDS(CG_FIELD_I("v", 1)), 1},
+         "m,p=a\\b v=1i 1\n", NULL},
+        {"all NaN rejected", {"m", NULL, 0, FIELDS(CG_FIELD_F("a", NAN), CG_FIELD_F("b", INFINITY)), 1}, NULL,
+         "no writable fields (all NaN or Inf)"},
+        {"no fields", {"m", NULL, 0, NULL, 0, 1}, NULL, "no fields"},
+        {"empty measurement", {"", NULL, 0, FIELDS(CG_FIELD_I("v", 1)), 1}, NULL, "empty measurement"},
+        {"reserved underscore", {"_m", NULL, 0, FIELDS(CG_FIELD_I("v", 1)), 1}, NULL,
+         "names starting with '_' are reserved by InfluxDB"},
+        {"newline in tag value", {"m", TAGS({"a", "x\ny"}), FIELDS(CG_FIELD_I("v", 1)), 1}, NULL,
+         "newline in a name or tag value"},
+        {"trailing backslash", {"m", TAGS({"a", "x\\"}), FIELDS(CG_FIELD_I("v", 1)), 1}, NULL,
+         "backslash at the end or before a delimiter"},
+        {"backslash before comma", {"m", TAGS({"a", "x\\,y"}), FIELDS(CG_FIELD_I("v", 1)), 1}, NULL,
+         "backslash at the end or before a delimiter"},
+        {"newline in string field", {"m", NULL, 0, FIELDS(CG_FIELD_S("s", "a\nb")), 1}, NULL,
+         "newline in a string field"},
+        {"duplicate field", {"m", NULL, 0, FIELDS(CG_FIELD_I("v", 1), CG_FIELD_I("v", 2)), 1}, NULL,
+         "duplicate field key"},
+        {"duplicate tag", {"m", TAGS({"a", "1"}, {"a", "2"}), FIELDS(CG_FIELD_I("v", 1)), 1}, NULL,
+         "duplicate tag key"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cg_buf b;
+        cg_buf_init(&b, 1 << 20);
+        cg_buf_append(&b, "prefix\n", 7);
+        const char *why = NULL;
+        struct cg_lp_counters cnt = {0};
+        int rc = cg_lp_encode(&b, &cases[i].p, NULL, &cnt, &why);
+        if (cases[i].want) {
+            if (rc != 0 || strcmp(b.data + 7, cases[i].want) != 0) {
+                print_error("case '%s': rc=%d got [%s] want [%s] why=%s\n", cases[i].name, rc, b.data + 7,
+                            cases[i].want, why ? why : "-");
+                fail();
+            }
+            assert_int_equal(cnt.points, 1);
+        } else {
+            if (rc != -EINVAL || why == NULL || strcmp(why, cases[i].why) != 0) {
+                print_error("case '%s': rc=%d why=[%s] want [%s]\n", cases[i].name, rc, why ? why : "-", cases[i].why);
+                fail();
+            }
+            assert_int_equal(b.len, 7); /* nothing half-written */
+            assert_int_equal(cnt.rejected, 1);
+        }
+        cg_buf_done(&b);
+    }
+}
+
+static void test_static_tags_and_uint(void **state)
+{
+    (void)state;
+    const struct cg_tag st[] = {{"city", "tashkent"}, {"site", "default"}, {"gateway", "gw1"}};
+    struct cg_lp_opts o = {.static_tags = st, .n_static_tags = 3, .write_uint = false};
+    const struct cg_tag pt[] = {{"site", "cab17"}};
+    const struct cg_field f[] = {CG_FIELD_U("big", UINT64_MAX), CG_FIELD_U("small", 5)};
+    struct cg_point p = {"energy", pt, 1, f, 2, 10};
+    struct cg_buf b;
+    cg_buf_init(&b, 4096);
+    struct cg_lp_counters cnt = {0};
+    assert_int_equal(cg_lp_encode(&b, &p, &o, &cnt, NULL), 0);
+    /* the point's own tag wins over the static one */
+    assert_string_equal(b.data, "energy,city=tashkent,gateway=gw1,site=cab17 big=9223372036854775807i,small=5i 10\n");
+    assert_int_equal(cnt.uint_clipped, 1);
+    cg_buf_reset(&b);
+    o.write_uint = true;
+    assert_int_equal(cg_lp_encode(&b, &p, &o, &cnt, NULL), 0);
+    assert_string_equal(b.data, "energy,city=tashkent,gateway=gw1,site=cab17 big=18446744073709551615u,small=5u 10\n");
+    cg_buf_done(&b);
+}
+
+static void test_double_round_trip(void **state)
+{
+    (void)state;
+    const double v[] = {0.1, 1.0 / 3.0, 12.5, -0.0, 1e300, 5e-324, 123456789.123456789, 230.1, 1e21, 2.5e-7};
+    char buf[32];
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        cg_lp_format_double(buf, v[i]);
+        assert_true(strtod(buf, NULL) == v[i]);
+    }
+    cg_lp_format_double(buf, 0.1);
+    assert_string_equal(buf, "0.1");
+    cg_lp_format_double(buf, 230.1);
+    assert_string_equal(buf, "230.1");
+}
+
+static void test_buffer_limit(void **state)
+{
+    (void)state;
+    struct cg_buf b;
+    cg_buf_init(&b, 20);
+    const struct cg_field f[] = {CG_FIELD_S("s", "a long string that does not fit")};
+    struct cg_point p = {"m", NULL, 0, f, 1, 1};
+    assert_int_equal(cg_lp_encode(&b, &p, NULL, NULL, NULL), -ENOBUFS);
+    assert_int_equal(b.len, 0);
+    cg_buf_done(&b);
+}
+
+static void test_rescale(void **state)
+{
+    (void)state;
+    const char in[] = "m v=1 1700000000123456789\nm,t=a\\ b s=\"x y\" 1999999999\nm v=2 -1500000000\n";
+    const struct {
+        int64_t div;
+        const char *want;
+    } cases[] = {
+        {1, in},
+        {1000000000, "m v=1 1700000000\nm,t=a\\ b s=\"x y\" 1\nm v=2 -2\n"},
+        {1000000, "m v=1 1700000000123\nm,t=a\\ b s=\"x y\" 1999\nm v=2 -1500\n"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct cg_buf b;
+        cg_buf_init(&b, 4096);
+        assert_int_equal(cg_lp_rescale_time(&b, in, strlen(in), cases[i].div), 0);
+        assert_string_equal(b.data, cases[i].want);
+        cg_buf_done(&b);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_encode_table),     cmocka_unit_test(test_static_tags_and_uint),
+        cmocka_unit_test(test_double_round_trip), cmocka_unit_test(test_buffer_limit),
+        cmocka_unit_test(test_rescale),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
