@@ -1,0 +1,2 @@
+add_executable(lineproto_bench ${PROJECT_SOURCE_DIR}/bench/lineproto_bench.c)
+target_link_libraries(lineproto_bench PRIVATE citygate_core)
