@@ -1,0 +1,5 @@
+# MQTT adapter: codec and topic unit tests, fuzz corpus replay, integration tests.
+cg_unit_test(test_mqtt_codec ${PROJECT_SOURCE_DIR}/tests/unit/test_mqtt_codec.c LIBS cg_adapter_mqtt_codecs)
+target_include_directories(test_mqtt_codec PRIVATE ${PROJECT_SOURCE_DIR}/adapters/mqtt)
+cg_unit_test(test_mqtt_topic ${PROJECT_SOURCE_DIR}/tests/unit/test_mqtt_topic.c LIBS cg_adapter_mqtt_codecs)
+target_include_directories(test_mqtt_topic PRIVATE ${PROJECT_SOURCE_DIR}/adapters/mqtt)
