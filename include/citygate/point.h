@@ -40,6 +40,10 @@ struct cg_field {
         bool b;
         const char *s;
     } v;
+    /* Unit the source reports this value in ("degF", "ppb", "kWh"...), or NULL
+     * when it is already in the schema's canonical unit. The normaliser
+     * converts to the canonical unit (docs/schema.md). */
+    const char *unit;
 };
 
 struct cg_point {

@@ -1,0 +1,63 @@
+/* citygate — a snapshot of the gateway's state, for /healthz, /metrics, the
+ * status page and sd_notify STATUS lines. main.c fills it (it owns the parts);
+ * readers get a private copy, so rendering never holds a lock of the data path. */
+#ifndef CG_STATUS_H
+#define CG_STATUS_H
+
+#include "journal.h"
+#include "output_influx.h"
+#include "sink.h"
+#include <citygate/adapter.h>
+#include <stdint.h>
+
+struct cg_status_device {
+    char name[128];
+    bool up, quarantined;
+    uint64_t ok, failed, consecutive_failures;
+    double latency_ms;
+    int64_t last_ok_ns;
+    char last_error[256];
+};
+
+struct cg_status_source {
+    char name[128];
+    char type[32];
+    struct cg_sink_counters counters;
+    char last_lines[4096]; /* the last few encoded lines of this source (status page) */
+    struct cg_status_device *devices; /* owned */
+    size_t n_devices;
+};
+
+struct cg_status_output {
+    char name[128];
+    char url[256]; /* without credentials */
+    struct cg_influx_stats st;
+};
+
+struct cg_status {
+    char gateway_id[128];
+    char version[32];
+    int64_t now_ns, started_ns;
+    struct cg_journal_stats journal;
+    uint64_t fields_nonfinite, uint_clipped;
+    double cpu_user_s, cpu_system_s;
+    uint64_t rss_bytes;
+    struct cg_status_source *sources; /* owned */
+    size_t n_sources;
+    struct cg_status_output *outputs; /* owned */
+    size_t n_outputs;
+};
+
+/* Fills st (zeroed by the callee first). 0 or -ENOMEM. Thread-safe. */
+typedef int (*cg_status_collect_fn)(void *ctx, struct cg_status *st);
+
+void cg_status_done(struct cg_status *st); /* frees the arrays; NULL-safe */
+
+/* Adds the process' CPU time and RSS (from /proc/self). */
+void cg_status_add_process(struct cg_status *st);
+
+/* "ok" or "degraded"; reasons (one per line, static buffer of the caller)
+ * name what is wrong: outputs down, devices down, buffer over 80 %, ... */
+bool cg_status_healthy(const struct cg_status *st, char *reasons, size_t reasons_len);
+
+#endif
