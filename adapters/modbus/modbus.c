@@ -1,0 +1,981 @@
+/* citygate modbus — the adapter: one scheduler thread per serial bus or TCP
+ * connection, polling its devices on their own intervals.
+ *
+ * Read-only by design: only function codes 1, 2, 3 and 4 are ever sent.
+ *
+ * Per connection, requests are strictly serialised (a bus has one master and
+ * one transaction at a time); separate connections run in their own threads,
+ * so a dead device only ever costs time on its own bus, and there it is bounded
+ * by: abandoning a poll after the first read that times out on every retry,
+ * and quarantining a device after quarantine_after failed polls. A timeout on
+ * one unit id never tears down a shared link (neuron#1602); only I/O errors
+ * (reset, EIO after a USB-serial replug, ...) and, on TCP, a garbled stream do.
+ *
+ * libmodbus does not keep the RTU 3.5-character inter-frame silence
+ * (BlackZork/mqmgateway#40): we keep it ourselves before every request. */
+#include <errno.h>
+#include <math.h>
+#include <modbus.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <citygate/adapter.h>
+
+#include "conf.h"
+
+#define LAST_ERROR_MAX 200
+#define THREAD_STACK (256 * 1024)
+
+/* Declared weak so this adapter also links against a core without it: true
+ * when the core only validates the config (--check-config). */
+extern bool cg_sink_check_only(const struct cg_sink *sink) __attribute__((weak));
+
+struct group {
+    const char *measurement; /* borrowed */
+    struct cg_tag *tags;     /* device tags + register tags; strings borrowed */
+    size_t n_tags;
+    size_t *fields; /* indices into the device's fields */
+    size_t n_fields;
+};
+
+struct conn;
+
+struct dev {
+    const struct cg_mb_device *c; /* borrowed from the source config */
+    struct conn *conn;
+    int64_t next_due_ms;
+    int64_t quarantine_until_ms;
+    int64_t response_timeout_ms;
+    /* buffers, sized at create */
+    uint16_t *words;  /* register requests, back to back */
+    uint8_t *bits;    /* bit requests */
+    size_t *req_off;  /* per request: offset into words or bits */
+    bool *req_ok;
+    struct cg_mb_value *vals;
+    bool *val_ok;
+    struct cg_field *fields;
+    struct cg_point *points;
+    struct group *groups;
+    size_t n_groups;
+    struct cg_complain complain; /* owned by the bus thread */
+    /* health, under adapter.lock */
+    bool up;
+    bool quarantined;
+    uint64_t ok, failed, errors, consecutive;
+    double latency_ms;
+    int64_t last_ok_ns;
+    char last_error[LAST_ERROR_MAX];
+    bool has_error;
+};
+
+struct conn {
+    struct adapter *a;
+    char label[300]; /* "tcp 127.0.0.1:502" / "rtu /dev/ttyUSB0" */
+    const char *host;
+    int port;
+    modbus_t *ctx;
+    bool connected;
+    int64_t next_connect_ms;
+    int64_t backoff_ms;
+    int64_t last_io_us; /* end of the last exchange, for the frame gap and pauses */
+    pthread_mutex_t mu; /* guards ctx/connected against stop()'s shutdown */
+    struct dev **devs;
+    size_t n_devs;
+    pthread_t thread;
+    bool started;
+    struct cg_complain complain;
+};
+
+struct adapter {
+    struct cg_mb_source *src;
+    struct cg_sink *sink;
+    const char *name;
+    struct dev *devs;
+    size_t n_devs;
+    struct conn *conns;
+    size_t n_conns;
+    int64_t frame_gap_us;
+    pthread_mutex_t lock; /* health fields of devs; stop flag */
+    pthread_cond_t cond;
+    atomic_bool stopping;
+    bool lock_init;
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t mono_ms(void)
+{
+    return mono_us() / 1000;
+}
+
+/* Sleeps until the monotonic deadline (us) or until stop(); false if stopping. */
+static bool sleep_until_us(struct adapter *a, int64_t deadline_us)
+{
+    pthread_mutex_lock(&a->lock);
+    while (!atomic_load(&a->stopping)) {
+        int64_t now = mono_us();
+        if (now >= deadline_us) {
+            break;
+        }
+        struct timespec ts = {.tv_sec = deadline_us / 1000000, .tv_nsec = (deadline_us % 1000000) * 1000};
+        pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+    }
+    bool go = !atomic_load(&a->stopping);
+    pthread_mutex_unlock(&a->lock);
+    return go;
+}
+
+/* ---- errors --------------------------------------------------------------- */
+
+enum fault { F_EXCEPTION, F_BUSY, F_TIMEOUT, F_GARBAGE, F_LINK };
+
+static enum fault classify(int err)
+{
+    if (err > MODBUS_ENOBASE && err <= MODBUS_ENOBASE + MODBUS_EXCEPTION_GATEWAY_TARGET) {
+        int code = err - MODBUS_ENOBASE;
+        if (code == MODBUS_EXCEPTION_SLAVE_OR_SERVER_BUSY || code == MODBUS_EXCEPTION_ACKNOWLEDGE) {
+            return F_BUSY;
+        }
+        if (code == MODBUS_EXCEPTION_GATEWAY_TARGET) {
+            return F_TIMEOUT; /* the gateway's way of saying the device is silent */
+        }
+        return F_EXCEPTION;
+    }
+    switch (err) {
+    case ETIMEDOUT:
+        return F_TIMEOUT;
+    case EMBBADCRC:
+    case EMBBADDATA:
+    case EMBBADEXC:
+    case EMBUNKEXC:
+    case EMBMDATA:
+    case EMBBADSLAVE:
+        return F_GARBAGE;
+    default:
+        return F_LINK; /* ECONNRESET, EPIPE, EIO, ENXIO, EBADF, ... */
+    }
+}
+
+static void describe(int err, char *out, size_t n)
+{
+    if (err > MODBUS_ENOBASE && err <= MODBUS_ENOBASE + MODBUS_EXCEPTION_GATEWAY_TARGET) {
+        const char *name = cg_mb_exception_name((unsigned)(err - MODBUS_ENOBASE));
+        snprintf(out, n, "exception %d (%s)", err - MODBUS_ENOBASE, name ? name : "unknown");
+    } else if (err == ETIMEDOUT) {
+        snprintf(out, n, "no response (timeout)");
+    } else {
+        snprintf(out, n, "%s", modbus_strerror(err));
+    }
+}
+
+/* ---- connection ----------------------------------------------------------- */
+
+static void conn_close(struct conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->ctx) {
+        modbus_close(c->ctx);
+        modbus_free(c->ctx);
+        c->ctx = NULL;
+    }
+    c->connected = false;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_n)
+{
+    const struct cg_mb_source *s = c->a->src;
+    modbus_t *ctx = NULL;
+    int err;
+
+    if (s->transport == CG_MB_TCP) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", c->port);
+        ctx = modbus_new_tcp_pi(c->host, port);
+    } else {
+        static const char parity[] = {'N', 'E', 'O'};
+        ctx = modbus_new_rtu(s->device, (int)s->baud, parity[s->parity], (int)s->data_bits, (int)s->stop_bits);
+    }
+    if (!ctx) {
+        err = errno ? errno : ENOMEM;
+        snprintf(why, why_n, "cannot create a context: %s", modbus_strerror(err));
+        return -err;
+    }
+    /* the connect itself is bounded by the response timeout (TCP) */
+    modbus_set_response_timeout(ctx, (uint32_t)(d->response_timeout_ms / 1000),
+                                (uint32_t)(d->response_timeout_ms % 1000) * 1000);
+    modbus_set_byte_timeout(ctx, (uint32_t)(s->byte_timeout_ms / 1000), (uint32_t)(s->byte_timeout_ms % 1000) * 1000);
+    modbus_set_error_recovery(ctx, MODBUS_ERROR_RECOVERY_NONE);
+    if (modbus_connect(ctx) < 0) {
+        err = errno;
+        snprintf(why, why_n, "cannot connect to %s: %s", c->label, modbus_strerror(err));
+        modbus_free(ctx);
+        return -err;
+    }
+    if (s->transport == CG_MB_RTU) {
+        if (s->rs485 && modbus_rtu_set_serial_mode(ctx, MODBUS_RTU_RS485) < 0) {
+            err = errno;
+            snprintf(why, why_n, "%s: cannot switch to RS-485 mode: %s", c->label, modbus_strerror(err));
+            modbus_close(ctx);
+            modbus_free(ctx);
+            return -err;
+        }
+        if (s->rts != 0) {
+            modbus_rtu_set_rts(ctx, s->rts == 1 ? MODBUS_RTU_RTS_UP : MODBUS_RTU_RTS_DOWN);
+            if (s->rts_delay_us > 0) {
+                modbus_rtu_set_rts_delay(ctx, (int)s->rts_delay_us);
+            }
+        }
+    }
+    pthread_mutex_lock(&c->mu);
+    c->ctx = ctx;
+    c->connected = true;
+    pthread_mutex_unlock(&c->mu);
+    c->last_io_us = mono_us();
+    return 0;
+}
+
+/* ---- polling -------------------------------------------------------------- */
+
+static void set_error(struct adapter *a, struct dev *d, const char *msg)
+{
+    pthread_mutex_lock(&a->lock);
+    snprintf(d->last_error, sizeof d->last_error, "%s", msg);
+    d->has_error = true;
+    d->errors++;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Keeps the silence the bus needs before the next frame. */
+static bool wait_turn(struct conn *c, const struct dev *d, bool first_of_poll)
+{
+    struct adapter *a = c->a;
+    int64_t pause_ms = a->src->pause_between_requests_ms;
+    if (!first_of_poll && d->c->s.pause_between_requests_ms > pause_ms) {
+        pause_ms = d->c->s.pause_between_requests_ms;
+    }
+    int64_t gap = pause_ms * 1000 > a->frame_gap_us ? pause_ms * 1000 : a->frame_gap_us;
+    if (gap <= 0) {
+        return !atomic_load(&a->stopping);
+    }
+    return sleep_until_us(a, c->last_io_us + gap);
+}
+
+static int read_once(struct conn *c, const struct cg_mb_request *r, uint16_t *w, uint8_t *b)
+{
+    int n;
+    switch (r->table) {
+    case CG_MB_COIL:
+        n = modbus_read_bits(c->ctx, (int)r->address, (int)r->count, b);
+        break;
+    case CG_MB_DISCRETE:
+        n = modbus_read_input_bits(c->ctx, (int)r->address, (int)r->count, b);
+        break;
+    case CG_MB_INPUT:
+        n = modbus_read_input_registers(c->ctx, (int)r->address, (int)r->count, w);
+        break;
+    default:
+        n = modbus_read_registers(c->ctx, (int)r->address, (int)r->count, w);
+        break;
+    }
+    int err = errno;
+    c->last_io_us = mono_us();
+    if (n < 0) {
+        return -(err ? err : EIO);
+    }
+    if ((uint32_t)n != r->count) {
+        return -EMBBADDATA; /* libmodbus checks this too; never trust a short answer */
+    }
+    return 0;
+}
+
+static void to_field(const struct cg_mb_field *f, const struct cg_mb_value *v, struct cg_field *out, bool *ok)
+{
+    double x = 0;
+    *ok = true;
+    out->key = f->name;
+    switch (f->output) {
+    case CG_MB_OUT_BOOL:
+        out->type = CG_FIELD_BOOL;
+        out->v.b = v->v.b;
+        return;
+    case CG_MB_OUT_STRING:
+        out->type = CG_FIELD_STRING;
+        out->v.s = v->s;
+        return;
+    default:
+        break;
+    }
+    bool scaled = f->scale != 1 || f->offset != 0;
+    if (f->output == CG_MB_OUT_INT && !scaled && v->kind == CG_MB_V_INT) {
+        out->type = CG_FIELD_INT;
+        out->v.i = v->v.i;
+        return;
+    }
+    if (f->output == CG_MB_OUT_INT && !scaled && v->kind == CG_MB_V_UINT) {
+        out->type = CG_FIELD_INT;
+        out->v.i = (int64_t)v->v.u;
+        *ok = v->v.u <= (uint64_t)INT64_MAX;
+        return;
+    }
+    x = v->kind == CG_MB_V_INT ? (double)v->v.i : v->kind == CG_MB_V_UINT ? (double)v->v.u : v->v.f;
+    x = x * f->scale + f->offset;
+    if (f->output == CG_MB_OUT_INT) {
+        out->type = CG_FIELD_INT;
+        *ok = isfinite(x) && fabs(x) < 9.2e18;
+        out->v.i = *ok ? llround(x) : 0;
+        return;
+    }
+    out->type = CG_FIELD_FLOAT;
+    out->v.f = x;
+}
+
+static void emit_health(struct adapter *a, struct dev *d, int64_t ts)
+{
+    if (!a->src->health) {
+        return;
+    }
+    struct cg_field f[6];
+    pthread_mutex_lock(&a->lock);
+    f[0] = CG_FIELD_B("up", d->up);
+    f[1] = CG_FIELD_B("quarantined", d->quarantined);
+    f[2] = CG_FIELD_F("latency_ms", d->latency_ms);
+    f[3] = CG_FIELD_I("consecutive_failures", (int64_t)d->consecutive);
+    f[4] = CG_FIELD_I("errors", (int64_t)d->errors);
+    f[5] = CG_FIELD_I("polls_failed", (int64_t)d->failed);
+    pthread_mutex_unlock(&a->lock);
+    size_t nf = d->latency_ms >= 0 ? 6 : 5;
+    if (nf == 5) {
+        f[2] = f[5];
+    }
+    struct cg_point p = {.measurement = a->src->health_measurement,
+                         .tags = d->c->tags,
+                         .n_tags = d->c->n_tags,
+                         .fields = f,
+                         .n_fields = nf,
+                         .time_ns = ts};
+    cg_sink_emit(a->sink, &p, 1, (int)a->src->emit_timeout_ms);
+}
+
+/* One poll of one device. Returns true when at least one read succeeded. */
+static bool poll_device(struct conn *c, struct dev *d)
+{
+    struct adapter *a = c->a;
+    const struct cg_mb_device *dc = d->c;
+    const struct cg_mb_plan *plan = &dc->plan;
+    char why[LAST_ERROR_MAX] = "", buf[160];
+    bool link_down = false; /* the connection complains for itself, once */
+    int64_t ts = cg_time_now_ns(); /* one timestamp for the whole poll */
+    int64_t t0 = mono_us();
+    size_t n_ok = 0, n_bad = 0;
+
+    if (!c->connected) {
+        if (mono_ms() < c->next_connect_ms) {
+            snprintf(why, sizeof why, "not connected (next attempt in %lld ms)",
+                     (long long)(c->next_connect_ms - mono_ms()));
+            link_down = true;
+            goto done;
+        }
+        if (conn_open(c, d, why, sizeof why) < 0) {
+            c->next_connect_ms = mono_ms() + c->backoff_ms;
+            c->backoff_ms = c->backoff_ms * 2 > a->src->reconnect_max_ms ? a->src->reconnect_max_ms : c->backoff_ms * 2;
+            cg_complain(&c->complain, CG_LOG_WARN, a->name, "%s", why);
+            link_down = true;
+            goto done;
+        }
+        cg_complain_clear(&c->complain, a->name, c->label);
+        c->backoff_ms = a->src->reconnect_min_ms;
+        if (dc->s.pause_after_connect_ms > 0 &&
+            !sleep_until_us(a, mono_us() + dc->s.pause_after_connect_ms * 1000)) {
+            goto done;
+        }
+    }
+    modbus_set_slave(c->ctx, dc->unit_id);
+    modbus_set_response_timeout(c->ctx, (uint32_t)(d->response_timeout_ms / 1000),
+                                (uint32_t)(d->response_timeout_ms % 1000) * 1000);
+
+    for (size_t i = 0; i < plan->n_req; i++) {
+        const struct cg_mb_request *r = &plan->req[i];
+        bool bits = cg_mb_table_is_bits(r->table);
+        int rc = 0;
+        enum fault f = F_EXCEPTION;
+        d->req_ok[i] = false;
+        for (int64_t attempt = 0; attempt <= dc->s.retries; attempt++) {
+            if (!wait_turn(c, d, i == 0 && attempt == 0)) {
+                goto done;
+            }
+            rc = read_once(c, r, bits ? NULL : d->words + d->req_off[i], bits ? d->bits + d->req_off[i] : NULL);
+            if (rc == 0) {
+                break;
+            }
+            f = classify(-rc);
+            if (f == F_EXCEPTION || f == F_LINK) {
+                break; /* retrying would only repeat the answer / fail the same way */
+            }
+            /* a late or garbled answer must not be taken for the next one's */
+            modbus_flush(c->ctx);
+            if (f == F_GARBAGE && a->src->transport == CG_MB_TCP) {
+                conn_close(c); /* a TCP stream out of step: start afresh */
+                if (conn_open(c, d, why, sizeof why) < 0) {
+                    f = F_LINK;
+                    break;
+                }
+                modbus_set_slave(c->ctx, dc->unit_id);
+                modbus_set_response_timeout(c->ctx, (uint32_t)(d->response_timeout_ms / 1000),
+                                            (uint32_t)(d->response_timeout_ms % 1000) * 1000);
+            }
+        }
+        if (rc == 0) {
+            d->req_ok[i] = true;
+            n_ok++;
+            continue;
+        }
+        n_bad++;
+        describe(-rc, buf, sizeof buf);
+        snprintf(why, sizeof why, "%s reading %s %u..%u (unit %d)", buf, cg_mb_table_name(r->table),
+                 r->address + (unsigned)dc->s.address_base, r->address + r->count - 1 + (unsigned)dc->s.address_base,
+                 dc->unit_id);
+        set_error(a, d, why);
+        if (f == F_LINK) {
+            conn_close(c);
+            c->next_connect_ms = mono_ms() + a->src->reconnect_min_ms;
+            cg_complain(&c->complain, CG_LOG_WARN, a->name, "%s: connection lost: %s", c->label, buf);
+            break;
+        }
+        if (f == F_TIMEOUT && n_ok == 0) {
+            break; /* silent device: do not spend the bus on its other reads */
+        }
+    }
+
+    /* decode what arrived and emit, one point per (measurement, tags) */
+    if (n_ok > 0) {
+        size_t n_points = 0;
+        size_t used = 0;
+        for (size_t gi = 0; gi < d->n_groups; gi++) {
+            const struct group *g = &d->groups[gi];
+            size_t start = used;
+            for (size_t k = 0; k < g->n_fields; k++) {
+                size_t fi = g->fields[k];
+                const struct cg_mb_field *f = &dc->fields[fi];
+                size_t ri = plan->req_of[fi];
+                if (!d->req_ok[ri]) {
+                    continue;
+                }
+                const struct cg_mb_request *r = &plan->req[ri];
+                int e;
+                if (cg_mb_table_is_bits(f->table)) {
+                    d->vals[fi] = (struct cg_mb_value){.kind = CG_MB_V_BOOL,
+                                                       .v.b = d->bits[d->req_off[ri] + f->address - r->address] != 0};
+                    e = 0;
+                } else {
+                    size_t off = d->req_off[ri] + f->address - r->address;
+                    e = cg_mb_decode(&f->layout, d->words + off, r->count - (f->address - r->address), &d->vals[fi]);
+                }
+                bool ok = e == 0;
+                if (ok) {
+                    to_field(f, &d->vals[fi], &d->fields[used], &ok);
+                }
+                if (!ok) {
+                    snprintf(buf, sizeof buf, "field %s: value cannot be written as %s", f->name,
+                             f->output == CG_MB_OUT_INT ? "int" : "a field");
+                    set_error(a, d, buf);
+                    continue;
+                }
+                used++;
+            }
+            if (used > start) {
+                d->points[n_points++] = (struct cg_point){.measurement = g->measurement,
+                                                          .tags = g->tags,
+                                                          .n_tags = g->n_tags,
+                                                          .fields = d->fields + start,
+                                                          .n_fields = used - start,
+                                                          .time_ns = ts};
+            }
+        }
+        if (n_points > 0) {
+            int e = cg_sink_emit(a->sink, d->points, n_points, (int)a->src->emit_timeout_ms);
+            if (e == -ETIMEDOUT) {
+                set_error(a, d, "gateway buffer full: readings of this poll dropped");
+            }
+        }
+    }
+    if (dc->s.close_after_poll && c->connected && a->src->transport == CG_MB_TCP) {
+        conn_close(c);
+    }
+
+done:;
+    double latency = (double)(mono_us() - t0) / 1000.0;
+    bool ok = n_ok > 0;
+    pthread_mutex_lock(&a->lock);
+    d->up = ok;
+    d->latency_ms = ok ? latency : -1;
+    if (ok) {
+        d->ok++;
+        d->consecutive = 0;
+        d->last_ok_ns = ts;
+        if (n_bad == 0) {
+            d->has_error = false;
+        }
+    } else {
+        d->failed++;
+        d->consecutive++;
+        if (n_bad == 0) {
+            d->errors++; /* no connection: no read was even tried */
+        }
+        if (why[0] && !d->has_error) {
+            snprintf(d->last_error, sizeof d->last_error, "%s", why);
+            d->has_error = true;
+        }
+    }
+    uint64_t consecutive = d->consecutive;
+    pthread_mutex_unlock(&a->lock);
+
+    if (ok && n_bad == 0) {
+        char what[300];
+        snprintf(what, sizeof what, "device %s", dc->name);
+        cg_complain_clear(&d->complain, a->name, what);
+    } else if (why[0] && !link_down) {
+        cg_complain(&d->complain, CG_LOG_WARN, a->name, "device %s: %s", dc->name, why);
+    }
+    if (!ok && a->src->quarantine_after > 0 && consecutive >= (uint64_t)a->src->quarantine_after) {
+        d->quarantine_until_ms = mono_ms() + a->src->quarantine_ms;
+        pthread_mutex_lock(&a->lock);
+        bool was = d->quarantined;
+        d->quarantined = true;
+        pthread_mutex_unlock(&a->lock);
+        if (!was) {
+            cg_log(CG_LOG_WARN, a->name, "device %s: %llu failed polls in a row, quarantined for %lld ms", dc->name,
+                   (unsigned long long)consecutive, (long long)a->src->quarantine_ms);
+        }
+    } else if (ok) {
+        pthread_mutex_lock(&a->lock);
+        d->quarantined = false;
+        pthread_mutex_unlock(&a->lock);
+    }
+    emit_health(a, d, ts);
+    return ok;
+}
+
+static void *bus_thread(void *arg)
+{
+    struct conn *c = arg;
+    struct adapter *a = c->a;
+
+    while (!atomic_load(&a->stopping)) {
+        struct dev *next = NULL;
+        for (size_t i = 0; i < c->n_devs; i++) {
+            if (!next || c->devs[i]->next_due_ms < next->next_due_ms) {
+                next = c->devs[i];
+            }
+        }
+        if (!sleep_until_us(a, next->next_due_ms * 1000)) {
+            break;
+        }
+        int64_t now = mono_ms();
+        if (next->quarantine_until_ms > now) {
+            emit_health(a, next, cg_time_now_ns());
+        } else {
+            poll_device(c, next);
+        }
+        /* keep the phase: skip slots a slow poll ran over, never burst */
+        int64_t iv = next->c->s.poll_interval_ms;
+        next->next_due_ms += iv;
+        now = mono_ms();
+        if (next->next_due_ms <= now) {
+            next->next_due_ms += ((now - next->next_due_ms) / iv + 1) * iv;
+        }
+    }
+    conn_close(c);
+    return NULL;
+}
+
+/* ---- plan report ---------------------------------------------------------- */
+
+static void log_plan(struct adapter *a, const struct cg_mb_device *d, enum cg_log_level level)
+{
+    char buf[1500];
+    size_t n = 0;
+    for (size_t i = 0; i < d->plan.n_req && n < sizeof buf - 40; i++) {
+        const struct cg_mb_request *r = &d->plan.req[i];
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s %u..%u", i ? ", " : "", cg_mb_table_name(r->table),
+                              r->address + (unsigned)d->s.address_base,
+                              r->address + r->count - 1 + (unsigned)d->s.address_base);
+    }
+    cg_log(level, a->name,
+           "device %s (unit %d%s%s): %zu fields in %zu read%s [%s]; %zu reads without merging; "
+           "%zu of %zu %s read are gap; every %lld ms",
+           d->name, d->unit_id, d->profile ? ", profile " : "", d->profile ? d->profile : "", d->n_fields,
+           d->plan.n_req, d->plan.n_req == 1 ? "" : "s", buf, d->plan_per_field,
+           d->plan.units_read - d->plan.units_wanted, d->plan.units_read, "registers/bits",
+           (long long)d->s.poll_interval_ms);
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static void dev_done(struct dev *d)
+{
+    free(d->words);
+    free(d->bits);
+    free(d->req_off);
+    free(d->req_ok);
+    free(d->vals);
+    free(d->val_ok);
+    free(d->fields);
+    free(d->points);
+    for (size_t i = 0; d->groups && i < d->n_groups; i++) {
+        free(d->groups[i].tags);
+        free(d->groups[i].fields);
+    }
+    free(d->groups);
+}
+
+static void mb_destroy(void *state)
+{
+    struct adapter *a = state;
+    if (!a) {
+        return;
+    }
+    for (size_t i = 0; a->conns && i < a->n_conns; i++) {
+        conn_close(&a->conns[i]);
+        pthread_mutex_destroy(&a->conns[i].mu);
+        free(a->conns[i].devs);
+    }
+    free(a->conns);
+    for (size_t i = 0; a->devs && i < a->n_devs; i++) {
+        dev_done(&a->devs[i]);
+    }
+    free(a->devs);
+    if (a->lock_init) {
+        pthread_mutex_destroy(&a->lock);
+        pthread_cond_destroy(&a->cond);
+    }
+    cg_mb_source_free(a->src);
+    free(a);
+}
+
+static bool same_tags(const struct cg_mb_field *x, const struct cg_mb_field *y)
+{
+    if (x->n_tags != y->n_tags) {
+        return false;
+    }
+    for (size_t i = 0; i < x->n_tags; i++) {
+        size_t k;
+        for (k = 0; k < y->n_tags && strcmp(x->tags[i].key, y->tags[k].key) != 0; k++) {
+        }
+        if (k == y->n_tags || strcmp(x->tags[i].value, y->tags[k].value) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int dev_init(struct dev *d, const struct cg_mb_device *c)
+{
+    const struct cg_mb_plan *p = &c->plan;
+    size_t n_words = 0, n_bits = 0;
+    d->c = c;
+    d->latency_ms = -1;
+    d->response_timeout_ms = c->s.response_timeout_ms;
+    if (!(d->req_off = calloc(p->n_req + 1, sizeof *d->req_off)) || !(d->req_ok = calloc(p->n_req + 1, 1))) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < p->n_req; i++) {
+        if (cg_mb_table_is_bits(p->req[i].table)) {
+            d->req_off[i] = n_bits;
+            n_bits += p->req[i].count;
+        } else {
+            d->req_off[i] = n_words;
+            n_words += p->req[i].count;
+        }
+    }
+    size_t nf = c->n_fields;
+    if (!(d->words = calloc(n_words + 1, sizeof *d->words)) || !(d->bits = calloc(n_bits + 1, 1)) ||
+        !(d->vals = calloc(nf, sizeof *d->vals)) || !(d->val_ok = calloc(nf, 1)) ||
+        !(d->fields = calloc(nf, sizeof *d->fields)) || !(d->points = calloc(nf, sizeof *d->points)) ||
+        !(d->groups = calloc(nf, sizeof *d->groups))) {
+        return -ENOMEM;
+    }
+    /* group fields by (measurement, register tags), in profile order */
+    for (size_t i = 0; i < nf; i++) {
+        const struct cg_mb_field *f = &c->fields[i];
+        const char *m = f->measurement ? f->measurement : c->measurement;
+        size_t g;
+        for (g = 0; g < d->n_groups; g++) {
+            const struct cg_mb_field *f0 = &c->fields[d->groups[g].fields[0]];
+            if (strcmp(d->groups[g].measurement, m) == 0 && same_tags(f, f0)) {
+                break;
+            }
+        }
+        struct group *gr = &d->groups[g];
+        if (g == d->n_groups) {
+            d->n_groups++;
+            gr->measurement = m;
+            if (!(gr->fields = calloc(nf, sizeof *gr->fields)) ||
+                !(gr->tags = calloc(c->n_tags + f->n_tags, sizeof *gr->tags))) {
+                return -ENOMEM;
+            }
+            for (size_t k = 0; k < c->n_tags; k++) {
+                gr->tags[gr->n_tags++] = c->tags[k];
+            }
+            for (size_t k = 0; k < f->n_tags; k++) {
+                size_t j;
+                for (j = 0; j < gr->n_tags && strcmp(gr->tags[j].key, f->tags[k].key) != 0; j++) {
+                }
+                gr->tags[j] = f->tags[k];
+                if (j == gr->n_tags) {
+                    gr->n_tags++;
+                }
+            }
+        }
+        gr->fields[gr->n_fields++] = i;
+    }
+    return 0;
+}
+
+static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, void **state, struct cg_errs *errs)
+{
+    struct adapter *a = calloc(1, sizeof *a);
+    int rc;
+    if (!a) {
+        return -ENOMEM;
+    }
+    *state = NULL;
+    a->sink = sink;
+    a->name = sink ? cg_sink_source_name(sink) : path;
+    rc = cg_mb_source_parse(conf, path, sink ? cg_sink_config_dir(sink) : NULL, &a->src, errs);
+    if (rc < 0) {
+        goto fail;
+    }
+    struct cg_mb_source *s = a->src;
+    a->frame_gap_us = cg_mb_frame_gap_us(s);
+    if (pthread_mutex_init(&a->lock, NULL) != 0) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&a->cond, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_destroy(&a->lock);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    pthread_condattr_destroy(&ca);
+    a->lock_init = true;
+
+    a->devs = calloc(s->n_devices, sizeof *a->devs);
+    a->conns = calloc(s->n_devices, sizeof *a->conns); /* at most one per device */
+    if (!a->devs || !a->conns) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    a->n_devs = s->n_devices;
+    for (size_t i = 0; i < s->n_devices; i++) {
+        struct cg_mb_device *dc = &s->devices[i];
+        struct dev *d = &a->devs[i];
+        if ((rc = dev_init(d, dc)) < 0) {
+            goto fail;
+        }
+        const char *host = dc->host ? dc->host : s->host;
+        size_t k;
+        for (k = 0; k < a->n_conns; k++) {
+            if (s->transport == CG_MB_RTU ||
+                (a->conns[k].port == dc->port && strcmp(a->conns[k].host, host) == 0)) {
+                break;
+            }
+        }
+        struct conn *c = &a->conns[k];
+        if (k == a->n_conns) {
+            a->n_conns++;
+            c->a = a;
+            c->host = host;
+            c->port = dc->port;
+            c->backoff_ms = s->reconnect_min_ms;
+            if (s->transport == CG_MB_TCP) {
+                snprintf(c->label, sizeof c->label, "tcp %s:%d", host, dc->port);
+            } else {
+                snprintf(c->label, sizeof c->label, "rtu %s", s->device);
+            }
+            if (pthread_mutex_init(&c->mu, NULL) != 0 || !(c->devs = calloc(s->n_devices, sizeof *c->devs))) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+        }
+        c->devs[c->n_devs++] = d;
+        d->conn = c;
+    }
+
+    /* the poll budget of every bus / connection */
+    bool check_only = cg_sink_check_only && sink && cg_sink_check_only(sink);
+    bool refuse = check_only || s->budget_check == 1;
+    size_t *idx = calloc(s->n_devices, sizeof *idx);
+    if (!idx) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (size_t k = 0; k < a->n_conns; k++) {
+        struct conn *c = &a->conns[k];
+        struct cg_mb_budget b;
+        for (size_t i = 0; i < c->n_devs; i++) {
+            idx[i] = (size_t)(c->devs[i] - a->devs);
+        }
+        cg_mb_budget_compute(s, idx, c->n_devs, &b);
+        if (b.busy_ms_per_s > 1000.0) {
+            char msg[600];
+            snprintf(msg, sizeof msg,
+                     "%s: the planned reads need about %.0f ms of every second (%.1f requests/s, %zu devices): "
+                     "the bus cannot keep the poll intervals; raise poll_interval_ms, the baud rate, or split the bus",
+                     c->label, b.busy_ms_per_s, b.requests_per_s, c->n_devs);
+            if (refuse) {
+                cg_errs_add(errs, path, "%s", msg);
+            } else {
+                cg_log(CG_LOG_WARN, a->name, "%s", msg);
+            }
+        }
+        const struct cg_mb_device *w = &s->devices[b.worst_dev];
+        if (b.worst_dev_ms > (double)w->s.poll_interval_ms) {
+            char msg[600];
+            char p[512];
+            snprintf(p, sizeof p, "%s.devices[%zu]", path, b.worst_dev);
+            snprintf(msg, sizeof msg,
+                     "when device %s does not answer, one poll takes up to %.0f ms (response_timeout_ms x "
+                     "(1 + retries) + pause_after_connect_ms), longer than its poll_interval_ms %lld",
+                     w->name, b.worst_dev_ms, (long long)w->s.poll_interval_ms);
+            if (refuse) {
+                cg_errs_add(errs, p, "%s", msg);
+            } else {
+                cg_log(CG_LOG_WARN, a->name, "%s", msg);
+            }
+        }
+    }
+    free(idx);
+    if (cg_errs_count(errs) > 0 && refuse) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    bool dry = sink && cg_sink_dry_run(sink);
+    size_t reads = 0, single = 0;
+    for (size_t i = 0; i < s->n_devices; i++) {
+        reads += s->devices[i].plan.n_req;
+        single += s->devices[i].plan_per_field;
+        if (!check_only) {
+            log_plan(a, &s->devices[i], dry ? CG_LOG_INFO : CG_LOG_DEBUG);
+        }
+    }
+    if (!check_only) {
+        cg_log(CG_LOG_INFO, a->name, "%zu device%s on %zu %s; %zu reads per round instead of %zu one per field",
+               s->n_devices, s->n_devices == 1 ? "" : "s", a->n_conns,
+               s->transport == CG_MB_TCP ? (a->n_conns == 1 ? "connection" : "connections") : "serial bus", reads,
+               single);
+    }
+    *state = a;
+    return 0;
+fail:
+    mb_destroy(a);
+    return rc;
+}
+
+static int mb_start(void *state)
+{
+    struct adapter *a = state;
+    int64_t now = mono_ms();
+    atomic_store(&a->stopping, false);
+    for (size_t i = 0; i < a->n_devs; i++) {
+        struct dev *d = &a->devs[i];
+        int64_t iv = d->c->s.poll_interval_ms;
+        /* staggered start: device i of n begins i/n of its interval late */
+        d->next_due_ms = now + (a->src->stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, THREAD_STACK);
+    for (size_t k = 0; k < a->n_conns; k++) {
+        struct conn *c = &a->conns[k];
+        int e = pthread_create(&c->thread, &attr, bus_thread, c);
+        if (e != 0) {
+            pthread_attr_destroy(&attr);
+            cg_log(CG_LOG_ERROR, a->name, "cannot start the thread of %s: %s", c->label, strerror(e));
+            return -e;
+        }
+        c->started = true;
+    }
+    pthread_attr_destroy(&attr);
+    return 0;
+}
+
+static void mb_stop(void *state)
+{
+    struct adapter *a = state;
+    if (!a) {
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    atomic_store(&a->stopping, true);
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    /* wake reads blocked on a silent TCP peer; RTU waits at most one timeout */
+    for (size_t k = 0; k < a->n_conns; k++) {
+        struct conn *c = &a->conns[k];
+        pthread_mutex_lock(&c->mu);
+        if (c->ctx && c->connected && a->src->transport == CG_MB_TCP) {
+            int fd = modbus_get_socket(c->ctx);
+            if (fd >= 0) {
+                shutdown(fd, SHUT_RDWR);
+            }
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    for (size_t k = 0; k < a->n_conns; k++) {
+        if (a->conns[k].started) {
+            pthread_join(a->conns[k].thread, NULL);
+            a->conns[k].started = false;
+        }
+    }
+}
+
+static void mb_health(void *state, cg_health_fn report, void *ctx)
+{
+    struct adapter *a = state;
+    for (size_t i = 0; i < a->n_devs; i++) {
+        struct dev *d = &a->devs[i];
+        char err[LAST_ERROR_MAX];
+        pthread_mutex_lock(&a->lock);
+        struct cg_health_item it = {.device = d->c->name,
+                                    .up = d->up,
+                                    .quarantined = d->quarantined,
+                                    .ok = d->ok,
+                                    .failed = d->failed,
+                                    .consecutive_failures = d->consecutive,
+                                    .latency_ms = d->latency_ms,
+                                    .last_ok_ns = d->last_ok_ns,
+                                    .last_error = NULL};
+        if (d->has_error) {
+            snprintf(err, sizeof err, "%s", d->last_error);
+            it.last_error = err;
+        }
+        pthread_mutex_unlock(&a->lock);
+        report(ctx, &it);
+    }
+}
+
+const struct cg_adapter cg_adapter_modbus = {
+    .api_version = CG_ADAPTER_API_VERSION,
+    .type = "modbus",
+    .summary = "Modbus TCP and RTU devices, read-only, described by profiles",
+    .create = mb_create,
+    .start = mb_start,
+    .stop = mb_stop,
+    .destroy = mb_destroy,
+    .health = mb_health,
+};

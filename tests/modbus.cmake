@@ -1,0 +1,4 @@
+# Modbus adapter: unit tests (decode, plan, profiles) and integration tests
+# against citygate-sim, a pymodbus server, a socat PTY pair and influxd.
+cg_unit_test(test_modbus_decode ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_decode.c LIBS cg_modbus_pure)
+cg_unit_test(test_modbus_plan ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_plan.c LIBS cg_modbus_pure)
