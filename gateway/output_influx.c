@@ -663,33 +663,63 @@ static void sanitize(char *s)
     }
 }
 
-/* The server's words for a failure: X-Influx-Error, else the JSON "error" /
- * "message" of the body, else the body itself. */
+static const char *status_text(long status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Request Entity Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "(no reason given)";
+    }
+}
+
+/* The server's words for a failure: the JSON "error" (v1) / "message" (v2) of
+ * the body, else X-Influx-Error / X-InfluxDB-Error, else the body itself. */
 static void set_reason(struct cg_influx *o)
 {
     o->reason[0] = '\0';
-    if (o->hdr_error[0] != '\0') {
+    cJSON *js = o->resp.len > 0 ? cJSON_ParseWithLength(o->resp.data, o->resp.len) : NULL;
+    const cJSON *m = js ? cJSON_GetObjectItemCaseSensitive(js, "error") : NULL;
+    if (!cJSON_IsString(m)) {
+        m = js ? cJSON_GetObjectItemCaseSensitive(js, "message") : NULL;
+    }
+    if (cJSON_IsString(m)) {
+        snprintf(o->reason, sizeof(o->reason), "%s", m->valuestring);
+    } else if (o->hdr_error[0] != '\0') {
         snprintf(o->reason, sizeof(o->reason), "%s", o->hdr_error);
     } else if (o->resp.len > 0) {
-        cJSON *js = cJSON_ParseWithLength(o->resp.data, o->resp.len);
-        const cJSON *m = js ? cJSON_GetObjectItemCaseSensitive(js, "error") : NULL;
-        if (!cJSON_IsString(m)) {
-            m = js ? cJSON_GetObjectItemCaseSensitive(js, "message") : NULL;
-        }
-        if (cJSON_IsString(m)) {
-            snprintf(o->reason, sizeof(o->reason), "%s", m->valuestring);
-        } else {
-            snprintf(o->reason, sizeof(o->reason), "%.*s", (int)o->resp.len, o->resp.data);
-        }
-        cJSON_Delete(js);
+        snprintf(o->reason, sizeof(o->reason), "%.*s", (int)o->resp.len, o->resp.data);
     }
+    cJSON_Delete(js);
     sanitize(o->reason);
     size_t n = strlen(o->reason);
     while (n > 0 && o->reason[n - 1] == ' ') {
         o->reason[--n] = '\0';
     }
     if (n == 0) {
-        snprintf(o->reason, sizeof(o->reason), "HTTP %ld", o->status);
+        snprintf(o->reason, sizeof(o->reason), "%s", status_text(o->status));
     }
 }
 

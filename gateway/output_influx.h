@@ -44,7 +44,7 @@ struct cg_influx *cg_influx_new(const struct cg_influx_conf *conf, struct cg_jou
 /* Starts the output's thread. 0 or -errno. */
 int cg_influx_start(struct cg_influx *o);
 /* Delivers what it can within drain_ms (no new waiting for the flush interval),
- * then stops the thread. Returns within about drain_ms + 200 ms even if the
+ * then stops the thread. Returns within about drain_ms + 1 s even if the
  * server hangs: a request in flight at the deadline is aborted and its lines
  * stay uncommitted in the journal. Safe to call when not started; idempotent. */
 void cg_influx_stop(struct cg_influx *o, int drain_ms);

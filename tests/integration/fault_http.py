@@ -60,7 +60,7 @@ class H(BaseHTTPRequestHandler):
         if args.reject and args.reject in text:
             action = "reject"
         entry = {"t": time.time(), "port": self.client_address[1], "path": self.path,
-                 "lines": len(lines), "action": action,
+                 "lines": len(lines), "bytes": len(body), "action": action,
                  "auth": self.headers.get("Authorization", ""),
                  "encoding": self.headers.get("Content-Encoding", "")}
         status, headers, out = 204, {}, b""
