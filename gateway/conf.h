@@ -17,10 +17,19 @@ struct cg_gateway_conf {
     char *id;
     char *state_dir;
     int log_level; /* index into the level names: error, warn, info, debug */
-    int64_t buffer_max_bytes;
     int64_t backpressure_wait_ms;
     int64_t drain_timeout_ms;
     bool write_uint;
+};
+
+struct cg_buffer_conf {
+    int mode;          /* 0 disk, 1 memory */
+    char *dir;         /* default <state_dir>/buffer */
+    int64_t max_bytes; /* 0 = default for the mode */
+    int64_t max_age_s;
+    int64_t segment_bytes;
+    int fsync;         /* enum cg_journal_fsync */
+    int64_t fsync_interval_ms;
 };
 
 struct cg_source_conf {
@@ -35,6 +44,7 @@ struct cg_config {
     char *dir; /* directory of file */
     cJSON *doc;
     struct cg_gateway_conf gw;
+    struct cg_buffer_conf buffer;
     struct cg_tag *tags; /* static tags, owned strings; includes gateway=<id> */
     size_t n_tags;
     struct cg_influx_conf **outputs;
@@ -44,6 +54,7 @@ struct cg_config {
 };
 
 extern const struct cg_opt cg_gateway_options[];
+extern const struct cg_opt cg_buffer_options[];
 extern const char *const cg_log_level_names[];
 
 /* Reads and validates file. On success *out is set and 0 returned; otherwise

@@ -27,9 +27,6 @@ const struct cg_opt cg_gateway_options[] = {
      .doc = "Writable directory for state: dead-letter files, buffers."},
     {.name = "log_level", .type = CG_OPT_ENUM, .offset = G(log_level), .def = "info",
      .choices = cg_log_level_names, .doc = "Least severe level logged."},
-    {.name = "buffer_max_bytes", .type = CG_OPT_INT, .offset = G(buffer_max_bytes), .def = "67108864",
-     .min = 65536, .max = 68719476736.0,
-     .doc = "Memory for readings waiting for the outputs (bytes of line protocol)."},
     {.name = "backpressure_wait_ms", .type = CG_OPT_INT, .offset = G(backpressure_wait_ms), .def = "5000",
      .min = 0, .max = 600000,
      .doc = "How long a source waits for room when the buffer is full before its reading is refused (counted)."},
@@ -40,8 +37,34 @@ const struct cg_opt cg_gateway_options[] = {
     CG_OPT_END,
 };
 
+static const char *const buffer_modes[] = {"disk", "memory", NULL};
+static const char *const fsync_modes[] = {"always", "interval", "never", NULL};
+#define B(m) offsetof(struct cg_buffer_conf, m)
+const struct cg_opt cg_buffer_options[] = {
+    {.name = "mode", .type = CG_OPT_ENUM, .offset = B(mode), .def = "disk", .choices = buffer_modes,
+     .doc = "`disk`: write-ahead log in `dir`, survives restarts, crashes and power loss (per `fsync`). "
+            "`memory`: lost on restart."},
+    {.name = "dir", .type = CG_OPT_STRING, .offset = B(dir),
+     .doc = "Where the disk buffer lives. Default: `<gateway.state_dir>/buffer`."},
+    {.name = "max_bytes", .type = CG_OPT_INT, .offset = B(max_bytes), .def = "0", .min = 0, .max = 1099511627776.0,
+     .doc = "Budget. Past it the oldest data is dropped (disk) or sources are refused after "
+            "`gateway.backpressure_wait_ms` (memory), counted and logged. 0: 1 GiB on disk, 64 MiB in memory."},
+    {.name = "max_age_s", .type = CG_OPT_INT, .offset = B(max_age_s), .def = "0", .min = 0, .max = 315360000,
+     .doc = "Disk: data older than this is dropped (counted). 0: no age limit."},
+    {.name = "segment_bytes", .type = CG_OPT_INT, .offset = B(segment_bytes), .def = "8388608", .min = 4096,
+     .max = 1073741824, .doc = "Disk: size of one segment file (capped at a quarter of `max_bytes`)."},
+    {.name = "fsync", .type = CG_OPT_ENUM, .offset = B(fsync), .def = "interval", .choices = fsync_modes,
+     .doc = "`always`: every append is on disk before the source is told it was taken (MQTT ack). "
+            "`interval`: a power cut loses at most `fsync_interval_ms`. `never`: the kernel decides. "
+            "All three survive `kill -9`."},
+    {.name = "fsync_interval_ms", .type = CG_OPT_INT, .offset = B(fsync_interval_ms), .def = "1000", .min = 1,
+     .max = 600000, .doc = "With `fsync: interval`, the longest time appended data stays unsynced."},
+    CG_OPT_END,
+};
+
 static const struct cg_opt top_options[] = {
     {.name = "gateway", .type = CG_OPT_OTHER, .doc = "Gateway settings (object)."},
+    {.name = "buffer", .type = CG_OPT_OTHER, .doc = "Store-and-forward buffer (object)."},
     {.name = "tags", .type = CG_OPT_OTHER, .doc = "Static tags added to every point (object of strings)."},
     {.name = "outputs", .type = CG_OPT_OTHER, .doc = "Databases to write to (array, at least one)."},
     {.name = "sources", .type = CG_OPT_OTHER, .doc = "Sensor sources (array)."},
@@ -246,6 +269,19 @@ int cg_config_load(const char *file, struct cg_config **out, struct cg_errs *err
         cg_opt_parse(top_options, c->doc, "", &none, errs);
     }
     cg_opt_parse(cg_gateway_options, cJSON_GetObjectItemCaseSensitive(c->doc, "gateway"), "gateway", &c->gw, errs);
+    cg_opt_parse(cg_buffer_options, cJSON_GetObjectItemCaseSensitive(c->doc, "buffer"), "buffer", &c->buffer, errs);
+    if (c->buffer.dir == NULL && c->gw.state_dir != NULL &&
+        asprintf(&c->buffer.dir, "%s/buffer", c->gw.state_dir) < 0) {
+        c->buffer.dir = NULL;
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (c->buffer.max_bytes == 0) {
+        c->buffer.max_bytes = c->buffer.mode == 0 ? 1073741824LL : 67108864LL;
+    }
+    if (c->buffer.max_bytes < 65536) {
+        cg_errs_add(errs, "buffer.max_bytes", "must be at least 65536, got %lld", (long long)c->buffer.max_bytes);
+    }
     if (c->gw.id == NULL) {
         char host[256];
         if (gethostname(host, sizeof(host)) != 0) {
@@ -349,6 +385,7 @@ void cg_config_free(struct cg_config *c)
     }
     free(c->sources);
     cg_opt_free(cg_gateway_options, &c->gw);
+    cg_opt_free(cg_buffer_options, &c->buffer);
     cJSON_Delete(c->doc);
     free(c->file);
     free(c->dir);

@@ -6,10 +6,13 @@
  * positions that still pointed into it. */
 #include "journal.h"
 
+#include "wal.h"
+
 #include <citygate/point.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,6 +38,7 @@ struct reader {
 };
 
 struct cg_journal {
+    struct cg_wal *wal; /* disk mode: everything below is unused */
     pthread_mutex_t lock;
     pthread_cond_t data_cv;  /* something appended, or shutdown */
     pthread_cond_t space_cv; /* something freed, or shutdown */
@@ -86,6 +90,11 @@ struct cg_journal *cg_journal_new(size_t max_bytes, unsigned n_readers)
 void cg_journal_free(struct cg_journal *j)
 {
     if (j == NULL) {
+        return;
+    }
+    if (j->wal) {
+        cg_wal_free(j->wal);
+        free(j);
         return;
     }
     for (size_t i = 0; i < j->n_chunks; i++) {
@@ -201,6 +210,9 @@ static int ring_push(struct cg_journal *j, struct chunk *c)
 
 int cg_journal_append(struct cg_journal *j, const char *lines, size_t len, uint32_t n_lines, int timeout_ms)
 {
+    if (j->wal) {
+        return cg_wal_append(j->wal, lines, len, n_lines);
+    }
     if (len == 0 || n_lines == 0) {
         return 0;
     }
@@ -264,6 +276,9 @@ int cg_journal_append(struct cg_journal *j, const char *lines, size_t len, uint3
 
 long cg_journal_wait(struct cg_journal *j, unsigned reader, size_t min_lines, int timeout_ms)
 {
+    if (j->wal) {
+        return cg_wal_wait(j->wal, reader, min_lines, timeout_ms);
+    }
     struct timespec deadline;
     if (timeout_ms > 0) {
         deadline_after(&deadline, timeout_ms);
@@ -296,6 +311,9 @@ long cg_journal_wait(struct cg_journal *j, unsigned reader, size_t min_lines, in
 
 long cg_journal_read(struct cg_journal *j, unsigned reader, struct cg_buf *out, size_t max_lines, size_t max_bytes)
 {
+    if (j->wal) {
+        return cg_wal_read(j->wal, reader, out, max_lines, max_bytes);
+    }
     long taken = 0;
     size_t bytes = 0;
     pthread_mutex_lock(&j->lock);
@@ -328,6 +346,10 @@ long cg_journal_read(struct cg_journal *j, unsigned reader, struct cg_buf *out, 
 
 void cg_journal_commit(struct cg_journal *j, unsigned reader)
 {
+    if (j->wal) {
+        cg_wal_commit(j->wal, reader);
+        return;
+    }
     pthread_mutex_lock(&j->lock);
     struct reader *rd = &j->readers[reader];
     if (rd->read.line > rd->commit.line) {
@@ -343,6 +365,10 @@ void cg_journal_commit(struct cg_journal *j, unsigned reader)
 
 void cg_journal_rewind(struct cg_journal *j, unsigned reader)
 {
+    if (j->wal) {
+        cg_wal_rewind(j->wal, reader);
+        return;
+    }
     pthread_mutex_lock(&j->lock);
     j->readers[reader].read = j->readers[reader].commit;
     pthread_mutex_unlock(&j->lock);
@@ -350,6 +376,10 @@ void cg_journal_rewind(struct cg_journal *j, unsigned reader)
 
 void cg_journal_shutdown(struct cg_journal *j)
 {
+    if (j->wal) {
+        cg_wal_shutdown(j->wal);
+        return;
+    }
     pthread_mutex_lock(&j->lock);
     j->shutdown = 1;
     pthread_cond_broadcast(&j->data_cv);
@@ -359,7 +389,12 @@ void cg_journal_shutdown(struct cg_journal *j)
 
 void cg_journal_stats(struct cg_journal *j, struct cg_journal_stats *st)
 {
+    if (j->wal) {
+        cg_wal_stats(j->wal, st);
+        return;
+    }
     pthread_mutex_lock(&j->lock);
+    memset(st, 0, sizeof(*st));
     st->bytes = j->bytes;
     st->lines = j->lines;
     st->appended_lines = j->appended_lines;
@@ -370,6 +405,10 @@ void cg_journal_stats(struct cg_journal *j, struct cg_journal_stats *st)
 
 void cg_journal_reader_stats(struct cg_journal *j, unsigned reader, struct cg_journal_reader_stats *st)
 {
+    if (j->wal) {
+        cg_wal_reader_stats(j->wal, reader, st);
+        return;
+    }
     pthread_mutex_lock(&j->lock);
     struct reader *rd = &j->readers[reader];
     st->unread_lines = j->next_line - rd->commit.line;
@@ -388,4 +427,44 @@ void cg_journal_reader_stats(struct cg_journal *j, unsigned reader, struct cg_jo
         st->unread_bytes += c->len - (s == rd->commit.seq ? rd->commit.off : 0);
     }
     pthread_mutex_unlock(&j->lock);
+}
+
+struct cg_journal *cg_journal_open(const struct cg_journal_opts *o, struct cg_journal_recovery *rec, char *err,
+                                   size_t errlen)
+{
+    if (o->dir == NULL) {
+        struct cg_journal *j = cg_journal_new(o->max_bytes, o->n_readers);
+        if (j == NULL) {
+            snprintf(err, errlen, "out of memory or bad options");
+        }
+        if (rec != NULL) {
+            memset(rec, 0, sizeof(*rec));
+        }
+        return j;
+    }
+    struct cg_journal *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    j->wal = cg_wal_open(o, rec, err, errlen);
+    if (j->wal == NULL) {
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
+void cg_journal_tick(struct cg_journal *j)
+{
+    if (j->wal) {
+        cg_wal_tick(j->wal);
+    }
+}
+
+void cg_journal_flush(struct cg_journal *j)
+{
+    if (j->wal) {
+        cg_wal_flush(j->wal);
+    }
 }

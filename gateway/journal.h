@@ -16,6 +16,7 @@
 #define CG_JOURNAL_H
 
 #include "buf.h"
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,9 @@ struct cg_journal_reader_stats {
 };
 
 struct cg_journal_stats {
+    uint64_t dropped_segments; /* disk: segments dropped by the size or age budget */
+    uint64_t write_errors;     /* disk: appends that failed (disk full, I/O error) */
+    bool disk;
     uint64_t bytes;        /* held now */
     uint64_t lines;        /* held now */
     uint64_t appended_lines;
@@ -39,8 +43,50 @@ struct cg_journal_stats {
     uint64_t max_bytes;
 };
 
-/* n_readers 1..CG_JOURNAL_MAX_READERS. NULL on allocation failure. */
+/* n_readers 1..CG_JOURNAL_MAX_READERS. NULL on allocation failure. Memory only. */
 struct cg_journal *cg_journal_new(size_t max_bytes, unsigned n_readers);
+
+/* ---- disk mode (store and forward) -------------------------------------
+ * With a directory, the journal is a write-ahead log of append-only segment
+ * files of checksummed records (gateway/wal.c), and each reader's commit
+ * position is persisted by name, so every output resumes where it stopped
+ * after a restart, a crash or a power cut. The budget then drops the oldest
+ * segment (counted per reader, logged) instead of refusing appends. */
+enum cg_journal_fsync {
+    CG_JOURNAL_FSYNC_ALWAYS = 0, /* fdatasync before an append returns */
+    CG_JOURNAL_FSYNC_INTERVAL,   /* at most fsync_interval_ms of appends unsynced */
+    CG_JOURNAL_FSYNC_NEVER,      /* the kernel decides (survives kill -9, not power loss) */
+};
+
+struct cg_journal_opts {
+    const char *dir;          /* NULL: memory only (as cg_journal_new) */
+    size_t max_bytes;         /* budget (memory, or disk) */
+    int64_t max_age_s;        /* disk: drop segments older than this; 0 = no limit */
+    size_t segment_bytes;     /* disk: segment size (default 8 MiB) */
+    enum cg_journal_fsync fsync;
+    int64_t fsync_interval_ms;
+    const char *const *reader_names; /* disk: one per reader, [A-Za-z0-9_.-] */
+    unsigned n_readers;
+};
+
+struct cg_journal_recovery {
+    uint64_t segments;       /* segment files found */
+    uint64_t records;        /* valid records */
+    uint64_t lines;          /* valid lines */
+    uint64_t torn_bytes;     /* cut from the end of the last segment */
+    uint64_t corrupt_bytes;  /* skipped in earlier segments (checksum or framing) */
+    uint64_t corrupt_segments;
+};
+
+/* Opens (creating dir if needed) and recovers. NULL with err set on failure. */
+struct cg_journal *cg_journal_open(const struct cg_journal_opts *o, struct cg_journal_recovery *rec,
+                                   char *err, size_t errlen);
+
+/* Periodic duties (main loop, ~every 200 ms): interval fsync, persisting
+ * reader positions, age budget, freeing segments everybody has passed. */
+void cg_journal_tick(struct cg_journal *j);
+/* Syncs data and positions now (shutdown). */
+void cg_journal_flush(struct cg_journal *j);
 void cg_journal_free(struct cg_journal *j); /* NULL-safe; no thread may still use it */
 
 /* Appends complete lines (each ending in '\n'). timeout_ms as in cg_sink_emit.

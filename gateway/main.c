@@ -258,6 +258,58 @@ static void log_summary(struct daemon *d)
     }
 }
 
+/* Output names become file names of the buffer's read positions. */
+static void position_name(const char *name, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+        out[i] = ok ? c : '_';
+    }
+    out[i] = '\0';
+}
+
+static int open_journal(struct daemon *d, bool dry_run)
+{
+    const struct cg_buffer_conf *b = &d->conf->buffer;
+    char names[CG_JOURNAL_MAX_READERS][128];
+    const char *np[CG_JOURNAL_MAX_READERS];
+    struct cg_journal_opts o = {
+        .dir = (dry_run || b->mode == 1) ? NULL : b->dir,
+        .max_bytes = (size_t)b->max_bytes,
+        .max_age_s = b->max_age_s,
+        .segment_bytes = (size_t)b->segment_bytes,
+        .fsync = (enum cg_journal_fsync)b->fsync,
+        .fsync_interval_ms = b->fsync_interval_ms,
+        .reader_names = np,
+        .n_readers = dry_run ? 1 : (unsigned)d->conf->n_outputs,
+    };
+    if (dry_run && o.max_bytes > 64 * 1024 * 1024) {
+        o.max_bytes = 64 * 1024 * 1024;
+    }
+    for (unsigned i = 0; i < o.n_readers; i++) {
+        position_name(dry_run ? "dry-run" : cg_influx_conf_name(d->conf->outputs[i]), names[i], sizeof(names[i]));
+        np[i] = names[i];
+    }
+    struct cg_journal_recovery rec;
+    char err[512] = "";
+    d->journal = cg_journal_open(&o, &rec, err, sizeof(err));
+    if (d->journal == NULL) {
+        cg_log(CG_LOG_ERROR, "buffer", "cannot open the buffer: %s", err);
+        return -EIO;
+    }
+    if (o.dir != NULL) {
+        cg_log(rec.torn_bytes || rec.corrupt_bytes ? CG_LOG_WARN : CG_LOG_INFO, "buffer",
+               "%s: %llu lines in %llu segments recovered; torn tail cut: %llu bytes; corrupt data skipped: "
+               "%llu bytes in %llu segments",
+               o.dir, (unsigned long long)rec.lines, (unsigned long long)rec.segments,
+               (unsigned long long)rec.torn_bytes, (unsigned long long)rec.corrupt_bytes,
+               (unsigned long long)rec.corrupt_segments);
+    }
+    return 0;
+}
+
 static int run(const char *file, bool dry_run, long run_for_s, const char *level_override)
 {
     struct cg_errs errs = {0};
@@ -287,10 +339,7 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
                strerror(errno));
         goto out;
     }
-    unsigned readers = dry_run ? 1 : (unsigned)d.conf->n_outputs;
-    d.journal = cg_journal_new((size_t)d.conf->gw.buffer_max_bytes, readers);
-    if (d.journal == NULL) {
-        cg_log(CG_LOG_ERROR, "citygate", "out of memory");
+    if (open_journal(&d, dry_run) < 0) {
         goto out;
     }
     setup_pipeline(&d, dry_run);
@@ -343,6 +392,7 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
             cg_log(CG_LOG_WARN, "citygate", "SIGHUP: configuration reload is not supported by this version; "
                                             "restart the service to apply a new config");
         }
+        cg_journal_tick(d.journal);
         if (end_ms && cg_time_mono_ms() >= end_ms) {
             break;
         }
@@ -362,6 +412,7 @@ out:
     }
     if (d.journal) {
         cg_journal_shutdown(d.journal);
+        cg_journal_flush(d.journal);
     }
     if (d.dry_started) {
         pthread_join(d.dry_thread, NULL);

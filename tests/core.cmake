@@ -7,3 +7,4 @@ add_executable(lp_roundtrip ${PROJECT_SOURCE_DIR}/tests/integration/lp_roundtrip
 target_link_libraries(lp_roundtrip PRIVATE citygate_core)
 cg_integration_test(lp_roundtrip lp_roundtrip.sh TIMEOUT 120)
 set_tests_properties(integration.lp_roundtrip PROPERTIES DEPENDS lp_roundtrip)
+cg_unit_test(test_wal ${PROJECT_SOURCE_DIR}/tests/unit/test_wal.c)

@@ -1,0 +1,830 @@
+/* citygate — write-ahead log for the journal's disk mode.
+ *
+ * Layout of <dir>:
+ *   seg-<id, 16 hex>.wal   append-only records: 32-byte header + payload
+ *                          header = magic, payload length, line count, CRC32,
+ *                          first line number (u64), append time (ns, i64)
+ *                          CRC32 (zlib) covers the header with crc=0 and the payload.
+ *   pos-<reader name>      the reader's committed line number, written
+ *                          tmp -> fsync -> rename (mosquitto's state-file habit)
+ *
+ * Line numbers are absolute and never reused, so a position is one number and
+ * "what this output has not taken" is a subtraction. Recovery scans every
+ * segment: a bad record in the last one is a torn write (cut there); in an
+ * earlier one, the rest of that segment is skipped and reported, and the
+ * gateway goes on with the next segment. Nothing is ever loaded into memory
+ * beyond one record at a time. */
+#include "wal.h"
+
+#include <citygate/log.h>
+#include <citygate/point.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define DEFAULT_SEGMENT_BYTES (8u * 1024 * 1024)
+#define MAX_SEGMENTS 100000
+
+struct seg {
+    uint64_t id;
+    uint64_t first_line; /* of the first valid record */
+    uint64_t end_line;   /* one past the last valid line */
+    uint64_t size;       /* bytes of valid records */
+    int64_t newest_ns;
+    int fd;
+};
+
+struct hdr {
+    uint32_t magic;
+    uint32_t len;
+    uint32_t n_lines;
+    uint32_t crc;
+    uint64_t first_line;
+    int64_t append_ns;
+};
+
+struct cursor { /* where line `line` is: record at (seg id, off), `skip` lines into it */
+    uint64_t seg_id;
+    uint64_t off;
+    uint64_t rec_first;
+    uint32_t rec_lines;
+    uint32_t rec_len;
+    int64_t rec_ns;
+    int valid;
+};
+
+struct wreader {
+    char *name;
+    uint64_t read_line;
+    uint64_t commit_line;
+    uint64_t persisted_line;
+    int64_t commit_ns; /* append time of the record holding commit_line */
+    uint64_t dropped;
+    struct cursor cur;
+};
+
+struct cg_wal {
+    pthread_mutex_t lock;
+    pthread_cond_t data_cv;
+    char *dir;
+    int dir_fd;
+    struct seg *segs; /* oldest first; the last one is the one appended to */
+    size_t n_segs, cap_segs;
+    uint64_t next_seg_id;
+    uint64_t next_line;
+    uint64_t bytes;
+    size_t max_bytes, segment_bytes;
+    int64_t max_age_s;
+    enum cg_journal_fsync fsync;
+    int64_t fsync_interval_ms;
+    int64_t last_sync_ms;
+    int dirty;
+    uint64_t appended_lines, dropped_segments, write_errors;
+    unsigned n_readers;
+    struct wreader readers[CG_JOURNAL_MAX_READERS];
+    struct cg_buf scratch; /* one record payload, under the lock */
+    int shutdown;
+    struct cg_complain c_drop, c_write;
+};
+
+static uint32_t record_crc(const struct hdr *h, const char *payload)
+{
+    struct hdr z = *h;
+    z.crc = 0;
+    uLong c = crc32(0L, Z_NULL, 0);
+    c = crc32(c, (const Bytef *)&z, sizeof(z));
+    c = crc32(c, (const Bytef *)payload, h->len);
+    return (uint32_t)c;
+}
+
+static void seg_path(const struct cg_wal *w, uint64_t id, char *out, size_t n)
+{
+    snprintf(out, n, "%s/seg-%016" PRIx64 ".wal", w->dir, id);
+}
+
+static int full_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return r < 0 ? -errno : -EIO;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static int seg_push(struct cg_wal *w, const struct seg *s)
+{
+    if (w->n_segs == w->cap_segs) {
+        size_t cap = w->cap_segs ? w->cap_segs * 2 : 16;
+        struct seg *n = realloc(w->segs, cap * sizeof(*n));
+        if (n == NULL) {
+            return -ENOMEM;
+        }
+        w->segs = n;
+        w->cap_segs = cap;
+    }
+    w->segs[w->n_segs++] = *s;
+    return 0;
+}
+
+static int new_segment(struct cg_wal *w)
+{
+    char p[4096];
+    seg_path(w, w->next_seg_id, p, sizeof(p));
+    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct seg s = {.id = w->next_seg_id, .first_line = w->next_line, .end_line = w->next_line, .fd = fd};
+    int rc = seg_push(w, &s);
+    if (rc < 0) {
+        close(fd);
+        unlink(p);
+        return rc;
+    }
+    w->next_seg_id++;
+    fsync(w->dir_fd); /* the new name must survive a power cut too */
+    return 0;
+}
+
+static void drop_first_segment(struct cg_wal *w)
+{
+    struct seg *s = &w->segs[0];
+    char p[4096];
+    seg_path(w, s->id, p, sizeof(p));
+    for (unsigned r = 0; r < w->n_readers; r++) {
+        struct wreader *rd = &w->readers[r];
+        if (rd->commit_line < s->end_line) {
+            rd->dropped += s->end_line - rd->commit_line;
+            rd->commit_line = s->end_line;
+            rd->commit_ns = 0;
+        }
+        if (rd->read_line < s->end_line) {
+            rd->read_line = s->end_line;
+        }
+        if (rd->cur.valid && rd->cur.seg_id == s->id) {
+            rd->cur.valid = 0;
+        }
+    }
+    w->bytes -= s->size;
+    close(s->fd);
+    unlink(p);
+    memmove(&w->segs[0], &w->segs[1], (w->n_segs - 1) * sizeof(*s));
+    w->n_segs--;
+}
+
+/* Frees the segments every reader has committed past (never the active one). */
+static void gc(struct cg_wal *w)
+{
+    while (w->n_segs > 1) {
+        struct seg *s = &w->segs[0];
+        for (unsigned r = 0; r < w->n_readers; r++) {
+            if (w->readers[r].commit_line < s->end_line) {
+                return;
+            }
+        }
+        drop_first_segment(w);
+    }
+}
+
+static void budget(struct cg_wal *w, size_t incoming)
+{
+    int64_t now = cg_time_now_ns();
+    while (w->n_segs > 1) {
+        struct seg *s = &w->segs[0];
+        int over_size = w->bytes + incoming > w->max_bytes;
+        int over_age = w->max_age_s > 0 && s->newest_ns > 0 && now - s->newest_ns > w->max_age_s * 1000000000LL;
+        if (!over_size && !over_age) {
+            break;
+        }
+        uint64_t lost = 0;
+        for (unsigned r = 0; r < w->n_readers; r++) {
+            if (w->readers[r].commit_line < s->end_line) {
+                lost += s->end_line - w->readers[r].commit_line;
+            }
+        }
+        if (lost > 0) {
+            w->dropped_segments++;
+            cg_complain(&w->c_drop, CG_LOG_WARN, "buffer",
+                        "%s budget exceeded: dropping the oldest %" PRIu64 " bytes (%" PRIu64
+                        " unsent lines over all outputs) in %s",
+                        over_size ? "disk" : "age", s->size, lost, w->dir);
+        }
+        drop_first_segment(w);
+    }
+}
+
+static int write_pos(struct cg_wal *w, struct wreader *rd, int do_sync)
+{
+    char p[4096], t[4200], text[64];
+    snprintf(p, sizeof(p), "%s/pos-%s", w->dir, rd->name);
+    snprintf(t, sizeof(t), "%s.tmp", p);
+    int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", rd->commit_line);
+    int fd = open(t, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rc = write(fd, text, (size_t)n) == n ? 0 : -EIO;
+    if (rc == 0 && do_sync && fdatasync(fd) < 0) {
+        rc = -errno;
+    }
+    close(fd);
+    if (rc == 0 && rename(t, p) < 0) {
+        rc = -errno;
+    }
+    if (rc == 0) {
+        rd->persisted_line = rd->commit_line;
+    }
+    return rc;
+}
+
+static uint64_t read_pos(const struct cg_wal *w, const char *name, int *found)
+{
+    char p[4096], text[64] = "";
+    snprintf(p, sizeof(p), "%s/pos-%s", w->dir, name);
+    *found = 0;
+    FILE *f = fopen(p, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    uint64_t v = 0;
+    if (fgets(text, sizeof(text), f) != NULL) {
+        char *end;
+        v = strtoull(text, &end, 10);
+        *found = end != text && (*end == '\n' || *end == '\0');
+    }
+    fclose(f);
+    return *found ? v : 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Scans one segment file; keeps its valid prefix. */
+static int recover_segment(struct cg_wal *w, uint64_t id, int last, struct cg_journal_recovery *rec)
+{
+    char p[4096];
+    seg_path(w, id, p, sizeof(p));
+    int fd = open(p, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return -errno;
+    }
+    struct seg s = {.id = id, .fd = fd};
+    uint64_t off = 0, fsize = (uint64_t)st.st_size;
+    int first = 1;
+    while (off + CG_WAL_HDR <= fsize) {
+        struct hdr h;
+        if (full_pread(fd, &h, sizeof(h), off) < 0 || h.magic != CG_WAL_MAGIC || h.len == 0 ||
+            h.len > CG_WAL_MAX_RECORD || h.n_lines == 0 || off + CG_WAL_HDR + h.len > fsize ||
+            (!first && h.first_line != s.end_line) || h.first_line < w->next_line) {
+            break;
+        }
+        cg_buf_reset(&w->scratch);
+        if (cg_buf_reserve(&w->scratch, h.len) < 0 ||
+            full_pread(fd, w->scratch.data, h.len, off + CG_WAL_HDR) < 0 || record_crc(&h, w->scratch.data) != h.crc) {
+            break;
+        }
+        if (first) {
+            s.first_line = h.first_line;
+            first = 0;
+        }
+        s.end_line = h.first_line + h.n_lines;
+        s.newest_ns = h.append_ns;
+        off += CG_WAL_HDR + h.len;
+        rec->records++;
+        rec->lines += h.n_lines;
+    }
+    if (first) {
+        s.first_line = s.end_line = w->next_line;
+    }
+    s.size = off;
+    if (off < fsize) {
+        if (last) {
+            rec->torn_bytes += fsize - off;
+            if (ftruncate(fd, (off_t)off) < 0) {
+                close(fd);
+                return -errno;
+            }
+            fdatasync(fd);
+        } else {
+            rec->corrupt_bytes += fsize - off;
+            rec->corrupt_segments++;
+        }
+    }
+    rec->segments++;
+    if (s.end_line > w->next_line) {
+        w->next_line = s.end_line;
+    }
+    int rc = seg_push(w, &s);
+    if (rc < 0) {
+        close(fd);
+    }
+    return rc;
+}
+
+static int valid_name(const char *n)
+{
+    if (n == NULL || *n == '\0' || strlen(n) > 200) {
+        return 0;
+    }
+    for (const char *p = n; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '-' || *p == '.')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+struct cg_wal *cg_wal_open(const struct cg_journal_opts *o, struct cg_journal_recovery *rec, char *err, size_t errlen)
+{
+    struct cg_journal_recovery dummy;
+    uint64_t *ids = NULL;
+    size_t n_ids = 0, cap_ids = 0;
+    DIR *d = NULL;
+    if (rec == NULL) {
+        rec = &dummy;
+    }
+    memset(rec, 0, sizeof(*rec));
+    struct cg_wal *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->data_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w->dir_fd = -1;
+    cg_buf_init(&w->scratch, CG_WAL_MAX_RECORD);
+    w->max_bytes = o->max_bytes;
+    w->segment_bytes = o->segment_bytes ? o->segment_bytes : DEFAULT_SEGMENT_BYTES;
+    if (w->segment_bytes > w->max_bytes / 4 && w->max_bytes >= 4 * 65536) {
+        w->segment_bytes = w->max_bytes / 4; /* the budget must hold several segments */
+    }
+    w->max_age_s = o->max_age_s;
+    w->fsync = o->fsync;
+    w->fsync_interval_ms = o->fsync_interval_ms > 0 ? o->fsync_interval_ms : 1000;
+    w->n_readers = o->n_readers;
+    w->dir = strdup(o->dir);
+    if (w->dir == NULL || o->n_readers == 0 || o->n_readers > CG_JOURNAL_MAX_READERS) {
+        snprintf(err, errlen, "bad journal options");
+        goto fail;
+    }
+    if (mkdir(o->dir, 0750) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: cannot create: %s", o->dir, strerror(errno));
+        goto fail;
+    }
+    w->dir_fd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dir_fd < 0) {
+        snprintf(err, errlen, "%s: %s", o->dir, strerror(errno));
+        goto fail;
+    }
+    d = opendir(o->dir);
+    if (d == NULL) {
+        snprintf(err, errlen, "%s: %s", o->dir, strerror(errno));
+        goto fail;
+    }
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        unsigned long long id;
+        char tail[8];
+        if (sscanf(e->d_name, "seg-%16llx.%4s", &id, tail) == 2 && strcmp(tail, "wal") == 0) {
+            if (n_ids == cap_ids) {
+                cap_ids = cap_ids ? cap_ids * 2 : 64;
+                uint64_t *n = realloc(ids, cap_ids * sizeof(*n));
+                if (n == NULL || cap_ids > MAX_SEGMENTS) {
+                    free(n ? n : NULL);
+                    snprintf(err, errlen, "%s: too many segments", o->dir);
+                    goto fail;
+                }
+                ids = n;
+            }
+            ids[n_ids++] = id;
+        }
+    }
+    closedir(d);
+    d = NULL;
+    if (n_ids > 0) {
+        qsort(ids, n_ids, sizeof(*ids), cmp_u64);
+    }
+    /* Reader positions first: line numbers must continue past them even when
+     * every segment is gone. */
+    for (unsigned r = 0; r < o->n_readers; r++) {
+        if (!valid_name(o->reader_names[r])) {
+            snprintf(err, errlen, "reader name '%s' must be [A-Za-z0-9_.-]", o->reader_names[r]);
+            goto fail;
+        }
+        w->readers[r].name = strdup(o->reader_names[r]);
+        if (w->readers[r].name == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        int rc = recover_segment(w, ids[i], i + 1 == n_ids, rec);
+        if (rc < 0) {
+            snprintf(err, errlen, "%s: segment %016" PRIx64 ": %s", o->dir, ids[i], strerror(-rc));
+            goto fail;
+        }
+        w->bytes += w->segs[w->n_segs - 1].size;
+        w->next_seg_id = ids[i] + 1;
+    }
+    uint64_t oldest = w->n_segs ? w->segs[0].first_line : w->next_line;
+    for (unsigned r = 0; r < o->n_readers; r++) {
+        struct wreader *rd = &w->readers[r];
+        int found;
+        uint64_t pos = read_pos(w, rd->name, &found);
+        /* A new output starts at the oldest data held: nothing it could take is lost. */
+        if (!found || pos < oldest) {
+            pos = oldest;
+        }
+        if (pos > w->next_line) {
+            w->next_line = pos; /* data past it was lost (torn): continue numbering after */
+        }
+        rd->commit_line = rd->read_line = rd->persisted_line = pos;
+    }
+    /* Always append to a fresh segment: a recovered tail is never rewritten. */
+    if (new_segment(w) < 0) {
+        snprintf(err, errlen, "%s: cannot create a segment: %s", o->dir, strerror(errno));
+        goto fail;
+    }
+    gc(w);
+    free(ids);
+    return w;
+fail:
+    if (d) {
+        closedir(d);
+    }
+    free(ids);
+    cg_wal_free(w);
+    return NULL;
+}
+
+void cg_wal_free(struct cg_wal *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < w->n_segs; i++) {
+        close(w->segs[i].fd);
+    }
+    free(w->segs);
+    for (unsigned r = 0; r < CG_JOURNAL_MAX_READERS; r++) {
+        free(w->readers[r].name);
+    }
+    if (w->dir_fd >= 0) {
+        close(w->dir_fd);
+    }
+    cg_buf_done(&w->scratch);
+    free(w->dir);
+    pthread_cond_destroy(&w->data_cv);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+static void sync_data(struct cg_wal *w)
+{
+    if (w->n_segs > 0 && w->dirty) {
+        fdatasync(w->segs[w->n_segs - 1].fd);
+        w->dirty = 0;
+    }
+    w->last_sync_ms = cg_time_mono_ms();
+}
+
+int cg_wal_append(struct cg_wal *w, const char *lines, size_t len, uint32_t n_lines)
+{
+    if (len == 0 || n_lines == 0) {
+        return 0;
+    }
+    if (len > CG_WAL_MAX_RECORD || len + CG_WAL_HDR > w->max_bytes) {
+        return -EMSGSIZE;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    if (w->shutdown) {
+        pthread_mutex_unlock(&w->lock);
+        return -ESHUTDOWN;
+    }
+    struct seg *s = &w->segs[w->n_segs - 1];
+    if (s->size > 0 && s->size + CG_WAL_HDR + len > w->segment_bytes) {
+        /* Seal: synced before anything is appended elsewhere, so a power cut
+         * never leaves a hole in the middle of the log. */
+        if (w->fsync != CG_JOURNAL_FSYNC_NEVER) {
+            fdatasync(s->fd);
+        }
+        w->dirty = 0;
+        if ((rc = new_segment(w)) < 0) {
+            goto out;
+        }
+        s = &w->segs[w->n_segs - 1];
+    }
+    budget(w, CG_WAL_HDR + len);
+    s = &w->segs[w->n_segs - 1];
+    struct hdr h = {.magic = CG_WAL_MAGIC, .len = (uint32_t)len, .n_lines = n_lines,
+                    .first_line = w->next_line, .append_ns = cg_time_now_ns()};
+    h.crc = record_crc(&h, lines);
+    struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)lines, len}};
+    ssize_t want = (ssize_t)(sizeof(h) + len);
+    ssize_t wr = pwritev(s->fd, iov, 2, (off_t)s->size);
+    if (wr != want) {
+        rc = wr < 0 ? -errno : -ENOSPC;
+        /* Leave no partial record behind: the next append starts at s->size. */
+        if (ftruncate(s->fd, (off_t)s->size) < 0) {
+            /* recovery will cut it by checksum */
+        }
+        w->write_errors++;
+        cg_complain(&w->c_write, CG_LOG_ERROR, "buffer", "cannot write to %s: %s; readings are refused", w->dir,
+                    strerror(-rc));
+        goto out;
+    }
+    if (w->c_write.failing) {
+        cg_complain_clear(&w->c_write, "buffer", "writing to the disk buffer");
+    }
+    if (s->size == 0) {
+        s->first_line = w->next_line;
+    }
+    s->size += (uint64_t)want;
+    s->end_line = w->next_line + n_lines;
+    s->newest_ns = h.append_ns;
+    w->bytes += (uint64_t)want;
+    w->next_line += n_lines;
+    w->appended_lines += n_lines;
+    w->dirty = 1;
+    if (w->fsync == CG_JOURNAL_FSYNC_ALWAYS) {
+        sync_data(w);
+    } else if (w->fsync == CG_JOURNAL_FSYNC_INTERVAL && cg_time_mono_ms() - w->last_sync_ms >= w->fsync_interval_ms) {
+        sync_data(w);
+    }
+    pthread_cond_broadcast(&w->data_cv);
+out:
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+static void deadline_after(struct timespec *ts, int timeout_ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+long cg_wal_wait(struct cg_wal *w, unsigned reader, size_t min_lines, int timeout_ms)
+{
+    struct timespec deadline;
+    if (timeout_ms > 0) {
+        deadline_after(&deadline, timeout_ms);
+    }
+    pthread_mutex_lock(&w->lock);
+    struct wreader *rd = &w->readers[reader];
+    long rc;
+    for (;;) {
+        uint64_t unread = w->next_line - rd->read_line;
+        if (unread >= min_lines || (w->shutdown && unread > 0) || timeout_ms == 0) {
+            rc = (long)unread;
+            break;
+        }
+        if (w->shutdown) {
+            rc = -ESHUTDOWN;
+            break;
+        }
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&w->data_cv, &w->lock);
+        } else if (pthread_cond_timedwait(&w->data_cv, &w->lock, &deadline) == ETIMEDOUT) {
+            rc = (long)(w->next_line - rd->read_line);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+static struct seg *find_seg(struct cg_wal *w, uint64_t id)
+{
+    for (size_t i = 0; i < w->n_segs; i++) {
+        if (w->segs[i].id == id) {
+            return &w->segs[i];
+        }
+    }
+    return NULL;
+}
+
+/* Positions rd->cur on the record holding `line`. 0, or -ENOENT when the line
+ * is not held (past the end). Skips lines lost to corruption. */
+static int seek(struct cg_wal *w, struct wreader *rd, uint64_t *line)
+{
+    struct cursor *c = &rd->cur;
+    if (c->valid && *line >= c->rec_first && *line < c->rec_first + c->rec_lines) {
+        return 0;
+    }
+    /* the next record after the cached one, the common case */
+    if (c->valid && *line == c->rec_first + c->rec_lines) {
+        struct seg *s = find_seg(w, c->seg_id);
+        uint64_t off = c->off + CG_WAL_HDR + c->rec_len;
+        if (s != NULL && off < s->size) {
+            struct hdr h;
+            if (full_pread(s->fd, &h, sizeof(h), off) == 0 && h.first_line == *line) {
+                *c = (struct cursor){s->id, off, h.first_line, h.n_lines, h.len, h.append_ns, 1};
+                return 0;
+            }
+        }
+    }
+    c->valid = 0;
+    for (size_t i = 0; i < w->n_segs; i++) {
+        struct seg *s = &w->segs[i];
+        if (s->size == 0 || *line >= s->end_line) {
+            continue;
+        }
+        if (*line < s->first_line) {
+            *line = s->first_line; /* a gap left by a corrupt segment */
+        }
+        for (uint64_t off = 0; off < s->size;) {
+            struct hdr h;
+            if (full_pread(s->fd, &h, sizeof(h), off) < 0) {
+                return -EIO;
+            }
+            if (*line < h.first_line + h.n_lines) {
+                *c = (struct cursor){s->id, off, h.first_line, h.n_lines, h.len, h.append_ns, 1};
+                return 0;
+            }
+            off += CG_WAL_HDR + h.len;
+        }
+    }
+    return -ENOENT;
+}
+
+long cg_wal_read(struct cg_wal *w, unsigned reader, struct cg_buf *out, size_t max_lines, size_t max_bytes)
+{
+    long taken = 0;
+    size_t bytes = 0;
+    pthread_mutex_lock(&w->lock);
+    struct wreader *rd = &w->readers[reader];
+    while ((size_t)taken < max_lines && rd->read_line < w->next_line) {
+        uint64_t line = rd->read_line;
+        if (seek(w, rd, &line) < 0) {
+            break;
+        }
+        if (line != rd->read_line) {
+            rd->dropped += line - rd->read_line; /* lost to corruption */
+            rd->read_line = line;
+        }
+        struct cursor *c = &rd->cur;
+        struct seg *s = find_seg(w, c->seg_id);
+        cg_buf_reset(&w->scratch);
+        if (s == NULL || cg_buf_reserve(&w->scratch, c->rec_len) < 0 ||
+            full_pread(s->fd, w->scratch.data, c->rec_len, c->off + CG_WAL_HDR) < 0) {
+            break;
+        }
+        const char *p = w->scratch.data, *end = p + c->rec_len;
+        for (uint64_t k = c->rec_first; k < line && p < end; k++) { /* skip lines already taken */
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            p = nl ? nl + 1 : end;
+        }
+        int stop = 0;
+        while (p < end && (size_t)taken < max_lines) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+            if ((taken > 0 && bytes + l > max_bytes) || cg_buf_append(out, p, l) < 0) {
+                stop = 1;
+                break;
+            }
+            bytes += l;
+            taken++;
+            rd->read_line++;
+            p += l;
+        }
+        if (stop) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return taken;
+}
+
+void cg_wal_commit(struct cg_wal *w, unsigned reader)
+{
+    pthread_mutex_lock(&w->lock);
+    struct wreader *rd = &w->readers[reader];
+    if (rd->read_line > rd->commit_line) {
+        rd->commit_line = rd->read_line;
+        rd->commit_ns = rd->cur.valid && rd->commit_line < rd->cur.rec_first + rd->cur.rec_lines ? rd->cur.rec_ns : 0;
+    }
+    if (w->fsync == CG_JOURNAL_FSYNC_ALWAYS) {
+        write_pos(w, rd, 1);
+    }
+    gc(w);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void cg_wal_rewind(struct cg_wal *w, unsigned reader)
+{
+    pthread_mutex_lock(&w->lock);
+    w->readers[reader].read_line = w->readers[reader].commit_line;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void cg_wal_shutdown(struct cg_wal *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->shutdown = 1;
+    pthread_cond_broadcast(&w->data_cv);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void cg_wal_stats(struct cg_wal *w, struct cg_journal_stats *st)
+{
+    pthread_mutex_lock(&w->lock);
+    memset(st, 0, sizeof(*st));
+    st->disk = true;
+    st->bytes = w->bytes;
+    uint64_t oldest = w->n_segs ? w->segs[0].first_line : w->next_line;
+    st->lines = w->next_line - oldest;
+    st->appended_lines = w->appended_lines;
+    st->max_bytes = w->max_bytes;
+    st->dropped_segments = w->dropped_segments;
+    st->write_errors = w->write_errors;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void cg_wal_reader_stats(struct cg_wal *w, unsigned reader, struct cg_journal_reader_stats *st)
+{
+    pthread_mutex_lock(&w->lock);
+    struct wreader *rd = &w->readers[reader];
+    memset(st, 0, sizeof(*st));
+    st->unread_lines = w->next_line - rd->commit_line;
+    st->committed_lines = rd->commit_line; /* absolute: includes earlier runs */
+    st->dropped_lines = rd->dropped;
+    for (size_t i = 0; i < w->n_segs; i++) {
+        const struct seg *s = &w->segs[i];
+        if (s->end_line > rd->commit_line && s->size > 0) {
+            st->unread_bytes += s->size; /* whole segments: an estimate */
+        }
+    }
+    if (st->unread_lines > 0) {
+        uint64_t line = rd->commit_line;
+        struct cursor save = rd->cur;
+        if (rd->commit_ns == 0 && seek(w, rd, &line) == 0) {
+            rd->commit_ns = rd->cur.rec_ns;
+        }
+        rd->cur = save;
+        st->oldest_unread_ns = rd->commit_ns;
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+void cg_wal_tick(struct cg_wal *w)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->fsync == CG_JOURNAL_FSYNC_INTERVAL && w->dirty &&
+        cg_time_mono_ms() - w->last_sync_ms >= w->fsync_interval_ms) {
+        sync_data(w);
+    }
+    for (unsigned r = 0; r < w->n_readers; r++) {
+        if (w->readers[r].commit_line != w->readers[r].persisted_line) {
+            write_pos(w, &w->readers[r], w->fsync != CG_JOURNAL_FSYNC_NEVER);
+        }
+    }
+    budget(w, 0);
+    gc(w);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void cg_wal_flush(struct cg_wal *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->dirty = 1;
+    sync_data(w);
+    for (unsigned r = 0; r < w->n_readers; r++) {
+        write_pos(w, &w->readers[r], 1);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
