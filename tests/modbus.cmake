@@ -2,3 +2,4 @@
 # against citygate-sim, a pymodbus server, a socat PTY pair and influxd.
 cg_unit_test(test_modbus_decode ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_decode.c LIBS cg_modbus_pure)
 cg_unit_test(test_modbus_plan ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_plan.c LIBS cg_modbus_pure)
+cg_integration_test(modbus_tcp modbus_tcp.sh TIMEOUT 60 LABELS modbus)
