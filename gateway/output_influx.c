@@ -860,10 +860,15 @@ static void dead_letter(struct cg_influx *o, const char *p, size_t len, size_t n
         uint64_t need = (uint64_t)hl + l + 1;
         if (o->dl_size + need > (uint64_t)o->conf->dead_letter_max_bytes) {
             dropped++;
-            cg_complain(&o->c_dl, CG_LOG_ERROR, o->who,
-                        "dead-letter file %s is full (dead_letter_max_bytes %" PRId64
-                        "): rejected lines are only counted now",
-                        o->dl_path, o->conf->dead_letter_max_bytes);
+            if (o->conf->dead_letter_max_bytes == 0) {
+                cg_complain(&o->c_dl, CG_LOG_WARN, o->who,
+                            "dead-letter file disabled (dead_letter_max_bytes 0): rejected lines are only counted");
+            } else {
+                cg_complain(&o->c_dl, CG_LOG_ERROR, o->who,
+                            "dead-letter file %s is full (dead_letter_max_bytes %" PRId64
+                            "): rejected lines are only counted now",
+                            o->dl_path, o->conf->dead_letter_max_bytes);
+            }
         } else {
             int rc = open_dead_letter(o);
             cg_buf_reset(&entry);
@@ -1168,7 +1173,10 @@ static void *run(void *arg)
             int64_t left = o->batch_first_ms + c->flush_interval_ms - mono_ms();
             if (left > 0) {
                 size_t room = (size_t)c->batch_lines - o->batch_lines;
-                cg_journal_wait(o->j, o->reader, room, left < POLL_MS ? (int)left : POLL_MS);
+                long w = cg_journal_wait(o->j, o->reader, room, left < POLL_MS ? (int)left : POLL_MS);
+                if (w == -ESHUTDOWN) {
+                    o->batch_full = true; /* nothing more will come: send now */
+                }
                 fill(o);
                 continue;
             }

@@ -1,6 +1,8 @@
 # InfluxDB output: unit tests (pure parts) and integration tests against real
 # influxd / victoria-metrics and a fault-injecting HTTP server.
 cg_unit_test(test_influx ${PROJECT_SOURCE_DIR}/tests/unit/test_influx.c)
+# test_influx checks docs/outputs.md lists every option with its default.
+target_compile_definitions(test_influx PRIVATE CG_SRC_DIR="${PROJECT_SOURCE_DIR}")
 
 # The integration driver: journal + one output from a JSON config, N lines in,
 # stats JSON out (until adapters can feed the real binary on demand).
@@ -14,7 +16,8 @@ function(cg_influx_test name)
                "INFLUX_DRIVER=$<TARGET_FILE:influx_driver>")
 endfunction()
 
-foreach(t influx_v1 influx_v2_vm influx_names influx_auth influx_413 influx_poison influx_outage influx_fault)
+foreach(t influx_v1 influx_v2_vm influx_names influx_auth influx_413 influx_poison influx_outage influx_fault
+          influx_tls)
   if(EXISTS ${PROJECT_SOURCE_DIR}/tests/integration/${t}.sh)
     cg_influx_test(${t})
   endif()

@@ -4,6 +4,7 @@ when asked: 429 with Retry-After, 5xx then success, slow or hanging answers,
 rejecting lines that contain a marker.
 
   fault_http.py --port P --log FILE [--script A,B,...] [--default 204] [--reject SUBSTR]
+                [--tls CERT KEY]
 
 Each POST takes the next action of --script (then --default):
   204 | 500 | 503 | 401 | 413   answer with that status
@@ -31,6 +32,7 @@ ap.add_argument("--log", required=True)
 ap.add_argument("--script", default="")
 ap.add_argument("--default", default="204")
 ap.add_argument("--reject", default=None)
+ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve https with this certificate")
 args = ap.parse_args()
 
 script = [s for s in args.script.split(",") if s]
@@ -109,4 +111,10 @@ class H(BaseHTTPRequestHandler):
 
 
 ThreadingHTTPServer.daemon_threads = True
-ThreadingHTTPServer(("127.0.0.1", args.port), H).serve_forever()
+srv = ThreadingHTTPServer(("127.0.0.1", args.port), H)
+if args.tls:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls[0], args.tls[1])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()

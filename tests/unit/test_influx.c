@@ -357,6 +357,28 @@ static void test_conf_defaults(void **state)
     assert_true(n >= 24);
 }
 
+/* docs/outputs.md has a row for every option, with the table's default. */
+static void test_docs_match_table(void **state)
+{
+    FILE *f = fopen(CG_SRC_DIR "/docs/outputs.md", "r");
+    assert_non_null(f);
+    static char doc[65536];
+    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    for (const struct cg_opt *op = cg_influx_options; op->name != NULL; op++) {
+        char row[256];
+        if (op->def != NULL) {
+            snprintf(row, sizeof(row), "\n| `%s` | `%s` |", op->name, op->def);
+        } else {
+            snprintf(row, sizeof(row), "\n| `%s` | ", op->name);
+        }
+        if (strstr(doc, row) == NULL) {
+            fail_msg("docs/outputs.md has no row starting with '%s'", row + 1);
+        }
+    }
+}
+
 static int setup(void **state)
 {
     snprintf(secret_path, sizeof(secret_path), "/tmp/cg-influx-secret.XXXXXX");
@@ -382,7 +404,7 @@ int main(void)
         cmocka_unit_test(test_classify),        cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_backoff_bounds),  cmocka_unit_test(test_gzip_round_trip),
         cmocka_unit_test(test_conf_errors),     cmocka_unit_test(test_conf_secret_file),
-        cmocka_unit_test(test_conf_defaults),
+        cmocka_unit_test(test_conf_defaults),   cmocka_unit_test(test_docs_match_table),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
