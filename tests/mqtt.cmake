@@ -5,3 +5,6 @@ cg_unit_test(test_mqtt_topic ${PROJECT_SOURCE_DIR}/tests/unit/test_mqtt_topic.c 
 target_include_directories(test_mqtt_topic PRIVATE ${PROJECT_SOURCE_DIR}/adapters/mqtt)
 
 cg_integration_test(mqtt_codecs mqtt_codecs.sh TIMEOUT 120 LABELS mqtt)
+cg_integration_test(mqtt_gateway_restart mqtt_gateway_restart.sh TIMEOUT 120 LABELS mqtt)
+cg_integration_test(mqtt_broker_restart mqtt_broker_restart.sh TIMEOUT 120 LABELS mqtt)
+cg_integration_test(mqtt_shared mqtt_shared.sh TIMEOUT 120 LABELS mqtt)

@@ -73,6 +73,7 @@ struct src_conf {
     char *status_topic, *status_online, *status_offline;
     int64_t max_payload_bytes, max_points_per_message, max_json_depth;
     int64_t emit_timeout_ms, receive_maximum, silent_alarm_s;
+    bool leave_share_groups;
 };
 
 static const struct cg_opt src_opts[] = {
@@ -118,6 +119,8 @@ static const struct cg_opt src_opts[] = {
      "MQTT 5 Receive Maximum and in-flight limit for the status publishes"},
     {"silent_alarm_s", CG_OPT_INT, offsetof(struct src_conf, silent_alarm_s), "0", 0, 604800, NULL, 0,
      "default per-subscription alarm: connected but no message for this long (0 = off)"},
+    {"leave_share_groups", CG_OPT_BOOL, offsetof(struct src_conf, leave_share_groups), "true", 0, 0, NULL, 0,
+     "on a clean stop, unsubscribe $share subscriptions so the other members take the load at once"},
     {"subscriptions", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
      "array of {topic, qos, share_group, silent_alarm_s}; default: one per rule topic, QoS 1"},
     {"rules", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, CG_OPT_REQUIRED,
@@ -1384,6 +1387,22 @@ static void stop(void *state)
     if (m->watchdog_started) {
         pthread_join(m->watchdog, NULL);
         m->watchdog_started = false;
+    }
+    if (m->client_created && MQTTAsync_isConnected(m->client) && m->c.leave_share_groups) {
+        /* Brokers keep handing a share group's messages to a member's
+         * persistent session while it is away (mosquitto does, round robin):
+         * a member that stops on purpose leaves its groups, so the others
+         * take the whole load at once. */
+        for (size_t i = 0; i < m->n_subs; i++) {
+            if (strncmp(m->subs[i].wire, "$share/", 7) != 0) {
+                continue;
+            }
+            MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+            if (MQTTAsync_unsubscribe(m->client, m->subs[i].wire, &ro) == MQTTASYNC_SUCCESS) {
+                MQTTAsync_waitForCompletion(m->client, ro.token, 2000);
+                cg_log(CG_LOG_INFO, m->name, "left share group: unsubscribed '%s'", m->subs[i].wire);
+            }
+        }
     }
     if (m->client_created && MQTTAsync_isConnected(m->client)) {
         /* a clean DISCONNECT suppresses the will: say "offline" ourselves */

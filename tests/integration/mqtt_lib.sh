@@ -71,3 +71,23 @@ mstat() {
 pub_lines() {
     mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q "$2" -t "$1" -l "${@:3}"
 }
+
+# counter_source NAME CLIENT_ID [EXTRA_JSON]: an MQTT source on $MQTT_URL taking
+# {"seq": i, "ts": ms} from city/<district>/count into measurement "counter".
+counter_source() {
+    echo '{"type":"mqtt","name":"'"$1"'","url":"'"$MQTT_URL"'","client_id":"'"$2"'",
+      "reconnect_min_ms":100,"reconnect_max_ms":1000,"keepalive_s":5'"${3:+,$3}"',
+      "rules":[{"topic":"city/{district}/count","format":"json","measurement":"counter",
+        "json":{"time":"ts","time_format":"ms","fields":{"seq":{"path":"seq","type":"int"}}}}]}'
+}
+
+# seq_lines FROM TO: JSON payloads, one per line, seq FROM..TO with distinct timestamps.
+seq_lines() {
+    local i
+    for i in $(seq "$1" "$2"); do echo "{\"seq\":$i,\"ts\":$((1700000000000 + i))}"; done
+}
+
+# retained_status TOPIC: the retained message on TOPIC (empty if none).
+retained_status() {
+    timeout 3 mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t "$1" -C 1 -W 2 "${@:2}" 2>/dev/null || true
+}
