@@ -1,0 +1,1025 @@
+/* citygate — health, metrics and the live status page (see http_status.h). */
+#include "http_status.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define NS_PER_S ((int64_t)1000000000)
+#define HTTP_BODY_MAX (16u * 1024u * 1024u) /* metrics/JSON of hundreds of devices fit easily */
+#define HTTP_REASONS_MAX 4096
+#define HTTP_AUTH_MAX 1024 /* longest Authorization header we look at */
+
+/* ---- configuration ------------------------------------------------------ */
+
+#define H(m) offsetof(struct cg_http_conf, m)
+const struct cg_opt cg_http_options[] = {
+    {.name = "enabled", .type = CG_OPT_BOOL, .offset = H(enabled), .def = "true",
+     .doc = "Serve /healthz, /metrics, /status.json and the status page."},
+    {.name = "listen", .type = CG_OPT_STRING, .offset = H(listen), .def = "127.0.0.1:9273",
+     .doc = "Address to listen on: `IPv4:PORT`, `[IPv6]:PORT` or `localhost:PORT`; \"\" disables. "
+            "A non-loopback address requires `token` or `username`/`password`."},
+    {.name = "token", .type = CG_OPT_STRING, .offset = H(token), .flags = CG_OPT_SECRET,
+     .doc = "Bearer token required on every data endpoint (`Authorization: Bearer ...`); or `token_file`."},
+    {.name = "username", .type = CG_OPT_STRING, .offset = H(username),
+     .doc = "Basic-auth user name (with `password`)."},
+    {.name = "password", .type = CG_OPT_STRING, .offset = H(password), .flags = CG_OPT_SECRET,
+     .doc = "Basic-auth password; or `password_file`."},
+    {.name = "max_connections", .type = CG_OPT_INT, .offset = H(max_connections), .def = "16", .min = 1,
+     .max = 1024, .doc = "Concurrent HTTP connections accepted."},
+    {.name = "refresh_ms", .type = CG_OPT_INT, .offset = H(refresh_ms), .def = "2000", .min = 500,
+     .max = 60000, .doc = "How often the status page refreshes itself."},
+    CG_OPT_END,
+};
+
+static int parse_port(const char *s, uint16_t *port)
+{
+    char *end = NULL;
+    if (*s < '0' || *s > '9') {
+        return -EINVAL;
+    }
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0 || v > 65535) {
+        return -EINVAL;
+    }
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* "IPv4:PORT", "[IPv6]:PORT", "localhost:PORT". Numeric only: a name that
+ * resolves differently tomorrow should not move the listener. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, bool *loopback)
+{
+    char host[128];
+    const char *colon;
+    uint16_t port;
+    memset(ss, 0, sizeof(*ss));
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host)) {
+            return -EINVAL;
+        }
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        if (parse_port(close + 2, &port) < 0) {
+            return -EINVAL;
+        }
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1) {
+            return -EINVAL;
+        }
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(port);
+        *len = sizeof(*a6);
+        *loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) ||
+                    (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) && a6->sin6_addr.s6_addr[12] == 127);
+        return 0;
+    }
+    colon = strrchr(s, ':');
+    if (colon == NULL || (size_t)(colon - s) >= sizeof(host) || colon == s) {
+        return -EINVAL;
+    }
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    if (parse_port(colon + 1, &port) < 0) {
+        return -EINVAL;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    if (strcmp(host, "localhost") == 0) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+    }
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
+        return -EINVAL;
+    }
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(port);
+    *len = sizeof(*a4);
+    *loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    return 0;
+}
+
+bool cg_http_conf_enabled(const struct cg_http_conf *c)
+{
+    return c != NULL && c->enabled && c->listen != NULL && c->listen[0] != '\0';
+}
+
+int cg_http_conf_parse(const cJSON *obj, const char *path, struct cg_http_conf **out, struct cg_errs *errs)
+{
+    struct cg_http_conf *c = calloc(1, sizeof(*c));
+    char p[512];
+    if (c == NULL) {
+        cg_errs_add(errs, path, "out of memory");
+        return -ENOMEM;
+    }
+    size_t before = cg_errs_count(errs);
+    cg_opt_parse(cg_http_options, obj, path, c, errs);
+    if (cg_errs_count(errs) > before) {
+        goto fail;
+    }
+    if ((c->username != NULL) != (c->password != NULL)) {
+        cg_path_key(p, sizeof(p), path, c->username ? "password" : "username");
+        cg_errs_add(errs, p, "missing: basic auth needs both username and password");
+    }
+    if (c->username && strchr(c->username, ':')) {
+        cg_path_key(p, sizeof(p), path, "username");
+        cg_errs_add(errs, p, "must not contain ':' (basic auth separates user and password with it)");
+    }
+    if (cg_http_conf_enabled(c)) {
+        cg_path_key(p, sizeof(p), path, "listen");
+        if (parse_listen(c->listen, &c->addr, &c->addrlen, &c->loopback) < 0) {
+            cg_errs_add(errs, p, "must be IPv4:PORT, [IPv6]:PORT or localhost:PORT (numeric address, port 0..65535); "
+                                 "got '%s'", c->listen);
+        } else if (!c->loopback && c->token == NULL && c->username == NULL) {
+            cg_errs_add(errs, p, "'%s' is not a loopback address: set token (or token_file) or username and password, "
+                                 "so metrics and status are not open to the network", c->listen);
+        }
+    }
+    if (cg_errs_count(errs) > before) {
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    cg_http_conf_free(c);
+    return -EINVAL;
+}
+
+void cg_http_conf_free(struct cg_http_conf *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    cg_opt_free(cg_http_options, c);
+    free(c);
+}
+
+/* ---- Prometheus text format --------------------------------------------- */
+
+/* A writer that stops at the first error, so renderers read straight through. */
+struct w {
+    struct cg_buf *b;
+    int rc;
+};
+
+static void wp(struct w *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void wp(struct w *w, const char *fmt, ...)
+{
+    if (w->rc < 0) {
+        return;
+    }
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        w->rc = -EINVAL;
+        return;
+    }
+    if ((size_t)n >= sizeof(tmp)) { /* only fixed text is formatted here; never happens */
+        w->rc = -ENOBUFS;
+        return;
+    }
+    int rc = cg_buf_append(w->b, tmp, (size_t)n);
+    if (rc < 0) {
+        w->rc = rc;
+    }
+}
+
+int cg_http_prom_escape(struct cg_buf *out, const char *s)
+{
+    int rc = 0;
+    for (; *s && rc == 0; s++) {
+        switch (*s) {
+        case '\\':
+            rc = cg_buf_append(out, "\\\\", 2);
+            break;
+        case '"':
+            rc = cg_buf_append(out, "\\\"", 2);
+            break;
+        case '\n':
+            rc = cg_buf_append(out, "\\n", 2);
+            break;
+        default:
+            rc = cg_buf_putc(out, *s);
+            break;
+        }
+    }
+    return rc;
+}
+
+static void family(struct w *w, const char *name, const char *type, const char *help)
+{
+    wp(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{k1="v1",k2="v2"} -- labels NULL-terminated pairs. */
+static void sample_start(struct w *w, const char *name, const char *const *labels)
+{
+    wp(w, "%s", name);
+    if (labels == NULL || labels[0] == NULL) {
+        return;
+    }
+    wp(w, "{");
+    for (size_t i = 0; labels[i] && labels[i + 1]; i += 2) {
+        wp(w, "%s%s=\"", i ? "," : "", labels[i]);
+        if (w->rc == 0) {
+            w->rc = cg_http_prom_escape(w->b, labels[i + 1]);
+        }
+        wp(w, "\"");
+    }
+    wp(w, "}");
+}
+
+static void sample_u(struct w *w, const char *name, const char *const *labels, uint64_t v)
+{
+    sample_start(w, name, labels);
+    wp(w, " %" PRIu64 "\n", v);
+}
+
+static void sample_d(struct w *w, const char *name, const char *const *labels, double v)
+{
+    sample_start(w, name, labels);
+    if (isnan(v)) {
+        wp(w, " NaN\n");
+    } else if (isinf(v)) {
+        wp(w, " %sInf\n", v > 0 ? "+" : "-");
+    } else {
+        wp(w, " %.9g\n", v);
+    }
+}
+
+/* Wall-clock ns as seconds with ms precision; 0 stays 0 ("never"). */
+static void sample_ts(struct w *w, const char *name, const char *const *labels, int64_t ns)
+{
+    sample_start(w, name, labels);
+    if (ns <= 0) {
+        wp(w, " 0\n");
+    } else {
+        wp(w, " %" PRId64 ".%03" PRId64 "\n", ns / NS_PER_S, (ns % NS_PER_S) / 1000000);
+    }
+}
+
+enum val_kind { V_U64, V_DBL, V_TS, V_BOOL, V_INT };
+
+struct src_metric {
+    const char *name, *type, *help;
+    size_t off;
+    enum val_kind kind;
+};
+
+#define SC(m) offsetof(struct cg_status_source, counters.m)
+static const struct src_metric source_metrics[] = {
+    {"citygate_source_points_in_total", "counter", "Readings accepted into the buffer.", SC(points_in), V_U64},
+    {"citygate_source_points_rejected_total", "counter", "Invalid readings rejected (bad names, no fields).",
+     SC(points_rejected), V_U64},
+    {"citygate_source_points_refused_total", "counter", "Readings refused because the buffer stayed full.",
+     SC(points_refused), V_U64},
+    {"citygate_source_last_point_timestamp_seconds", "gauge", "When the source last delivered a reading (0 = never).",
+     SC(last_ns), V_TS},
+};
+
+#define DV(m) offsetof(struct cg_status_device, m)
+static const struct src_metric device_metrics[] = {
+    {"citygate_device_up", "gauge", "1 when the last poll or connection of the device succeeded.", DV(up), V_BOOL},
+    {"citygate_device_quarantined", "gauge", "1 while the device is skipped after repeated failures.",
+     DV(quarantined), V_BOOL},
+    {"citygate_device_latency_seconds", "gauge", "Duration of the last poll.", DV(latency_ms), V_DBL},
+    {"citygate_device_reads_total", "counter", "Successful polls or messages.", DV(ok), V_U64},
+    {"citygate_device_errors_total", "counter", "Failed polls or rejected messages.", DV(failed), V_U64},
+    {"citygate_device_consecutive_failures", "gauge", "Failures since the last success.", DV(consecutive_failures),
+     V_U64},
+    {"citygate_device_last_success_timestamp_seconds", "gauge", "When the device last answered (0 = never).",
+     DV(last_ok_ns), V_TS},
+};
+
+#define OS(m) offsetof(struct cg_status_output, st.m)
+static const struct src_metric output_metrics[] = {
+    {"citygate_output_up", "gauge", "1 when the last write got a 2xx answer.", OS(up), V_BOOL},
+    {"citygate_output_last_status", "gauge", "HTTP status of the last write (0 = no answer).", OS(last_status), V_INT},
+    {"citygate_output_lines_sent_total", "counter", "Lines accepted by the database.", OS(lines_sent), V_U64},
+    {"citygate_output_lines_dead_lettered_total", "counter", "Lines the database rejected, kept in the dead-letter file.",
+     OS(lines_dead_lettered), V_U64},
+    {"citygate_output_lines_dropped_total", "counter", "Rejected lines that could not be kept (dead-letter file full).",
+     OS(lines_dropped), V_U64},
+    {"citygate_output_lines_lost_total", "counter", "Lines dropped by the buffer limit before this output took them.",
+     OS(journal_dropped_lines), V_U64},
+    {"citygate_output_requests_total", "counter", "Write requests attempted.", OS(requests), V_U64},
+    {"citygate_output_retries_total", "counter", "Write requests repeating a failed one.", OS(retries), V_U64},
+    {"citygate_output_sent_bytes_total", "counter", "Request bytes accepted (after compression).", OS(bytes_sent), V_U64},
+    {"citygate_output_unsent_lines", "gauge", "Lines waiting for this output.", OS(journal_unread_lines), V_U64},
+    {"citygate_output_dead_letter_bytes", "gauge", "Size of the dead-letter file.", OS(dead_letter_bytes), V_U64},
+    {"citygate_output_last_success_timestamp_seconds", "gauge", "When the last write succeeded (0 = never).",
+     OS(last_ok_ns), V_TS},
+};
+
+static void sample_kind(struct w *w, const struct src_metric *m, const char *const *labels, const void *base)
+{
+    const char *p = (const char *)base + m->off;
+    switch (m->kind) {
+    case V_U64:
+        sample_u(w, m->name, labels, *(const uint64_t *)p);
+        break;
+    case V_BOOL:
+        sample_u(w, m->name, labels, *(const bool *)p ? 1 : 0);
+        break;
+    case V_INT:
+        sample_d(w, m->name, labels, (double)*(const int *)p);
+        break;
+    case V_TS:
+        sample_ts(w, m->name, labels, *(const int64_t *)p);
+        break;
+    case V_DBL: /* only latency: ms in the snapshot, seconds on the wire; < 0 = unknown */
+        if (*(const double *)p >= 0) {
+            sample_d(w, m->name, labels, *(const double *)p / 1000.0);
+        }
+        break;
+    }
+}
+
+int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
+{
+    struct w w = {.b = out, .rc = 0};
+    char reasons[HTTP_REASONS_MAX];
+    const char *build[] = {"version", st->version, "gateway", st->gateway_id, NULL};
+
+    family(&w, "citygate_build_info", "gauge", "Version of citygate and the gateway id, as labels; always 1.");
+    sample_u(&w, "citygate_build_info", build, 1);
+    family(&w, "citygate_healthy", "gauge", "1 when /healthz says ok, 0 when degraded.");
+    sample_u(&w, "citygate_healthy", NULL, cg_status_healthy(st, reasons, sizeof(reasons)) ? 1 : 0);
+
+    for (size_t m = 0; m < sizeof(source_metrics) / sizeof(source_metrics[0]); m++) {
+        family(&w, source_metrics[m].name, source_metrics[m].type, source_metrics[m].help);
+        for (size_t i = 0; i < st->n_sources; i++) {
+            const char *l[] = {"source", st->sources[i].name, "type", st->sources[i].type, NULL};
+            sample_kind(&w, &source_metrics[m], l, &st->sources[i]);
+        }
+    }
+    for (size_t m = 0; m < sizeof(device_metrics) / sizeof(device_metrics[0]); m++) {
+        family(&w, device_metrics[m].name, device_metrics[m].type, device_metrics[m].help);
+        for (size_t i = 0; i < st->n_sources; i++) {
+            for (size_t k = 0; k < st->sources[i].n_devices; k++) {
+                const char *l[] = {"source", st->sources[i].name, "device", st->sources[i].devices[k].name, NULL};
+                sample_kind(&w, &device_metrics[m], l, &st->sources[i].devices[k]);
+            }
+        }
+    }
+    for (size_t m = 0; m < sizeof(output_metrics) / sizeof(output_metrics[0]); m++) {
+        family(&w, output_metrics[m].name, output_metrics[m].type, output_metrics[m].help);
+        for (size_t i = 0; i < st->n_outputs; i++) {
+            const char *l[] = {"output", st->outputs[i].name, NULL};
+            sample_kind(&w, &output_metrics[m], l, &st->outputs[i]);
+        }
+    }
+    family(&w, "citygate_output_oldest_unsent_age_seconds", "gauge",
+           "Upper bound of how long the oldest waiting line has waited (0 = nothing waits).");
+    for (size_t i = 0; i < st->n_outputs; i++) {
+        const char *l[] = {"output", st->outputs[i].name, NULL};
+        sample_u(&w, "citygate_output_oldest_unsent_age_seconds", l,
+                 (uint64_t)cg_status_oldest_unsent_s(st, &st->outputs[i]));
+    }
+
+    family(&w, "citygate_journal_bytes", "gauge", "Bytes of readings held in the buffer.");
+    sample_u(&w, "citygate_journal_bytes", NULL, st->journal.bytes);
+    family(&w, "citygate_journal_lines", "gauge", "Lines held in the buffer.");
+    sample_u(&w, "citygate_journal_lines", NULL, st->journal.lines);
+    family(&w, "citygate_journal_capacity_bytes", "gauge", "Buffer size limit (gateway.buffer_max_bytes).");
+    sample_u(&w, "citygate_journal_capacity_bytes", NULL, st->journal.max_bytes);
+    family(&w, "citygate_journal_appended_lines_total", "counter", "Lines appended to the buffer.");
+    sample_u(&w, "citygate_journal_appended_lines_total", NULL, st->journal.appended_lines);
+    family(&w, "citygate_journal_refused_total", "counter", "Appends refused because the buffer stayed full.");
+    sample_u(&w, "citygate_journal_refused_total", NULL, st->journal.refused);
+    family(&w, "citygate_fields_nonfinite_total", "counter", "Fields dropped for being NaN or infinite.");
+    sample_u(&w, "citygate_fields_nonfinite_total", NULL, st->fields_nonfinite);
+    family(&w, "citygate_uint_clipped_total", "counter", "Unsigned values clipped to the signed 64-bit range.");
+    sample_u(&w, "citygate_uint_clipped_total", NULL, st->uint_clipped);
+
+    /* The standard process_* names, so stock "process" dashboards work. */
+    family(&w, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");
+    sample_d(&w, "process_cpu_seconds_total", NULL, st->cpu_user_s + st->cpu_system_s);
+    family(&w, "process_resident_memory_bytes", "gauge", "Resident memory size.");
+    sample_u(&w, "process_resident_memory_bytes", NULL, st->rss_bytes);
+    family(&w, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
+    sample_ts(&w, "process_start_time_seconds", NULL, st->started_ns);
+    return w.rc;
+}
+
+/* ---- JSON for the status page ------------------------------------------- */
+
+static double age_or_null_s(const struct cg_status *st, int64_t ns)
+{
+    if (ns <= 0) {
+        return -1;
+    }
+    return st->now_ns > ns ? (double)(st->now_ns - ns) / 1e9 : 0.0;
+}
+
+static void add_age(cJSON *o, const char *key, const struct cg_status *st, int64_t ns)
+{
+    double a = age_or_null_s(st, ns);
+    if (a < 0) {
+        cJSON_AddNullToObject(o, key);
+    } else {
+        cJSON_AddNumberToObject(o, key, floor(a * 10) / 10);
+    }
+}
+
+int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
+{
+    int rc = -ENOMEM;
+    char *text = NULL;
+    char reasons[HTTP_REASONS_MAX];
+    cJSON *root = cJSON_CreateObject();
+    if (root == NULL) {
+        goto out;
+    }
+    bool healthy = cg_status_healthy(st, reasons, sizeof(reasons));
+    cJSON_AddStringToObject(root, "gateway_id", st->gateway_id);
+    cJSON_AddStringToObject(root, "version", st->version);
+    cJSON_AddNumberToObject(root, "now_ms", (double)(st->now_ns / 1000000));
+    cJSON_AddNumberToObject(root, "uptime_s", (double)(st->now_ns > st->started_ns && st->started_ns > 0
+                                                           ? (st->now_ns - st->started_ns) / NS_PER_S
+                                                           : 0));
+    cJSON_AddStringToObject(root, "health", healthy ? "ok" : "degraded");
+    cJSON *rs = cJSON_AddArrayToObject(root, "reasons");
+    for (char *line = reasons, *nl; rs && *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (nl == NULL) {
+            cJSON_AddItemToArray(rs, cJSON_CreateString(line));
+            break;
+        }
+        *nl = '\0';
+        cJSON_AddItemToArray(rs, cJSON_CreateString(line));
+    }
+    cJSON *j = cJSON_AddObjectToObject(root, "buffer");
+    if (j) {
+        cJSON_AddNumberToObject(j, "bytes", (double)st->journal.bytes);
+        cJSON_AddNumberToObject(j, "lines", (double)st->journal.lines);
+        cJSON_AddNumberToObject(j, "max_bytes", (double)st->journal.max_bytes);
+        cJSON_AddNumberToObject(j, "used_pct", st->journal.max_bytes
+                                                   ? floor((double)st->journal.bytes * 1000.0 /
+                                                           (double)st->journal.max_bytes) / 10.0
+                                                   : 0.0);
+        cJSON_AddNumberToObject(j, "appended_lines", (double)st->journal.appended_lines);
+        cJSON_AddNumberToObject(j, "refused", (double)st->journal.refused);
+    }
+    cJSON *pr = cJSON_AddObjectToObject(root, "process");
+    if (pr) {
+        cJSON_AddNumberToObject(pr, "rss_bytes", (double)st->rss_bytes);
+        cJSON_AddNumberToObject(pr, "cpu_s", floor((st->cpu_user_s + st->cpu_system_s) * 100) / 100);
+    }
+    cJSON *srcs = cJSON_AddArrayToObject(root, "sources");
+    for (size_t i = 0; srcs && i < st->n_sources; i++) {
+        const struct cg_status_source *s = &st->sources[i];
+        cJSON *o = cJSON_CreateObject();
+        if (o == NULL || !cJSON_AddItemToArray(srcs, o)) {
+            cJSON_Delete(o);
+            goto out;
+        }
+        cJSON_AddStringToObject(o, "name", s->name);
+        cJSON_AddStringToObject(o, "type", s->type);
+        cJSON_AddNumberToObject(o, "points_in", (double)s->counters.points_in);
+        cJSON_AddNumberToObject(o, "points_rejected", (double)s->counters.points_rejected);
+        cJSON_AddNumberToObject(o, "points_refused", (double)s->counters.points_refused);
+        add_age(o, "last_point_age_s", st, s->counters.last_ns);
+        cJSON_AddStringToObject(o, "last_lines", s->last_lines);
+        cJSON *devs = cJSON_AddArrayToObject(o, "devices");
+        for (size_t k = 0; devs && k < s->n_devices; k++) {
+            const struct cg_status_device *d = &s->devices[k];
+            cJSON *dj = cJSON_CreateObject();
+            if (dj == NULL || !cJSON_AddItemToArray(devs, dj)) {
+                cJSON_Delete(dj);
+                goto out;
+            }
+            cJSON_AddStringToObject(dj, "name", d->name);
+            cJSON_AddStringToObject(dj, "state", d->quarantined ? "quarantined" : d->up ? "up" : "down");
+            cJSON_AddNumberToObject(dj, "ok", (double)d->ok);
+            cJSON_AddNumberToObject(dj, "failed", (double)d->failed);
+            cJSON_AddNumberToObject(dj, "consecutive_failures", (double)d->consecutive_failures);
+            if (d->latency_ms >= 0) {
+                cJSON_AddNumberToObject(dj, "latency_ms", floor(d->latency_ms * 10) / 10);
+            } else {
+                cJSON_AddNullToObject(dj, "latency_ms");
+            }
+            add_age(dj, "last_ok_age_s", st, d->last_ok_ns);
+            cJSON_AddStringToObject(dj, "last_error", d->last_error);
+        }
+    }
+    cJSON *outs = cJSON_AddArrayToObject(root, "outputs");
+    for (size_t i = 0; outs && i < st->n_outputs; i++) {
+        const struct cg_status_output *o = &st->outputs[i];
+        cJSON *oj = cJSON_CreateObject();
+        if (oj == NULL || !cJSON_AddItemToArray(outs, oj)) {
+            cJSON_Delete(oj);
+            goto out;
+        }
+        cJSON_AddStringToObject(oj, "name", o->name);
+        cJSON_AddStringToObject(oj, "url", o->url);
+        cJSON_AddStringToObject(oj, "state", o->st.up ? "up" : o->st.requests == 0 ? "idle" : "down");
+        cJSON_AddNumberToObject(oj, "last_status", o->st.last_status);
+        cJSON_AddStringToObject(oj, "last_error", o->st.last_error);
+        cJSON_AddNumberToObject(oj, "lines_sent", (double)o->st.lines_sent);
+        cJSON_AddNumberToObject(oj, "lines_dead_lettered", (double)o->st.lines_dead_lettered);
+        cJSON_AddNumberToObject(oj, "lines_dropped", (double)o->st.lines_dropped);
+        cJSON_AddNumberToObject(oj, "lines_lost", (double)o->st.journal_dropped_lines);
+        cJSON_AddNumberToObject(oj, "unsent_lines", (double)o->st.journal_unread_lines);
+        cJSON_AddNumberToObject(oj, "oldest_unsent_s", (double)cg_status_oldest_unsent_s(st, o));
+        add_age(oj, "last_ok_age_s", st, o->st.last_ok_ns);
+        cJSON_AddNumberToObject(oj, "retry_in_s", o->st.retry_at_ns > st->now_ns
+                                                      ? (double)((o->st.retry_at_ns - st->now_ns) / NS_PER_S)
+                                                      : 0.0);
+    }
+    text = cJSON_PrintUnformatted(root);
+    if (text == NULL) {
+        goto out;
+    }
+    rc = cg_buf_append(out, text, strlen(text));
+    if (rc == 0) {
+        rc = cg_buf_putc(out, '\n');
+    }
+out:
+    cJSON_free(text);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ---- the status page ---------------------------------------------------- */
+
+/* One document, no external assets (works on a cabinet laptop with no
+ * internet). Everything from the gateway is inserted with textContent. */
+static const char status_page[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\">\n"
+    "<head>\n"
+    "<meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>citygate status</title>\n"
+    "<style>\n"
+    ":root{--ok:#1a7f37;--bad:#c62828;--warn:#b26a00;--mut:#5f6b7a;--bg:#f4f6f8;--card:#fff;--line:#dde2e7}\n"
+    "*{box-sizing:border-box}\n"
+    "body{margin:0;font:15px/1.4 system-ui,-apple-system,\"Segoe UI\",Roboto,\"DejaVu Sans\",sans-serif;background:var(--bg);color:#1c2430}\n"
+    "header{background:#1c2430;color:#fff;padding:10px 14px;display:flex;flex-wrap:wrap;gap:8px 14px;align-items:center}\n"
+    "header h1{font-size:18px;margin:0;font-weight:600}\n"
+    "header .meta{color:#b8c2cc;font-size:13px}\n"
+    "main{max-width:1100px;margin:0 auto;padding:10px}\n"
+    ".badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:700;font-size:14px;color:#fff;background:var(--mut)}\n"
+    ".b-ok,.b-up{background:var(--ok)}.b-degraded,.b-down,.b-quarantined{background:var(--bad)}.b-idle,.b-stale{background:var(--warn)}\n"
+    "section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:10px 0}\n"
+    "h2{font-size:16px;margin:0 0 8px}\n"
+    "h3{font-size:15px;margin:6px 0}\n"
+    ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:6px 12px}\n"
+    ".kv b{display:block;font-size:12px;color:var(--mut);font-weight:500}\n"
+    ".kv span{font-size:17px;font-variant-numeric:tabular-nums}\n"
+    ".bar{height:14px;background:#e6e9ed;border-radius:7px;overflow:hidden;margin:6px 0}\n"
+    ".bar i{display:block;height:100%;background:var(--ok)}\n"
+    ".scroll{overflow-x:auto}\n"
+    "table{border-collapse:collapse;width:100%;font-size:14px}\n"
+    "th,td{text-align:left;padding:4px 6px;border-bottom:1px solid var(--line);white-space:nowrap}\n"
+    "th{color:var(--mut);font-weight:500}\n"
+    "td.err{white-space:normal;color:var(--bad);min-width:160px}\n"
+    "pre{background:#f0f2f4;padding:6px;border-radius:4px;font-size:12px;overflow-x:auto;margin:6px 0 0;max-height:180px}\n"
+    "ul.reasons{margin:4px 0 0;padding-left:20px;color:var(--bad)}\n"
+    ".err{color:var(--bad)}\n"
+    ".muted{color:var(--mut)}\n"
+    "#auth{display:none}\n"
+    "input{font:inherit;padding:4px;width:60%}\n"
+    "@media (max-width:600px){body{font-size:14px}header h1{font-size:16px}.kv span{font-size:15px}}\n"
+    "</style>\n"
+    "</head>\n"
+    "<body>\n"
+    "<header>\n"
+    " <h1>citygate <span id=\"gw\"></span></h1>\n"
+    " <span id=\"health\" class=\"badge\">...</span>\n"
+    " <span class=\"meta\" id=\"meta\">connecting...</span>\n"
+    "</header>\n"
+    "<main>\n"
+    " <section id=\"auth\"><h2>Token required</h2>\n"
+    "  <p class=\"muted\">This gateway's status needs the token from its configuration (http.token).</p>\n"
+    "  <input id=\"tok\" type=\"password\" autocomplete=\"off\"> <button id=\"tokbtn\">Show status</button></section>\n"
+    " <section id=\"problems\" hidden><h2>Problems</h2><ul class=\"reasons\" id=\"reasons\"></ul></section>\n"
+    " <section><h2>Buffer</h2><div class=\"bar\"><i id=\"bufbar\" style=\"width:0\"></i></div><div class=\"grid\" id=\"buf\"></div></section>\n"
+    " <section><h2>Outputs</h2><div id=\"outputs\"></div></section>\n"
+    " <section><h2>Sources</h2><div id=\"sources\"></div></section>\n"
+    " <p class=\"muted\" id=\"proc\"></p>\n"
+    "</main>\n"
+    "<script>\n"
+    "\"use strict\";\n"
+    "var REFRESH = @REFRESH_MS@, token = null;\n"
+    "try { token = sessionStorage.getItem(\"cg_token\"); } catch (e) {}\n"
+    "function $(id) { return document.getElementById(id); }\n"
+    "function el(tag, cls, text) {\n"
+    "  var e = document.createElement(tag);\n"
+    "  if (cls) e.className = cls;\n"
+    "  if (text !== undefined && text !== null) e.textContent = String(text);\n"
+    "  return e;\n"
+    "}\n"
+    "function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); }\n"
+    "function num(n) { return n === null || n === undefined ? \"-\" : Number(n).toLocaleString(\"en-US\"); }\n"
+    "function bytes(n) {\n"
+    "  var u = [\"B\", \"KiB\", \"MiB\", \"GiB\"], i = 0;\n"
+    "  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }\n"
+    "  return (i ? n.toFixed(1) : n) + \" \" + u[i];\n"
+    "}\n"
+    "function ago(s) {\n"
+    "  if (s === null || s === undefined) return \"never\";\n"
+    "  if (s < 90) return Math.round(s) + \" s ago\";\n"
+    "  if (s < 5400) return Math.round(s / 60) + \" min ago\";\n"
+    "  if (s < 172800) return Math.round(s / 3600) + \" h ago\";\n"
+    "  return Math.round(s / 86400) + \" d ago\";\n"
+    "}\n"
+    "function dur(s) {\n"
+    "  if (s < 90) return Math.round(s) + \" s\";\n"
+    "  if (s < 5400) return Math.round(s / 60) + \" min\";\n"
+    "  if (s < 172800) return (s / 3600).toFixed(1) + \" h\";\n"
+    "  return (s / 86400).toFixed(1) + \" d\";\n"
+    "}\n"
+    "function kv(parent, label, value, cls) {\n"
+    "  var d = el(\"div\", \"kv\"); d.appendChild(el(\"b\", null, label));\n"
+    "  d.appendChild(el(\"span\", cls || null, value)); parent.appendChild(d);\n"
+    "}\n"
+    "function badge(state) { return el(\"span\", \"badge b-\" + state, state); }\n"
+    "function table(heads, rows) {\n"
+    "  var w = el(\"div\", \"scroll\"), t = el(\"table\"), tr = el(\"tr\");\n"
+    "  heads.forEach(function (h) { tr.appendChild(el(\"th\", null, h)); });\n"
+    "  t.appendChild(tr);\n"
+    "  rows.forEach(function (r) {\n"
+    "    var row = el(\"tr\");\n"
+    "    r.forEach(function (c) {\n"
+    "      var td = el(\"td\");\n"
+    "      if (c instanceof Node) td.appendChild(c);\n"
+    "      else if (c && typeof c === \"object\") { td.className = c.cls; td.textContent = c.text; }\n"
+    "      else td.textContent = c;\n"
+    "      row.appendChild(td);\n"
+    "    });\n"
+    "    t.appendChild(row);\n"
+    "  });\n"
+    "  w.appendChild(t); return w;\n"
+    "}\n"
+    "function render(s) {\n"
+    "  $(\"auth\").style.display = \"none\";\n"
+    "  $(\"gw\").textContent = s.gateway_id;\n"
+    "  document.title = \"citygate \" + s.gateway_id + \": \" + s.health;\n"
+    "  var h = $(\"health\"); h.textContent = s.health; h.className = \"badge b-\" + s.health;\n"
+    "  $(\"meta\").textContent = \"v\" + s.version + \" \\u00b7 up \" + dur(s.uptime_s) + \" \\u00b7 updated \" +\n"
+    "    new Date(s.now_ms).toLocaleTimeString();\n"
+    "  var rs = $(\"reasons\"); clear(rs);\n"
+    "  s.reasons.forEach(function (r) { rs.appendChild(el(\"li\", null, r)); });\n"
+    "  $(\"problems\").hidden = s.reasons.length === 0;\n"
+    "  var b = s.buffer, bar = $(\"bufbar\");\n"
+    "  bar.style.width = Math.min(100, b.used_pct) + \"%\";\n"
+    "  bar.style.background = b.used_pct > 80 ? \"var(--bad)\" : b.used_pct > 50 ? \"var(--warn)\" : \"var(--ok)\";\n"
+    "  var g = $(\"buf\"); clear(g);\n"
+    "  kv(g, \"used\", b.used_pct + \" %\"); kv(g, \"held\", bytes(b.bytes) + \" of \" + bytes(b.max_bytes));\n"
+    "  kv(g, \"lines held\", num(b.lines)); kv(g, \"refused (full)\", num(b.refused), b.refused ? \"err\" : null);\n"
+    "  var os = $(\"outputs\"); clear(os);\n"
+    "  if (!s.outputs.length) os.appendChild(el(\"p\", \"muted\", \"no outputs running\"));\n"
+    "  s.outputs.forEach(function (o) {\n"
+    "    var d = el(\"div\"), t = el(\"h3\"); t.appendChild(badge(o.state)); t.appendChild(document.createTextNode(\" \" + o.name));\n"
+    "    d.appendChild(t); d.appendChild(el(\"div\", \"muted\", o.url));\n"
+    "    var gg = el(\"div\", \"grid\");\n"
+    "    kv(gg, \"last answer\", o.last_status ? \"HTTP \" + o.last_status : \"none\");\n"
+    "    kv(gg, \"last success\", ago(o.last_ok_age_s)); kv(gg, \"sent\", num(o.lines_sent));\n"
+    "    kv(gg, \"waiting\", num(o.unsent_lines), o.oldest_unsent_s > 300 ? \"err\" : null);\n"
+    "    kv(gg, \"oldest waiting\", o.unsent_lines ? dur(o.oldest_unsent_s) : \"-\");\n"
+    "    kv(gg, \"dead-lettered\", num(o.lines_dead_lettered), o.lines_dead_lettered ? \"err\" : null);\n"
+    "    kv(gg, \"dropped\", num(o.lines_dropped + o.lines_lost), o.lines_dropped + o.lines_lost ? \"err\" : null);\n"
+    "    if (o.retry_in_s > 0) kv(gg, \"next retry in\", dur(o.retry_in_s));\n"
+    "    d.appendChild(gg);\n"
+    "    if (o.last_error && o.state !== \"up\") d.appendChild(el(\"p\", \"err\", o.last_error));\n"
+    "    os.appendChild(d);\n"
+    "  });\n"
+    "  var ss = $(\"sources\"); clear(ss);\n"
+    "  if (!s.sources.length) ss.appendChild(el(\"p\", \"muted\", \"no sources configured\"));\n"
+    "  s.sources.forEach(function (src) {\n"
+    "    var d = el(\"div\"); d.appendChild(el(\"h3\", null, src.name + \" (\" + src.type + \")\"));\n"
+    "    var gg = el(\"div\", \"grid\");\n"
+    "    kv(gg, \"readings in\", num(src.points_in)); kv(gg, \"last reading\", ago(src.last_point_age_s));\n"
+    "    kv(gg, \"rejected\", num(src.points_rejected), src.points_rejected ? \"err\" : null);\n"
+    "    kv(gg, \"refused\", num(src.points_refused), src.points_refused ? \"err\" : null);\n"
+    "    d.appendChild(gg);\n"
+    "    if (src.devices.length) {\n"
+    "      d.appendChild(table([\"device\", \"state\", \"latency\", \"ok\", \"failed\", \"last ok\", \"last error\"],\n"
+    "        src.devices.map(function (v) {\n"
+    "          return [v.name, badge(v.state), v.latency_ms === null ? \"-\" : v.latency_ms + \" ms\", num(v.ok),\n"
+    "                  num(v.failed), ago(v.last_ok_age_s), {cls: \"err\", text: v.last_error}];\n"
+    "        })));\n"
+    "    }\n"
+    "    if (src.last_lines) { d.appendChild(el(\"div\", \"muted\", \"last lines received:\")); d.appendChild(el(\"pre\", null, src.last_lines)); }\n"
+    "    ss.appendChild(d);\n"
+    "  });\n"
+    "  $(\"proc\").textContent = \"process: \" + bytes(s.process.rss_bytes) + \" resident, \" + s.process.cpu_s + \" s CPU\";\n"
+    "}\n"
+    "function stale(msg) {\n"
+    "  var h = $(\"health\"); h.textContent = \"no answer\"; h.className = \"badge b-stale\";\n"
+    "  $(\"meta\").textContent = msg;\n"
+    "}\n"
+    "function poll() {\n"
+    "  var hd = {};\n"
+    "  if (token) hd.Authorization = \"Bearer \" + token;\n"
+    "  fetch(\"status.json\", {headers: hd, cache: \"no-store\"}).then(function (r) {\n"
+    "    if (r.status === 401) { $(\"auth\").style.display = \"block\"; stale(\"token required\"); return null; }\n"
+    "    if (!r.ok) throw new Error(\"HTTP \" + r.status);\n"
+    "    return r.json();\n"
+    "  }).then(function (s) { if (s) render(s); })\n"
+    "    .catch(function (e) { stale(\"gateway not answering (\" + e.message + \"), retrying\"); })\n"
+    "    .then(function () { setTimeout(poll, REFRESH); });\n"
+    "}\n"
+    "$(\"tokbtn\").onclick = function () {\n"
+    "  token = $(\"tok\").value;\n"
+    "  try { sessionStorage.setItem(\"cg_token\", token); } catch (e) {}\n"
+    "  poll();\n"
+    "};\n"
+    "poll();\n"
+    "</script>\n"
+    "</body>\n"
+    "</html>\n";
+
+/* ---- the server --------------------------------------------------------- */
+
+struct cg_http {
+    struct MHD_Daemon *mhd;
+    const struct cg_http_conf *conf;
+    cg_status_collect_fn collect;
+    void *ctx;
+    char *page; /* status_page with the refresh interval filled in */
+    size_t page_len;
+    int port;
+};
+
+static bool ct_equal(const char *a, size_t la, const char *b)
+{
+    size_t lb = strlen(b);
+    unsigned char d = la != lb;
+    for (size_t i = 0; i < la; i++) {
+        d |= (unsigned char)a[i] ^ (unsigned char)b[lb ? i % lb : 0];
+    }
+    return d == 0;
+}
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Decodes base64 into out (NUL-terminated); -EINVAL on bad input or overflow. */
+static int b64decode(const char *s, char *out, size_t outsz)
+{
+    size_t n = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (; *s && *s != '='; s++) {
+        int v = b64val((unsigned char)*s);
+        if (v < 0) {
+            return -EINVAL;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n + 1 >= outsz) {
+                return -EINVAL;
+            }
+            out[n++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[n] = '\0';
+    return (int)n;
+}
+
+static bool authorized(const struct cg_http *h, struct MHD_Connection *conn)
+{
+    const struct cg_http_conf *c = h->conf;
+    if (c->token == NULL && c->username == NULL) {
+        return true;
+    }
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (v == NULL || strlen(v) > HTTP_AUTH_MAX) {
+        return false;
+    }
+    if (c->token && strncasecmp(v, "Bearer ", 7) == 0) {
+        const char *t = v + 7;
+        while (*t == ' ') {
+            t++;
+        }
+        return ct_equal(t, strlen(t), c->token);
+    }
+    if (c->username && strncasecmp(v, "Basic ", 6) == 0) {
+        char dec[HTTP_AUTH_MAX];
+        const char *t = v + 6;
+        while (*t == ' ') {
+            t++;
+        }
+        if (b64decode(t, dec, sizeof(dec)) < 0) {
+            return false;
+        }
+        char *colon = strchr(dec, ':');
+        if (colon == NULL) {
+            return false;
+        }
+        bool user_ok = ct_equal(dec, (size_t)(colon - dec), c->username);
+        bool pass_ok = ct_equal(colon + 1, strlen(colon + 1), c->password);
+        return user_ok && pass_ok;
+    }
+    return false;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type, const char *body,
+                             size_t len, const char *h1, const char *v1)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (h1 != NULL) {
+        MHD_add_response_header(r, h1, v1);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+    return reply(conn, status, "text/plain; charset=utf-8", text, strlen(text), NULL, NULL);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                              const char *version, const char *upload_data, size_t *upload_data_size,
+                              void **con_cls)
+{
+    static int first_call_marker;
+    struct cg_http *h = cls;
+    if (*con_cls == NULL) { /* headers only so far; a body (if any) follows */
+        *con_cls = &first_call_marker;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) { /* we take no bodies: discard */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", "method not allowed\n", 19,
+                     MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    }
+    if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
+        return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8", h->page, h->page_len,
+                     "Content-Security-Policy",
+                     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                     "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'");
+    }
+    bool healthz = strcmp(url, "/healthz") == 0;
+    bool metrics = strcmp(url, "/metrics") == 0;
+    bool json = strcmp(url, "/status.json") == 0;
+    if (!healthz && !metrics && !json) {
+        return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /, /healthz, /metrics or /status.json\n");
+    }
+    if (!authorized(h, conn)) {
+        return reply(conn, MHD_HTTP_UNAUTHORIZED, "text/plain; charset=utf-8", "authentication required\n", 24,
+                     MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                     h->conf->username ? "Basic realm=\"citygate\", charset=\"UTF-8\"" : "Bearer realm=\"citygate\"");
+    }
+    struct cg_status st;
+    memset(&st, 0, sizeof(st));
+    if (h->collect(h->ctx, &st) < 0) {
+        cg_status_done(&st);
+        return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot collect the status: out of memory\n");
+    }
+    cg_status_add_process(&st);
+    enum MHD_Result ret;
+    struct cg_buf b;
+    cg_buf_init(&b, HTTP_BODY_MAX);
+    if (healthz) {
+        char reasons[HTTP_REASONS_MAX];
+        bool ok = cg_status_healthy(&st, reasons, sizeof(reasons));
+        int rc = cg_buf_printf(&b, "%s\n%s", ok ? "ok" : "degraded", reasons);
+        ret = rc < 0 ? reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n")
+                     : reply_text(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, b.data);
+    } else {
+        int rc = metrics ? cg_http_render_metrics(&st, &b) : cg_http_render_json(&st, &b);
+        if (rc < 0) {
+            ret = reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render: response too large\n");
+        } else {
+            ret = reply(conn, MHD_HTTP_OK,
+                        metrics ? "text/plain; version=0.0.4; charset=utf-8" : "application/json", b.data, b.len,
+                        NULL, NULL);
+        }
+    }
+    cg_buf_done(&b);
+    cg_status_done(&st);
+    return ret;
+}
+
+static char *fill_page(int64_t refresh_ms, size_t *len)
+{
+    static const char mark[] = "@REFRESH_MS@";
+    const char *at = strstr(status_page, mark);
+    char num[32];
+    snprintf(num, sizeof(num), "%" PRId64, refresh_ms);
+    size_t n = sizeof(status_page) - 1 + strlen(num);
+    char *p = malloc(n + 1);
+    if (p == NULL || at == NULL) {
+        free(p);
+        return NULL;
+    }
+    size_t pre = (size_t)(at - status_page);
+    memcpy(p, status_page, pre);
+    memcpy(p + pre, num, strlen(num));
+    strcpy(p + pre + strlen(num), at + sizeof(mark) - 1);
+    *len = strlen(p);
+    return p;
+}
+
+struct cg_http *cg_http_start(const struct cg_http_conf *c, cg_status_collect_fn collect, void *ctx, char *err,
+                              size_t errlen)
+{
+    struct cg_http *h = NULL;
+    int fd = -1;
+    if (errlen) {
+        err[0] = '\0';
+    }
+    if (!cg_http_conf_enabled(c)) {
+        return NULL;
+    }
+    h = calloc(1, sizeof(*h));
+    if (h == NULL || (h->page = fill_page(c->refresh_ms, &h->page_len)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    h->conf = c;
+    h->collect = collect;
+    h->ctx = ctx;
+    /* Our own socket, so "address in use" reaches the log with its errno. */
+    fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (c->addr.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        bind(fd, (const struct sockaddr *)&c->addr, c->addrlen) < 0 || listen(fd, 64) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", c->listen, strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof(bound);
+    if (getsockname(fd, (struct sockaddr *)&bound, &bl) == 0) {
+        h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                    : ((struct sockaddr_in *)&bound)->sin_port);
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+    if (c->addr.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_LISTEN_SOCKET, fd,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+                              MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    if (h->mhd == NULL) {
+        snprintf(err, errlen, "cannot start the HTTP server on %s", c->listen);
+        goto fail;
+    }
+    return h;
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (h) {
+        free(h->page);
+        free(h);
+    }
+    return NULL;
+}
+
+int cg_http_port(const struct cg_http *h)
+{
+    return h ? h->port : 0;
+}
+
+void cg_http_stop(struct cg_http *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    MHD_stop_daemon(h->mhd); /* joins its thread and closes the listening socket */
+    free(h->page);
+    free(h);
+}

@@ -1,0 +1,24 @@
+# Operations: health rules, HTTP status/metrics, sd_notify, systemd units,
+# the .deb package, the status page in a browser, dashboards.
+cg_unit_test(test_status ${PROJECT_SOURCE_DIR}/tests/unit/test_status.c)
+cg_unit_test(test_status_notify ${PROJECT_SOURCE_DIR}/tests/unit/test_status_notify.c)
+cg_unit_test(test_http ${PROJECT_SOURCE_DIR}/tests/unit/test_http.c)
+
+# A driver that serves a made-up snapshot (the module on its own).
+add_executable(http_driver ${PROJECT_SOURCE_DIR}/tests/integration/http_driver.c)
+target_link_libraries(http_driver PRIVATE citygate_core)
+target_include_directories(http_driver PRIVATE ${PROJECT_SOURCE_DIR}/gateway)
+
+function(cg_ops_test name)
+  cmake_parse_arguments(O "" "TIMEOUT" "" ${ARGN})
+  if(NOT O_TIMEOUT)
+    set(O_TIMEOUT 120)
+  endif()
+  if(EXISTS ${PROJECT_SOURCE_DIR}/tests/integration/${name}.sh)
+    cg_integration_test(${name} ${name}.sh TIMEOUT ${O_TIMEOUT} LABELS ops)
+    set_property(TEST integration.${name} APPEND PROPERTY ENVIRONMENT "HTTP_DRIVER=$<TARGET_FILE:http_driver>")
+  endif()
+endfunction()
+
+cg_ops_test(http_endpoints)
+cg_ops_test(http_page)
