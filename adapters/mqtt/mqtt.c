@@ -1135,6 +1135,10 @@ static void connect_failed(struct mqtt *m, int code, int reason, const char *msg
     if (reason > 0) {
         snprintf(m->last_error, sizeof(m->last_error), "connect failed: %s (reason 0x%02x)",
                  msg ? msg : MQTTReasonCode_toString((enum MQTTReasonCodes)reason), reason);
+    } else if (msg != NULL && strcmp(msg, "CONNACK return code") == 0 && code >= 1 && code <= 5) {
+        static const char *const connack[] = {"", "unacceptable protocol version", "client identifier rejected",
+                                              "server unavailable", "bad user name or password", "not authorized"};
+        snprintf(m->last_error, sizeof(m->last_error), "connect failed: %s (CONNACK %d)", connack[code], code);
     } else {
         snprintf(m->last_error, sizeof(m->last_error), "connect failed: %s", msg ? msg : MQTTAsync_strerror(code));
     }
