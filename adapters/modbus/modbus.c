@@ -540,6 +540,9 @@ done:;
     uint64_t consecutive = d->consecutive;
     pthread_mutex_unlock(&a->lock);
 
+    if (why[0]) {
+        cg_log(CG_LOG_DEBUG, a->name, "device %s: %s", dc->name, why);
+    }
     if (ok && n_bad == 0) {
         char what[300];
         snprintf(what, sizeof what, "device %s", dc->name);

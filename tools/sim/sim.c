@@ -866,8 +866,8 @@ int main(int argc, char **argv)
         {"stats", required_argument, NULL, 'S'},       {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    char *tcp_specs[256], *rtu_spec = NULL;
-    size_t n_tcp = 0;
+    char *tcp_specs[256], *rtu_specs[16];
+    size_t n_tcp = 0, n_rtu = 0;
     bool print = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -882,7 +882,11 @@ int main(int argc, char **argv)
                 tcp_specs[n_tcp++] = optarg;
             }
             break;
-        case 'r': rtu_spec = optarg; break;
+        case 'r':
+            if (n_rtu < 16) {
+                rtu_specs[n_rtu++] = optarg;
+            }
+            break;
         case 'b': S.baud = atol(optarg); break;
         case 'f':
             if (parse_fault(optarg) < 0) {
@@ -901,7 +905,7 @@ int main(int argc, char **argv)
         S.dirs[S.n_dirs++] = "profiles";
         S.dirs[S.n_dirs++] = "/usr/share/citygate/profiles";
     }
-    if (n_tcp == 0 && !rtu_spec) {
+    if (n_tcp == 0 && n_rtu == 0) {
         usage(stderr);
         return 2;
     }
@@ -916,10 +920,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (rtu_spec) {
-        char *s = strdup(rtu_spec), *eq = strrchr(s, '='), *at;
-        if (!eq) {
-            fprintf(stderr, "citygate-sim: --rtu %s: expected PATH=PROFILE[@UNITS]\n", rtu_spec);
+    for (size_t r = 0; r < n_rtu; r++) {
+        char *s = strdup(rtu_specs[r]), *eq = strrchr(s, '='), *at;
+        if (!eq || (S.rtu_path && strncmp(S.rtu_path, s, (size_t)(eq - s)) != 0)) {
+            fprintf(stderr, "citygate-sim: --rtu %s: expected PATH=PROFILE[@UNITS], one PATH for all\n",
+                    rtu_specs[r]);
+            free(s);
             return 2;
         }
         *eq = '\0';
@@ -927,9 +933,14 @@ int main(int argc, char **argv)
         if (at) {
             *at++ = '\0';
         }
-        S.rtu_path = s;
         if (add_devices(RTU_PORT, RTU_PORT, eq + 1, at) < 0) {
+            free(s);
             return 2;
+        }
+        if (!S.rtu_path) {
+            S.rtu_path = s;
+        } else {
+            free(s);
         }
     }
     for (size_t i = 0; i < S.n_devs; i++) {
