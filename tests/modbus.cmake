@@ -5,3 +5,4 @@ cg_unit_test(test_modbus_plan ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_plan.
 cg_integration_test(modbus_tcp modbus_tcp.sh TIMEOUT 60 LABELS modbus)
 cg_integration_test(modbus_rtu modbus_rtu.sh TIMEOUT 60 LABELS modbus)
 cg_integration_test(modbus_faults modbus_faults.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_e2e modbus_e2e.sh TIMEOUT 90 LABELS modbus)
