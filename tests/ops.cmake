@@ -22,3 +22,12 @@ endfunction()
 
 cg_ops_test(http_endpoints)
 cg_ops_test(http_page)
+
+# Systemd units (offline checks), the .deb (install into this machine, purge).
+cg_ops_test(ops_systemd TIMEOUT 60)
+cg_ops_test(ops_deb TIMEOUT 600)
+if(TEST integration.ops_deb)
+  # dpkg -i/--purge of the one machine: never two at once, and not while other
+  # tests look at system users.
+  set_tests_properties(integration.ops_deb PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+endif()

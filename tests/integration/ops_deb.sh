@@ -1,0 +1,111 @@
+# The .deb: builds it from a release configuration (cpack -G DEB), installs it
+# into this machine with dpkg -i, checks the files, the user, the directories,
+# runs the installed binary (--version, --check-config on the example config),
+# then removes and purges it and checks that nothing named citygate remains.
+# Needs root and dpkg (scripts/test runs as root). PID 1 here is not systemd, so
+# the maintainer scripts take their no-systemd paths; see docs/operations.md.
+. "$SRC_DIR/tests/integration/lib.sh"
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+command -v dpkg >/dev/null && command -v cpack >/dev/null || { echo "SKIP: needs dpkg and cpack"; exit 77; }
+[ -f "$SRC_DIR/config/citygate.example.json" ] || {
+    echo "SKIP: config/citygate.example.json does not exist yet (the package installs it)"
+    exit 77
+}
+
+# An earlier run that died half-way may have left it installed.
+if dpkg-query -W -f='${Status}' citygate 2>/dev/null | grep -q installed; then
+    dpkg --purge citygate >/dev/null
+fi
+getent passwd citygate >/dev/null && fail "a user 'citygate' exists before the test: not ours to remove"
+
+# What exists with our name before (other trees, other tests' temp dirs are excluded).
+scan() {
+    find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /tmp -o -path /work -o -path /root \
+        -o -path /var/lib/dpkg -o -path /var/cache -o -path /var/log -o -path '/home' \) -prune -o \
+        -name '*citygate*' -print 2>/dev/null | sort
+}
+scan >"$T/before.txt"
+
+B="$T/pkgbuild"
+cmake -S "$SRC_DIR" -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCG_BUILD_TESTS=OFF -DCG_SANITIZE=OFF \
+    -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_INSTALL_SYSCONFDIR=/etc >"$T/cmake.log" 2>&1 || fail "configure"
+cmake --build "$B" -j"$(nproc)" >"$T/build.log" 2>&1 || fail "build"
+(cd "$B" && cpack -G DEB >"$T/cpack.log" 2>&1) || fail "cpack: $(tail -5 "$T/cpack.log")"
+DEB=$(ls "$B"/citygate_*.deb)
+pass "built $(basename "$DEB")"
+
+dpkg-deb -c "$DEB" | awk '{print $6}' | sed 's#^\./#/#' >"$T/contents.txt"
+for f in /usr/bin/citygate /etc/citygate/citygate.json.example /lib/systemd/system/citygate.service \
+    /usr/lib/sysusers.d/citygate.conf /usr/lib/tmpfiles.d/citygate.conf /usr/share/man/man8/citygate.8 \
+    /usr/share/doc/citygate/operations.md /usr/share/citygate/profiles/airq_rs485.json; do
+    grep -qx "$f" "$T/contents.txt" || fail "$f not in the package"
+done
+if [ -n "${CITYGATE_SIM:-}" ]; then
+    grep -qx /usr/bin/citygate-sim "$T/contents.txt" || fail "citygate-sim not in the package"
+    grep -qx /usr/share/man/man1/citygate-sim.1 "$T/contents.txt" || fail "citygate-sim.1 not in the package"
+fi
+if grep -q cg_http_start "$SRC_DIR/gateway/main.c"; then # shlibdeps only sees what the binary links
+    dpkg-deb -f "$DEB" Depends | grep -q libmicrohttpd || fail "Depends lacks libmicrohttpd: $(dpkg-deb -f "$DEB" Depends)"
+fi
+dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles | grep -qx /etc/citygate/citygate.json.example ||
+    fail "example config is not a conffile"
+pass "package contents, dependencies, conffiles"
+
+# dpkg may be busy (another engineer's apt-get): wait for its lock.
+dpkg_retry() {
+    local i
+    for i in $(seq 60); do
+        if "$@" >"$T/dpkg.log" 2>&1; then return 0; fi
+        grep -q 'lock' "$T/dpkg.log" || { cat "$T/dpkg.log" >&2; return 1; }
+        sleep 1
+    done
+    return 1
+}
+dpkg_retry dpkg -i "$DEB" || fail "dpkg -i: $(cat "$T/dpkg.log")"
+pass "installed"
+
+[ "$(/usr/bin/citygate --version)" = "citygate $(dpkg-deb -f "$DEB" Version)" ] ||
+    fail "--version: $(/usr/bin/citygate --version)"
+/usr/bin/citygate --check-config /etc/citygate/citygate.json.example >"$T/check.log" 2>&1 ||
+    fail "--check-config on the example: $(cat "$T/check.log")"
+man -l /usr/share/man/man8/citygate.8 >/dev/null 2>&1 || fail "man page does not render"
+pass "installed binary: --version, --check-config on the example config"
+
+getent passwd citygate >/dev/null || fail "user citygate not created"
+id -nG citygate | grep -qw dialout || fail "citygate is not in dialout: $(id -nG citygate)"
+[ "$(getent passwd citygate | cut -d: -f7)" != /bin/bash ] || fail "citygate has a login shell"
+[ "$(stat -c '%U:%G %a' /var/lib/citygate)" = "citygate:citygate 750" ] ||
+    fail "/var/lib/citygate: $(stat -c '%U:%G %a' /var/lib/citygate)"
+[ "$(stat -c '%U:%G %a' /etc/citygate)" = "root:citygate 750" ] || fail "/etc/citygate: $(stat -c '%U:%G %a' /etc/citygate)"
+pass "user citygate (in dialout), /var/lib/citygate and /etc/citygate owned and private"
+
+# What a service start would do, as the service user: the config is readable
+# by it, the state dir writable.
+cp /etc/citygate/citygate.json.example /etc/citygate/citygate.json
+chown root:citygate /etc/citygate/citygate.json && chmod 0640 /etc/citygate/citygate.json
+runuser -u citygate -- /usr/bin/citygate --check-config /etc/citygate/citygate.json >"$T/check2.log" 2>&1 ||
+    fail "as user citygate: $(cat "$T/check2.log")"
+runuser -u citygate -- touch /var/lib/citygate/probe || fail "state dir not writable by citygate"
+pass "the service user reads the config and writes its state dir"
+
+# Reinstall over itself (an upgrade path: maintainer scripts are idempotent).
+dpkg_retry dpkg -i "$DEB" || fail "reinstall: $(cat "$T/dpkg.log")"
+[ -f /etc/citygate/citygate.json ] || fail "upgrade lost the config"
+pass "reinstall keeps the config"
+
+dpkg_retry dpkg --remove citygate || fail "dpkg --remove: $(cat "$T/dpkg.log")"
+[ ! -e /usr/bin/citygate ] || fail "binary left after remove"
+[ -f /etc/citygate/citygate.json.example ] || fail "remove (not purge) must keep the configuration"
+dpkg_retry dpkg --purge citygate || fail "dpkg --purge: $(cat "$T/dpkg.log")"
+pass "removed and purged"
+
+scan >"$T/after.txt"
+stray=$(comm -13 "$T/before.txt" "$T/after.txt")
+[ -z "$stray" ] || fail "stray files after purge: $stray"
+while read -r f; do
+    [ -d "$f" ] && continue
+    [ ! -e "$f" ] || fail "$f remains after purge"
+done <"$T/contents.txt"
+! getent passwd citygate >/dev/null || fail "user citygate remains after purge"
+! getent group citygate >/dev/null || fail "group citygate remains after purge"
+pass "nothing named citygate remains; user and group gone"
