@@ -17,7 +17,7 @@ function(cg_influx_test name)
 endfunction()
 
 foreach(t influx_v1 influx_v2_vm influx_names influx_auth influx_413 influx_poison influx_outage influx_fault
-          influx_tls)
+          influx_tls influx_check_config)
   if(EXISTS ${PROJECT_SOURCE_DIR}/tests/integration/${t}.sh)
     cg_influx_test(${t})
   endif()
