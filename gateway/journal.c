@@ -35,6 +35,7 @@ struct reader {
     struct pos read;
     struct pos commit;
     uint64_t dropped_lines;
+    uint64_t inflight_lost; /* read but dropped: delivered on commit, lost on rewind */
 };
 
 struct cg_journal {
@@ -176,7 +177,11 @@ static int drop_oldest(struct cg_journal *j)
     for (unsigned r = 0; r < j->n_readers; r++) {
         struct reader *rd = &j->readers[r];
         if (rd->commit.line < end) {
-            rd->dropped_lines += end - rd->commit.line;
+            uint64_t read_end = rd->read.line < end ? rd->read.line : end;
+            if (read_end > rd->commit.line) {
+                rd->inflight_lost += read_end - rd->commit.line;
+            }
+            rd->dropped_lines += end - (read_end > rd->commit.line ? read_end : rd->commit.line);
             move_past(&rd->commit, c);
         }
         if (rd->read.line < end) {
@@ -352,6 +357,7 @@ void cg_journal_commit(struct cg_journal *j, unsigned reader)
     }
     pthread_mutex_lock(&j->lock);
     struct reader *rd = &j->readers[reader];
+    rd->inflight_lost = 0;
     if (rd->read.line > rd->commit.line) {
         rd->commit = rd->read;
     }
@@ -370,7 +376,10 @@ void cg_journal_rewind(struct cg_journal *j, unsigned reader)
         return;
     }
     pthread_mutex_lock(&j->lock);
-    j->readers[reader].read = j->readers[reader].commit;
+    struct reader *rd = &j->readers[reader];
+    rd->dropped_lines += rd->inflight_lost;
+    rd->inflight_lost = 0;
+    rd->read = rd->commit;
     pthread_mutex_unlock(&j->lock);
 }
 
@@ -412,7 +421,7 @@ void cg_journal_reader_stats(struct cg_journal *j, unsigned reader, struct cg_jo
     pthread_mutex_lock(&j->lock);
     struct reader *rd = &j->readers[reader];
     st->unread_lines = j->next_line - rd->commit.line;
-    st->committed_lines = rd->commit.line - rd->dropped_lines;
+    st->committed_lines = rd->commit.line - rd->dropped_lines - rd->inflight_lost;
     st->dropped_lines = rd->dropped_lines;
     st->unread_bytes = 0;
     st->oldest_unread_ns = 0;

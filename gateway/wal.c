@@ -70,6 +70,8 @@ struct wreader {
     uint64_t persisted_line;
     int64_t commit_ns; /* append time of the record holding commit_line */
     uint64_t dropped;
+    uint64_t inflight_lost; /* read (in the output's batch) but gone from disk:
+                               delivered on commit, counted as dropped on rewind */
     struct cursor cur;
 };
 
@@ -171,7 +173,11 @@ static void drop_first_segment(struct cg_wal *w)
     for (unsigned r = 0; r < w->n_readers; r++) {
         struct wreader *rd = &w->readers[r];
         if (rd->commit_line < s->end_line) {
-            rd->dropped += s->end_line - rd->commit_line;
+            uint64_t read_end = rd->read_line < s->end_line ? rd->read_line : s->end_line;
+            if (read_end > rd->commit_line) {
+                rd->inflight_lost += read_end - rd->commit_line;
+            }
+            rd->dropped += s->end_line - (rd->read_line > rd->commit_line ? read_end : rd->commit_line);
             rd->commit_line = s->end_line;
             rd->commit_ns = 0;
         }
@@ -734,6 +740,7 @@ void cg_wal_commit(struct cg_wal *w, unsigned reader)
 {
     pthread_mutex_lock(&w->lock);
     struct wreader *rd = &w->readers[reader];
+    rd->inflight_lost = 0; /* the batch holding them was delivered */
     if (rd->read_line > rd->commit_line) {
         rd->commit_line = rd->read_line;
         rd->commit_ns = rd->cur.valid && rd->commit_line < rd->cur.rec_first + rd->cur.rec_lines ? rd->cur.rec_ns : 0;
@@ -748,7 +755,10 @@ void cg_wal_commit(struct cg_wal *w, unsigned reader)
 void cg_wal_rewind(struct cg_wal *w, unsigned reader)
 {
     pthread_mutex_lock(&w->lock);
-    w->readers[reader].read_line = w->readers[reader].commit_line;
+    struct wreader *rd = &w->readers[reader];
+    rd->dropped += rd->inflight_lost; /* the batch is given up: those lines are gone */
+    rd->inflight_lost = 0;
+    rd->read_line = rd->commit_line;
     pthread_mutex_unlock(&w->lock);
 }
 

@@ -152,3 +152,15 @@ wait_for() {
     done
     return 1
 }
+
+# restart_influxd: start the influxd of start_influxd again (same port, same data).
+restart_influxd() {
+    bg influxd2 influxd -config "$T/influxd/influxd.conf"
+    INFLUX_PID=$LAST_PID
+    local i
+    for i in $(seq 300); do
+        curl -fsS "$INFLUX_URL/ping" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "influxd did not answer /ping after restart"
+}
