@@ -31,3 +31,6 @@ if(TEST integration.ops_deb)
   # tests look at system users.
   set_tests_properties(integration.ops_deb PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()
+
+# Grafana dashboards: every panel's query against influxd filled by citygate.
+cg_ops_test(ops_dashboards TIMEOUT 120)
