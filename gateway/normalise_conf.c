@@ -1,0 +1,641 @@
+/* citygate — normaliser configuration: the top-level "normalise" section, the
+ * per-source rules, and schema lookup (see normalise.h, docs/normalise.md). */
+#include "normalise_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timex.h>
+
+#define SCHEMA_SYSTEM_PATH "/usr/share/citygate/schema.json"
+#define MAP_MAX 1024 /* entries per rename / units / privacy / deadband map */
+
+static const char *const keep_drop[] = {"keep", "drop", NULL};
+static const char *const mark_drop[] = {"mark", "drop", NULL};
+static const char *const time_policies[] = {"clamp", "drop", "keep", NULL};
+static const char *const gas_refs[] = {"20C", "25C", NULL};
+static const char *const inherit_keep_drop[] = {"inherit", "keep", "drop", NULL};
+
+#define C(m) offsetof(struct cg_norm_conf, m)
+const struct cg_opt cg_norm_options[] = {
+    {"enabled", CG_OPT_BOOL, C(enabled), "true", 0, 0, NULL, 0,
+     "normalise every point (false: points pass unchanged)"},
+    {"schema_file", CG_OPT_STRING, C(schema_file), NULL, 0, 0, NULL, 0,
+     "schema file; default <config dir>/schema.json, then " SCHEMA_SYSTEM_PATH ", then the built-in copy"},
+    {"unknown_measurements", CG_OPT_ENUM, C(unknown_measurements), "keep", 0, 0, keep_drop, 0,
+     "points of measurements outside the schema: keep (unchanged names/units) or drop"},
+    {"unknown_fields", CG_OPT_ENUM, C(unknown_fields), "drop", 0, 0, keep_drop, 0,
+     "fields of a schema measurement that the schema does not list: keep under their own name, or drop"},
+    {"out_of_range", CG_OPT_ENUM, C(out_of_range), "mark", 0, 0, mark_drop, 0,
+     "values outside the plausible range: mark (quality=out_of_range) or drop"},
+    {"impossible", CG_OPT_ENUM, C(impossible), "drop", 0, 0, mark_drop, 0,
+     "values outside the physical limits: drop, or mark (quality=impossible)"},
+    {"quantities", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "per quantity overrides: {\"air_quality.pm2_5\": {\"out_of_range\": \"drop\", \"impossible\": \"mark\"}}"},
+    {"quality_tag", CG_OPT_STRING, C(quality_tag), "quality", 0, 0, NULL, 0,
+     "tag key of the quality mark; \"\" = do not write quality"},
+    {"gas_reference", CG_OPT_ENUM, C(gas_reference), "20C", 0, 0, gas_refs, 0,
+     "reference conditions for ppb/ppm -> ug/m3: 20C (EU 2008/50/EC) or 25C (US EPA), at 101.325 kPa"},
+    {"max_future_s", CG_OPT_INT, C(max_future_s), "300", 0, 31536000, NULL, 0,
+     "readings stamped more than this ahead of the gateway clock are 'future'"},
+    {"future_policy", CG_OPT_ENUM, C(future_policy), "clamp", 0, 0, time_policies, 0,
+     "future readings: clamp (to the gateway time), drop or keep"},
+    {"max_past_s", CG_OPT_INT, C(max_past_s), "604800", 0, 3153600000, NULL, 0,
+     "readings older than this are 'past' (0 = no limit)"},
+    {"past_policy", CG_OPT_ENUM, C(past_policy), "keep", 0, 0, time_policies, 0,
+     "past readings: keep (counted), clamp or drop"},
+    {"clock_check", CG_OPT_BOOL, C(clock_check), "true", 0, 0, NULL, 0,
+     "check clock synchronisation (adjtimex) every tick; mark readings taken while unsynchronised"},
+    {"clock_report_s", CG_OPT_INT, C(clock_report_s), "60", 0, 86400, NULL, 0,
+     "write the citygate_clock point this often (0 = never)"},
+    {"max_tag_values", CG_OPT_INT, C(max_tag_values), "1000", 1, 1000000, NULL, 0,
+     "cardinality budget: distinct values per tag key per measurement"},
+    {"max_tag_values_by_measurement", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "budget per measurement: {\"traffic\": 5000}"},
+    {"max_series", CG_OPT_INT, C(max_series), "100000", 1, 10000000, NULL, 0,
+     "series tracked for stuck/jump/reduction state; new series past it are not tracked (counted)"},
+    {"privacy_salt", CG_OPT_STRING, C(privacy_salt), NULL, 0, 0, NULL, CG_OPT_SECRET,
+     "secret for privacy hashing (use privacy_salt_file); needed by \"hash\" rules; never leaves the box"},
+    {"privacy_salt_rotate_s", CG_OPT_INT, C(privacy_salt_rotate_s), "86400", 0, 31536000, NULL, 0,
+     "hashing key changes every this many seconds of reading time (0 = never)"},
+    {"privacy_hash_chars", CG_OPT_INT, C(privacy_hash_chars), "16", 8, 64, NULL, 0,
+     "hex characters of HMAC-SHA256 kept"},
+    {"stuck_polls", CG_OPT_INT, C(stuck_polls), "0", 0, 1000000, NULL, 0,
+     "flag a value repeated this many readings in a row as stuck (0 = off); sources may override"},
+    {"window_grace_s", CG_OPT_INT, C(window_grace_s), "2", 0, 3600, NULL, 0,
+     "wait this long after a window ends before writing it (late readings)"},
+    CG_OPT_END,
+};
+#undef C
+
+#define S(m) offsetof(struct cg_norm_source, m)
+const struct cg_opt cg_norm_source_options[] = {
+    {"measurements", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "rename measurements: {\"aq\": \"air_quality\"}"},
+    {"rename", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "rename fields to schema names: {\"PM25\": \"pm2_5\"}"},
+    {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "rename tag keys: {\"dev\": \"sensor_id\"}"},
+    {"units", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "unit the source reports a field in, when the adapter does not say: {\"temperature\": \"degF\"}"},
+    {"unknown_fields", CG_OPT_ENUM, S(unknown_fields), "inherit", 0, 0, inherit_keep_drop, 0,
+     "override normalise.unknown_fields for this source"},
+    {"privacy", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "per field or tag: \"drop\", \"hash\", \"truncate:N\" or \"keep\": {\"mac\": \"hash\"}"},
+    {"stuck_polls", CG_OPT_INT, S(stuck_polls), "-1", -1, 1000000, NULL, 0,
+     "override normalise.stuck_polls (-1 = inherit, 0 = off)"},
+    {"jump_check", CG_OPT_BOOL, S(jump_check), "false", 0, 0, NULL, 0,
+     "flag changes larger than the schema's max_step (or max_step below)"},
+    {"max_step", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "per field jump threshold: {\"pm2_5\": 150}"},
+    {"deadband", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "report on change: write a value only when it moved more than this since the last written "
+     "one; {\"*\": 0, \"temperature\": 0.2}"},
+    {"heartbeat_s", CG_OPT_INT, S(heartbeat_s), "900", 0, 604800, NULL, 0,
+     "with deadband: write a value at least this often even if unchanged (0 = never)"},
+    {"window_s", CG_OPT_INT, S(window_s), "0", 0, 86400, NULL, 0,
+     "aggregate numeric fields over windows of this many seconds (0 = off)"},
+    {"aggregates", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "with window_s: any of \"mean\", \"min\", \"max\", \"count\" (default [\"mean\"])"},
+    CG_OPT_END,
+};
+#undef S
+
+void norm_counters_add(struct counters *dst, const struct cg_norm_counters *src)
+{
+    uint64_t v[N_COUNTERS];
+    memcpy(v, src, sizeof(v));
+    for (size_t i = 0; i < N_COUNTERS; i++) {
+        if (v[i]) {
+            atomic_fetch_add_explicit(&dst->c[i], v[i], memory_order_relaxed);
+        }
+    }
+}
+
+void norm_counters_read(const struct counters *src, struct cg_norm_counters *dst)
+{
+    uint64_t v[N_COUNTERS];
+    for (size_t i = 0; i < N_COUNTERS; i++) {
+        v[i] = atomic_load_explicit(&src->c[i], memory_order_relaxed);
+    }
+    memcpy(dst, v, sizeof(v));
+}
+
+const char *norm_map(const struct name_map *m, size_t n, const char *from)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(m[i].from, from) == 0) {
+            return m[i].to;
+        }
+    }
+    return NULL;
+}
+
+const struct name_num *norm_num(const struct name_num *m, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(m[i].name, name) == 0) {
+            return &m[i];
+        }
+    }
+    return NULL;
+}
+
+const struct priv_rule *norm_priv(const struct cg_norm_source *s, const char *key)
+{
+    for (size_t i = 0; s && i < s->n_privacy; i++) {
+        if (strcmp(s->privacy[i].key, key) == 0) {
+            return &s->privacy[i];
+        }
+    }
+    return NULL;
+}
+
+int cg_norm_clock_adjtimex(void *ctx, struct cg_norm_clock *out)
+{
+    (void)ctx;
+    struct timex tx;
+    memset(&tx, 0, sizeof(tx)); /* modes = 0: read only, needs no privilege */
+    int st = adjtimex(&tx);
+    if (st < 0) {
+        out->synced = -1;
+        return -errno;
+    }
+    out->synced = (st == TIME_ERROR || (tx.status & STA_UNSYNC)) ? 0 : 1;
+    out->maxerror_us = tx.maxerror;
+    out->esterror_us = tx.esterror;
+    return out->synced;
+}
+
+static bool valid_name(const char *s)
+{
+    if (s == NULL || s[0] == '\0' || s[0] == '_' || strlen(s) >= CG_POINT_MAX_NAME) {
+        return false;
+    }
+    for (const char *p = s; *p; p++) {
+        if ((unsigned char)*p < 0x20) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* {"a": "b", ...} -> name_map[]; values checked as names. */
+static int parse_map(const cJSON *o, const char *path, struct name_map **out, size_t *n, struct cg_errs *errs)
+{
+    char p[512];
+    if (o == NULL) {
+        return 0;
+    }
+    if (cg_json_check_object(o, path, errs) < 0 && !cJSON_IsObject(o)) {
+        return -EINVAL;
+    }
+    size_t cnt = (size_t)cJSON_GetArraySize(o);
+    if (cnt > MAP_MAX) {
+        cg_errs_add(errs, path, "at most %d entries", MAP_MAX);
+        return -EINVAL;
+    }
+    *out = calloc(cnt + 1, sizeof(**out));
+    if (*out == NULL) {
+        cg_errs_add(errs, path, "out of memory");
+        return -ENOMEM;
+    }
+    for (const cJSON *it = o->child; it; it = it->next) {
+        cg_path_key(p, sizeof(p), path, it->string);
+        if (!cJSON_IsString(it) || !valid_name(it->valuestring)) {
+            cg_errs_add(errs, p, "must be a name (string)");
+            continue;
+        }
+        struct name_map *m = &(*out)[*n];
+        m->from = strdup(it->string);
+        m->to = strdup(it->valuestring);
+        if (m->from == NULL || m->to == NULL) {
+            free(m->from);
+            free(m->to);
+            cg_errs_add(errs, p, "out of memory");
+            continue;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+static int parse_nums(const cJSON *o, const char *path, double min, struct name_num **out, size_t *n,
+                      struct cg_errs *errs)
+{
+    char p[512];
+    if (o == NULL) {
+        return 0;
+    }
+    if (cg_json_check_object(o, path, errs) < 0 && !cJSON_IsObject(o)) {
+        return -EINVAL;
+    }
+    size_t cnt = (size_t)cJSON_GetArraySize(o);
+    if (cnt > MAP_MAX) {
+        cg_errs_add(errs, path, "at most %d entries", MAP_MAX);
+        return -EINVAL;
+    }
+    *out = calloc(cnt + 1, sizeof(**out));
+    if (*out == NULL) {
+        cg_errs_add(errs, path, "out of memory");
+        return -ENOMEM;
+    }
+    for (const cJSON *it = o->child; it; it = it->next) {
+        cg_path_key(p, sizeof(p), path, it->string);
+        if (!cJSON_IsNumber(it) || !(it->valuedouble >= min) || it->valuedouble > 1e18) {
+            cg_errs_add(errs, p, "must be a number >= %g", min);
+            continue;
+        }
+        struct name_num *m = &(*out)[*n];
+        m->name = strdup(it->string);
+        if (m->name == NULL) {
+            cg_errs_add(errs, p, "out of memory");
+            continue;
+        }
+        m->v = it->valuedouble;
+        (*n)++;
+    }
+    return 0;
+}
+
+static void free_map(struct name_map *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].from);
+        free(m[i].to);
+    }
+    free(m);
+}
+
+static void free_nums(struct name_num *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].name);
+    }
+    free(m);
+}
+
+void cg_norm_conf_free(struct cg_norm_conf *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    cg_opt_free(cg_norm_options, c);
+    free_nums(c->budgets, c->n_budgets);
+    free(c->policies);
+    cg_schema_free(c->schema);
+    free(c);
+}
+
+const struct cg_schema *cg_norm_conf_schema(const struct cg_norm_conf *c)
+{
+    return c->schema;
+}
+
+void cg_norm_conf_set_clock_probe(struct cg_norm_conf *c, cg_norm_clock_fn fn, void *ctx)
+{
+    c->clock_fn = fn;
+    c->clock_ctx = ctx;
+}
+
+/* "air_quality.pm2_5" -> schema field. */
+static const struct cg_schema_field *quantity(const struct cg_schema *s, const char *q,
+                                              const struct cg_schema_meas **m)
+{
+    char meas[CG_POINT_MAX_NAME];
+    const char *dot = strchr(q, '.');
+    if (dot == NULL || (size_t)(dot - q) >= sizeof(meas)) {
+        return NULL;
+    }
+    memcpy(meas, q, (size_t)(dot - q));
+    meas[dot - q] = '\0';
+    *m = cg_schema_measurement(s, meas);
+    return *m ? cg_schema_field(*m, dot + 1) : NULL;
+}
+
+struct policy_raw {
+    int out_of_range, impossible;
+};
+static const char *const inherit_mark_drop[] = {"inherit", "mark", "drop", NULL};
+static const struct cg_opt policy_opts[] = {
+    {"out_of_range", CG_OPT_ENUM, offsetof(struct policy_raw, out_of_range), "inherit", 0, 0, inherit_mark_drop,
+     0, "mark or drop"},
+    {"impossible", CG_OPT_ENUM, offsetof(struct policy_raw, impossible), "inherit", 0, 0, inherit_mark_drop, 0,
+     "mark or drop"},
+    CG_OPT_END,
+};
+
+static int load_schema(struct cg_norm_conf *c, const char *path, const char *config_dir, struct cg_errs *errs)
+{
+    char p[512], file[4096];
+    int rc;
+    if (c->schema_file != NULL) {
+        cg_path_key(p, sizeof(p), path, "schema_file");
+        if (c->schema_file[0] != '/' && config_dir != NULL) {
+            snprintf(file, sizeof(file), "%s/%s", config_dir, c->schema_file);
+        } else {
+            snprintf(file, sizeof(file), "%s", c->schema_file);
+        }
+        rc = cg_schema_load(file, &c->schema, errs);
+        if (rc == -ENOENT) {
+            cg_errs_add(errs, p, "%s does not exist", file);
+        }
+        return rc;
+    }
+    if (config_dir != NULL) {
+        snprintf(file, sizeof(file), "%s/schema.json", config_dir);
+        rc = cg_schema_load(file, &c->schema, errs);
+        if (rc != -ENOENT) {
+            return rc;
+        }
+    }
+    rc = cg_schema_load(SCHEMA_SYSTEM_PATH, &c->schema, errs);
+    if (rc != -ENOENT) {
+        return rc;
+    }
+    return cg_schema_load_builtin(&c->schema, errs);
+}
+
+int cg_norm_conf_parse(const cJSON *obj, const char *path, const char *config_dir, struct cg_norm_conf **out,
+                       struct cg_errs *errs)
+{
+    struct cg_norm_conf *c = calloc(1, sizeof(*c));
+    size_t before = cg_errs_count(errs);
+    char p[512];
+    if (c == NULL) {
+        cg_errs_add(errs, path, "out of memory");
+        return -ENOMEM;
+    }
+    c->clock_fn = cg_norm_clock_adjtimex;
+    cg_opt_parse(cg_norm_options, obj, path, c, errs);
+    if (cg_errs_count(errs) == before) {
+        load_schema(c, path, config_dir, errs);
+    }
+    if (obj && cJSON_IsObject(obj)) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, "max_tag_values_by_measurement");
+        cg_path_key(p, sizeof(p), path, "max_tag_values_by_measurement");
+        parse_nums(b, p, 1, &c->budgets, &c->n_budgets, errs);
+        for (size_t i = 0; i < c->n_budgets; i++) {
+            if (c->budgets[i].v > 1000000 || c->budgets[i].v != (double)(int64_t)c->budgets[i].v) {
+                char bp[512];
+                cg_path_key(bp, sizeof(bp), p, c->budgets[i].name);
+                cg_errs_add(errs, bp, "must be an integer 1..1000000");
+            }
+        }
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(obj, "quantities");
+        cg_path_key(p, sizeof(p), path, "quantities");
+        if (q && (cg_json_check_object(q, p, errs) == 0 || cJSON_IsObject(q))) {
+            c->policies = calloc((size_t)cJSON_GetArraySize(q) + 1, sizeof(*c->policies));
+            if (c->policies == NULL) {
+                cg_errs_add(errs, p, "out of memory");
+            }
+            for (const cJSON *it = q->child; it && c->policies; it = it->next) {
+                char qp[512];
+                struct policy_raw r = {0};
+                struct quantity_policy *pol = &c->policies[c->n_policies];
+                cg_path_key(qp, sizeof(qp), p, it->string);
+                if (cg_opt_parse(policy_opts, it, qp, &r, errs) < 0) {
+                    continue;
+                }
+                if (c->schema == NULL) {
+                    continue;
+                }
+                pol->field = quantity(c->schema, it->string, &pol->meas);
+                if (pol->field == NULL) {
+                    cg_errs_add(errs, qp, "not a schema quantity (write measurement.field, e.g. air_quality.pm2_5)");
+                    continue;
+                }
+                pol->out_of_range = r.out_of_range - 1; /* inherit -1, mark 0, drop 1 */
+                pol->impossible = r.impossible - 1;
+                c->n_policies++;
+            }
+        }
+    }
+    if (cg_errs_count(errs) > before) {
+        cg_norm_conf_free(c);
+        return -EINVAL;
+    }
+    *out = c;
+    return 0;
+}
+
+/* ---- sources -------------------------------------------------------------- */
+
+void cg_norm_source_free(struct cg_norm_source *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    cg_opt_free(cg_norm_source_options, s);
+    free(s->name);
+    free_map(s->meas_map, s->n_meas_map);
+    free_map(s->field_map, s->n_field_map);
+    free_map(s->tag_map, s->n_tag_map);
+    free_map(s->units, s->n_units);
+    for (size_t i = 0; i < s->n_privacy; i++) {
+        free(s->privacy[i].key);
+    }
+    free(s->privacy);
+    free_nums(s->max_step, s->n_max_step);
+    free_nums(s->deadband, s->n_deadband);
+    free(s);
+}
+
+const char *cg_norm_source_name(const struct cg_norm_source *s)
+{
+    return s ? s->name : NULL;
+}
+
+void cg_norm_source_set_user(struct cg_norm_source *s, void *user)
+{
+    s->user = user;
+}
+
+void *cg_norm_source_user(const struct cg_norm_source *s)
+{
+    return s ? s->user : NULL;
+}
+
+int cg_norm_check_unit(const struct cg_norm_conf *c, const char *measurement, const char *field,
+                       const char *unit, char *msg, size_t msgsz)
+{
+    const struct cg_schema_meas *m = cg_schema_measurement(c->schema, measurement);
+    const struct cg_schema_field *f = cg_schema_field(m, field);
+    struct cg_unit_conv conv;
+    if (f == NULL || unit == NULL || unit[0] == '\0') {
+        return 0;
+    }
+    return cg_units_conv(f->kind, unit, f->unit, f->molar_mass_g_mol, (enum cg_units_ref)c->gas_reference, &conv,
+                         msg, msgsz);
+}
+
+/* A declared unit must convert to the canonical unit of every schema field of
+ * that name (the source's measurement is not known at config time). */
+static void check_declared_unit(const struct cg_norm_conf *c, const char *field, const char *unit, const char *path,
+                                struct cg_errs *errs)
+{
+    char msg[512];
+    bool found = false;
+    for (size_t i = 0; c->schema && i < c->schema->n_meas; i++) {
+        const struct cg_schema_field *f = cg_schema_field(&c->schema->meas[i], field);
+        if (f == NULL) {
+            continue;
+        }
+        found = true;
+        struct cg_unit_conv conv;
+        if (cg_units_conv(f->kind, unit, f->unit, f->molar_mass_g_mol, (enum cg_units_ref)c->gas_reference, &conv,
+                          msg, sizeof(msg)) < 0) {
+            cg_errs_add(errs, path, "%s.%s: %s", c->schema->meas[i].name, f->name, msg);
+            return;
+        }
+    }
+    if (!found) {
+        cg_errs_add(errs, path, "'%s' is not a field of the schema (units apply to schema fields)", field);
+    }
+}
+
+static int parse_privacy(struct cg_norm_source *s, const cJSON *o, const char *path, struct cg_errs *errs)
+{
+    char p[512];
+    if (o == NULL) {
+        return 0;
+    }
+    if (cg_json_check_object(o, path, errs) < 0 && !cJSON_IsObject(o)) {
+        return -EINVAL;
+    }
+    s->privacy = calloc((size_t)cJSON_GetArraySize(o) + 1, sizeof(*s->privacy));
+    if (s->privacy == NULL) {
+        cg_errs_add(errs, path, "out of memory");
+        return -ENOMEM;
+    }
+    for (const cJSON *it = o->child; it; it = it->next) {
+        struct priv_rule r = {0};
+        cg_path_key(p, sizeof(p), path, it->string);
+        const char *v = cJSON_IsString(it) ? it->valuestring : "";
+        char *end = NULL;
+        if (strcmp(v, "drop") == 0) {
+            r.act = PRIV_DROP;
+        } else if (strcmp(v, "hash") == 0) {
+            r.act = PRIV_HASH;
+            if (s->conf->privacy_salt == NULL) {
+                cg_errs_add(errs, p, "\"hash\" needs normalise.privacy_salt_file (a secret)");
+                continue;
+            }
+        } else if (strcmp(v, "keep") == 0) {
+            r.act = PRIV_KEEP;
+        } else if (strncmp(v, "truncate:", 9) == 0) {
+            long k = strtol(v + 9, &end, 10);
+            if (end == v + 9 || *end != '\0' || k < 0 || k > 1024) {
+                cg_errs_add(errs, p, "truncate:N needs N in 0..1024, got '%s'", v);
+                continue;
+            }
+            r.act = PRIV_TRUNCATE;
+            r.keep = (int)k;
+        } else {
+            cg_errs_add(errs, p, "must be \"drop\", \"hash\", \"truncate:N\" or \"keep\"");
+            continue;
+        }
+        r.key = strdup(it->string);
+        if (r.key == NULL) {
+            cg_errs_add(errs, p, "out of memory");
+            continue;
+        }
+        s->privacy[s->n_privacy++] = r;
+    }
+    return 0;
+}
+
+int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, const char *path, const char *name,
+                         struct cg_norm_source **out, struct cg_errs *errs)
+{
+    struct cg_norm_source *s = calloc(1, sizeof(*s));
+    size_t before = cg_errs_count(errs);
+    char p[512];
+    if (s == NULL || (s->name = strdup(name ? name : "")) == NULL) {
+        free(s);
+        cg_errs_add(errs, path, "out of memory");
+        return -ENOMEM;
+    }
+    s->conf = conf;
+    s->aggregates = AGG_MEAN;
+    cg_opt_parse(cg_norm_source_options, obj, path, s, errs);
+    s->unknown_fields -= 1; /* inherit -1, keep 0, drop 1 */
+    if (obj != NULL && cJSON_IsObject(obj)) {
+        cg_path_key(p, sizeof(p), path, "measurements");
+        parse_map(cJSON_GetObjectItemCaseSensitive(obj, "measurements"), p, &s->meas_map, &s->n_meas_map, errs);
+        cg_path_key(p, sizeof(p), path, "rename");
+        parse_map(cJSON_GetObjectItemCaseSensitive(obj, "rename"), p, &s->field_map, &s->n_field_map, errs);
+        cg_path_key(p, sizeof(p), path, "tags");
+        parse_map(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, &s->tag_map, &s->n_tag_map, errs);
+        cg_path_key(p, sizeof(p), path, "units");
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(obj, "units");
+        if (u != NULL && cJSON_IsObject(u)) {
+            /* unit strings are not names: read them by hand */
+            s->units = calloc((size_t)cJSON_GetArraySize(u) + 1, sizeof(*s->units));
+            for (const cJSON *it = u->child; it && s->units; it = it->next) {
+                char up[512];
+                cg_path_key(up, sizeof(up), p, it->string);
+                if (!cJSON_IsString(it)) {
+                    cg_errs_add(errs, up, "must be a unit (string)");
+                    continue;
+                }
+                check_declared_unit(conf, it->string, it->valuestring, up, errs);
+                struct name_map *m = &s->units[s->n_units];
+                m->from = strdup(it->string);
+                m->to = strdup(it->valuestring);
+                if (m->from == NULL || m->to == NULL) {
+                    free(m->from);
+                    free(m->to);
+                    continue;
+                }
+                s->n_units++;
+            }
+            if (s->units == NULL) {
+                cg_errs_add(errs, p, "out of memory");
+            }
+        } else if (u != NULL) {
+            cg_errs_add(errs, p, "must be an object");
+        }
+        cg_path_key(p, sizeof(p), path, "privacy");
+        parse_privacy(s, cJSON_GetObjectItemCaseSensitive(obj, "privacy"), p, errs);
+        cg_path_key(p, sizeof(p), path, "max_step");
+        parse_nums(cJSON_GetObjectItemCaseSensitive(obj, "max_step"), p, 0, &s->max_step, &s->n_max_step, errs);
+        cg_path_key(p, sizeof(p), path, "deadband");
+        parse_nums(cJSON_GetObjectItemCaseSensitive(obj, "deadband"), p, 0, &s->deadband, &s->n_deadband, errs);
+        const cJSON *ag = cJSON_GetObjectItemCaseSensitive(obj, "aggregates");
+        if (ag != NULL) {
+            cg_path_key(p, sizeof(p), path, "aggregates");
+            s->aggregates = 0;
+            if (!cJSON_IsArray(ag) || cJSON_GetArraySize(ag) == 0) {
+                cg_errs_add(errs, p, "must be a non-empty array of \"mean\", \"min\", \"max\", \"count\"");
+            }
+            size_t i = 0;
+            for (const cJSON *it = cJSON_IsArray(ag) ? ag->child : NULL; it; it = it->next, i++) {
+                char ap[512];
+                const char *v = cJSON_IsString(it) ? it->valuestring : "";
+                unsigned bit = strcmp(v, "mean") == 0    ? AGG_MEAN
+                               : strcmp(v, "min") == 0   ? AGG_MIN
+                               : strcmp(v, "max") == 0   ? AGG_MAX
+                               : strcmp(v, "count") == 0 ? AGG_COUNT
+                                                         : 0;
+                cg_path_idx(ap, sizeof(ap), p, i);
+                if (bit == 0) {
+                    cg_errs_add(errs, ap, "must be one of mean, min, max, count");
+                } else if (s->aggregates & bit) {
+                    cg_errs_add(errs, ap, "listed twice");
+                }
+                s->aggregates |= bit;
+            }
+            if (s->window_s == 0) {
+                cg_errs_add(errs, p, "only applies with window_s");
+            }
+        }
+        if (s->window_s > 0 && s->n_deadband > 0) {
+            cg_path_key(p, sizeof(p), path, "deadband");
+            cg_errs_add(errs, p, "choose deadband or window_s, not both");
+        }
+    }
+    if (cg_errs_count(errs) > before) {
+        cg_norm_source_free(s);
+        return -EINVAL;
+    }
+    *out = s;
+    return 0;
+}
