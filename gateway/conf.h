@@ -29,6 +29,9 @@ struct cg_buffer_conf {
     int64_t max_age_s;
     int64_t segment_bytes;
     int fsync;         /* enum cg_journal_fsync */
+    int64_t live_first_after_s;
+    int64_t replay_max_lines_per_s;
+    int64_t replay_max_bytes_per_s;
     int64_t fsync_interval_ms;
 };
 

@@ -59,6 +59,15 @@ const struct cg_opt cg_buffer_options[] = {
             "All three survive `kill -9`."},
     {.name = "fsync_interval_ms", .type = CG_OPT_INT, .offset = B(fsync_interval_ms), .def = "1000", .min = 1,
      .max = 600000, .doc = "With `fsync: interval`, the longest time appended data stays unsynced."},
+    {.name = "live_first_after_s", .type = CG_OPT_INT, .offset = B(live_first_after_s), .def = "60", .min = 0,
+     .max = 86400,
+     .doc = "Disk: when an output's oldest unsent reading is older than this (an outage), new readings go "
+            "first and the backlog drains beside them. 0: strictly oldest first."},
+    {.name = "replay_max_lines_per_s", .type = CG_OPT_INT, .offset = B(replay_max_lines_per_s), .def = "0",
+     .min = 0, .max = 100000000, .doc = "Disk: cap on the backlog's drain rate per output, lines/s. 0: no cap."},
+    {.name = "replay_max_bytes_per_s", .type = CG_OPT_INT, .offset = B(replay_max_bytes_per_s), .def = "0",
+     .min = 0, .max = 10000000000.0,
+     .doc = "Disk: cap on the backlog's drain rate per output, bytes of line protocol/s (before gzip). 0: no cap."},
     CG_OPT_END,
 };
 

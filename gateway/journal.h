@@ -65,6 +65,9 @@ struct cg_journal_opts {
     size_t segment_bytes;     /* disk: segment size (default 8 MiB) */
     enum cg_journal_fsync fsync;
     int64_t fsync_interval_ms;
+    int64_t live_first_after_ms;    /* disk: an output this far behind sends live data first; 0 = off */
+    int64_t replay_max_lines_per_s; /* disk: cap on the backlog's drain rate; 0 = none */
+    int64_t replay_max_bytes_per_s;
     const char *const *reader_names; /* disk: one per reader, [A-Za-z0-9_.-] */
     unsigned n_readers;
 };

@@ -282,6 +282,9 @@ static int open_journal(struct daemon *d, bool dry_run)
         .segment_bytes = (size_t)b->segment_bytes,
         .fsync = (enum cg_journal_fsync)b->fsync,
         .fsync_interval_ms = b->fsync_interval_ms,
+        .live_first_after_ms = b->live_first_after_s * 1000,
+        .replay_max_lines_per_s = b->replay_max_lines_per_s,
+        .replay_max_bytes_per_s = b->replay_max_bytes_per_s,
         .reader_names = np,
         .n_readers = dry_run ? 1 : (unsigned)d->conf->n_outputs,
     };

@@ -73,6 +73,19 @@ struct wreader {
     uint64_t inflight_lost; /* read (in the output's batch) but gone from disk:
                                delivered on commit, counted as dropped on rewind */
     struct cursor cur;
+    /* Live first: after an outage the backlog [commit_line, split) drains at a
+     * capped rate beside the live range [live_commit, ...), which goes first.
+     * Only commit_line is persisted: after a crash the live part is sent again,
+     * which InfluxDB absorbs (same series and time overwrite). */
+    int live;
+    uint64_t split;
+    uint64_t live_read, live_commit;
+    struct cursor lcur;
+    int batch_src; /* what the uncommitted reads came from: 0 none, 1 backlog, 2 live */
+    double tokens;  /* replay rate limiter (lines) */
+    double btokens; /* (bytes) */
+    int64_t tokens_ms;
+    uint64_t replayed_lines;
 };
 
 struct cg_wal {
@@ -87,6 +100,8 @@ struct cg_wal {
     uint64_t bytes;
     size_t max_bytes, segment_bytes;
     int64_t max_age_s;
+    int64_t live_first_after_ms;
+    double replay_lines_per_s, replay_bytes_per_s;
     enum cg_journal_fsync fsync;
     int64_t fsync_interval_ms;
     int64_t last_sync_ms;
@@ -186,6 +201,21 @@ static void drop_first_segment(struct cg_wal *w)
         }
         if (rd->cur.valid && rd->cur.seg_id == s->id) {
             rd->cur.valid = 0;
+        }
+        if (rd->live && rd->live_commit < s->end_line) {
+            /* the budget reached into the live range too (a second outage) */
+            uint64_t read_end = rd->live_read < s->end_line ? rd->live_read : s->end_line;
+            if (read_end > rd->live_commit) {
+                rd->inflight_lost += read_end - rd->live_commit;
+            }
+            rd->dropped += s->end_line - (read_end > rd->live_commit ? read_end : rd->live_commit);
+            rd->live_commit = s->end_line;
+            if (rd->live_read < s->end_line) {
+                rd->live_read = s->end_line;
+            }
+        }
+        if (rd->lcur.valid && rd->lcur.seg_id == s->id) {
+            rd->lcur.valid = 0;
         }
     }
     w->bytes -= s->size;
@@ -395,6 +425,9 @@ struct cg_wal *cg_wal_open(const struct cg_journal_opts *o, struct cg_journal_re
         w->segment_bytes = w->max_bytes / 4; /* the budget must hold several segments */
     }
     w->max_age_s = o->max_age_s;
+    w->live_first_after_ms = o->live_first_after_ms;
+    w->replay_lines_per_s = (double)o->replay_max_lines_per_s;
+    w->replay_bytes_per_s = (double)o->replay_max_bytes_per_s;
     w->fsync = o->fsync;
     w->fsync_interval_ms = o->fsync_interval_ms > 0 ? o->fsync_interval_ms : 1000;
     w->n_readers = o->n_readers;
@@ -604,6 +637,26 @@ static void deadline_after(struct timespec *ts, int timeout_ms)
     }
 }
 
+static void refill_tokens(struct cg_wal *w, struct wreader *rd)
+{
+    int64_t now = cg_time_mono_ms();
+    double dt = (double)(now - rd->tokens_ms) / 1000.0;
+    rd->tokens_ms = now;
+    /* a burst of at most one second's worth */
+    if (w->replay_lines_per_s > 0) {
+        rd->tokens += dt * w->replay_lines_per_s;
+        if (rd->tokens > w->replay_lines_per_s) {
+            rd->tokens = w->replay_lines_per_s;
+        }
+    }
+    if (w->replay_bytes_per_s > 0) {
+        rd->btokens += dt * w->replay_bytes_per_s;
+        if (rd->btokens > w->replay_bytes_per_s) {
+            rd->btokens = w->replay_bytes_per_s;
+        }
+    }
+}
+
 long cg_wal_wait(struct cg_wal *w, unsigned reader, size_t min_lines, int timeout_ms)
 {
     struct timespec deadline;
@@ -615,6 +668,21 @@ long cg_wal_wait(struct cg_wal *w, unsigned reader, size_t min_lines, int timeou
     long rc;
     for (;;) {
         uint64_t unread = w->next_line - rd->read_line;
+        if (rd->live) {
+            /* what a read could return now: live lines, plus backlog lines the
+             * rate cap allows (a capped backlog must not make the output spin) */
+            uint64_t backlog = rd->split > rd->read_line ? rd->split - rd->read_line : 0;
+            if (w->replay_lines_per_s > 0 || w->replay_bytes_per_s > 0) {
+                refill_tokens(w, rd);
+                if (w->replay_lines_per_s > 0 && (double)backlog > rd->tokens) {
+                    backlog = rd->tokens >= 1 ? (uint64_t)rd->tokens : 0;
+                }
+                if (w->replay_bytes_per_s > 0 && rd->btokens < 1) {
+                    backlog = 0;
+                }
+            }
+            unread = (w->next_line - rd->live_read) + backlog;
+        }
         if (unread >= min_lines || (w->shutdown && unread > 0) || timeout_ms == 0) {
             rc = (long)unread;
             break;
@@ -646,9 +714,8 @@ static struct seg *find_seg(struct cg_wal *w, uint64_t id)
 
 /* Positions rd->cur on the record holding `line`. 0, or -ENOENT when the line
  * is not held (past the end). Skips lines lost to corruption. */
-static int seek(struct cg_wal *w, struct wreader *rd, uint64_t *line)
+static int seek(struct cg_wal *w, struct cursor *c, uint64_t *line)
 {
-    struct cursor *c = &rd->cur;
     if (c->valid && *line >= c->rec_first && *line < c->rec_first + c->rec_lines) {
         return 0;
     }
@@ -688,48 +755,133 @@ static int seek(struct cg_wal *w, struct wreader *rd, uint64_t *line)
     return -ENOENT;
 }
 
-long cg_wal_read(struct cg_wal *w, unsigned reader, struct cg_buf *out, size_t max_lines, size_t max_bytes)
+/* Copies lines [*pos, end) into out, through cursor c. */
+static long read_range(struct cg_wal *w, struct wreader *rd, struct cursor *c, uint64_t *pos, uint64_t end,
+                       struct cg_buf *out, size_t max_lines, size_t max_bytes, size_t *bytes_out)
 {
     long taken = 0;
     size_t bytes = 0;
-    pthread_mutex_lock(&w->lock);
-    struct wreader *rd = &w->readers[reader];
-    while ((size_t)taken < max_lines && rd->read_line < w->next_line) {
-        uint64_t line = rd->read_line;
-        if (seek(w, rd, &line) < 0) {
+    while ((size_t)taken < max_lines && *pos < end) {
+        uint64_t line = *pos;
+        if (seek(w, c, &line) < 0) {
             break;
         }
-        if (line != rd->read_line) {
-            rd->dropped += line - rd->read_line; /* lost to corruption */
-            rd->read_line = line;
+        if (line != *pos) {
+            rd->dropped += line - *pos; /* lost to corruption */
+            *pos = line;
+            if (line >= end) {
+                break;
+            }
         }
-        struct cursor *c = &rd->cur;
         struct seg *s = find_seg(w, c->seg_id);
         cg_buf_reset(&w->scratch);
         if (s == NULL || cg_buf_reserve(&w->scratch, c->rec_len) < 0 ||
             full_pread(s->fd, w->scratch.data, c->rec_len, c->off + CG_WAL_HDR) < 0) {
             break;
         }
-        const char *p = w->scratch.data, *end = p + c->rec_len;
-        for (uint64_t k = c->rec_first; k < line && p < end; k++) { /* skip lines already taken */
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            p = nl ? nl + 1 : end;
+        const char *p = w->scratch.data, *e = p + c->rec_len;
+        for (uint64_t k = c->rec_first; k < line && p < e; k++) { /* skip lines already taken */
+            const char *nl = memchr(p, '\n', (size_t)(e - p));
+            p = nl ? nl + 1 : e;
         }
         int stop = 0;
-        while (p < end && (size_t)taken < max_lines) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        while (p < e && (size_t)taken < max_lines && *pos < end) {
+            const char *nl = memchr(p, '\n', (size_t)(e - p));
+            size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(e - p);
             if ((taken > 0 && bytes + l > max_bytes) || cg_buf_append(out, p, l) < 0) {
                 stop = 1;
                 break;
             }
             bytes += l;
             taken++;
-            rd->read_line++;
+            (*pos)++;
             p += l;
         }
         if (stop) {
             break;
+        }
+    }
+    *bytes_out = bytes;
+    return taken;
+}
+
+/* At the start of a batch: is this reader so far behind that live data should
+ * go first? */
+static void maybe_go_live(struct cg_wal *w, struct wreader *rd)
+{
+    if (rd->live || w->live_first_after_ms <= 0 || rd->commit_line >= w->next_line) {
+        return;
+    }
+    uint64_t line = rd->commit_line;
+    if (seek(w, &rd->cur, &line) < 0) {
+        return;
+    }
+    if (cg_time_now_ns() - rd->cur.rec_ns <= w->live_first_after_ms * 1000000) {
+        return;
+    }
+    rd->live = 1;
+    rd->split = w->next_line;
+    rd->live_read = rd->live_commit = w->next_line;
+    rd->lcur.valid = 0;
+    rd->tokens_ms = cg_time_mono_ms();
+    rd->tokens = rd->btokens = 0;
+    cg_log(CG_LOG_INFO, "buffer",
+           "output %s is %" PRIu64 " lines behind: live readings go first, the backlog follows%s", rd->name,
+           rd->split - rd->commit_line, w->replay_lines_per_s > 0 || w->replay_bytes_per_s > 0 ? " at the capped rate" : "");
+}
+
+static void maybe_merge(struct wreader *rd)
+{
+    if (rd->live && rd->batch_src == 0 && rd->commit_line >= rd->split) {
+        rd->live = 0;
+        rd->commit_line = rd->live_commit;
+        rd->read_line = rd->live_read;
+        rd->cur = rd->lcur;
+        rd->commit_ns = 0;
+        cg_log(CG_LOG_INFO, "buffer", "output %s: backlog replayed (%" PRIu64 " lines)", rd->name, rd->replayed_lines);
+        rd->replayed_lines = 0;
+    }
+}
+
+long cg_wal_read(struct cg_wal *w, unsigned reader, struct cg_buf *out, size_t max_lines, size_t max_bytes)
+{
+    long taken = 0;
+    size_t bytes = 0;
+    pthread_mutex_lock(&w->lock);
+    struct wreader *rd = &w->readers[reader];
+    if (rd->batch_src == 0) {
+        maybe_merge(rd);
+        maybe_go_live(w, rd);
+    }
+    if (!rd->live) {
+        taken = read_range(w, rd, &rd->cur, &rd->read_line, w->next_line, out, max_lines, max_bytes, &bytes);
+        rd->batch_src = taken > 0 || rd->batch_src ? 1 : 0;
+    } else {
+        if (rd->batch_src != 1 && rd->live_read < w->next_line) {
+            taken = read_range(w, rd, &rd->lcur, &rd->live_read, w->next_line, out, max_lines, max_bytes, &bytes);
+            if (taken > 0) {
+                rd->batch_src = 2;
+            }
+        } else if (rd->batch_src != 2 && rd->read_line < rd->split) {
+            refill_tokens(w, rd);
+            size_t ml = max_lines, mb = max_bytes;
+            if (w->replay_lines_per_s > 0) {
+                ml = rd->tokens >= 1 ? (size_t)rd->tokens : 0;
+                ml = ml < max_lines ? ml : max_lines;
+            }
+            if (w->replay_bytes_per_s > 0) {
+                mb = rd->btokens >= 1 ? (size_t)rd->btokens : 0;
+                mb = mb < max_bytes ? mb : max_bytes;
+            }
+            if (ml > 0 && mb > 0) {
+                taken = read_range(w, rd, &rd->cur, &rd->read_line, rd->split, out, ml, mb, &bytes);
+                rd->tokens -= (double)taken;
+                rd->btokens -= (double)bytes;
+                rd->replayed_lines += (uint64_t)taken;
+                if (taken > 0) {
+                    rd->batch_src = 1;
+                }
+            }
         }
     }
     pthread_mutex_unlock(&w->lock);
@@ -741,10 +893,14 @@ void cg_wal_commit(struct cg_wal *w, unsigned reader)
     pthread_mutex_lock(&w->lock);
     struct wreader *rd = &w->readers[reader];
     rd->inflight_lost = 0; /* the batch holding them was delivered */
-    if (rd->read_line > rd->commit_line) {
+    if (rd->live && rd->batch_src == 2) {
+        rd->live_commit = rd->live_read;
+    } else if (rd->read_line > rd->commit_line) {
         rd->commit_line = rd->read_line;
         rd->commit_ns = rd->cur.valid && rd->commit_line < rd->cur.rec_first + rd->cur.rec_lines ? rd->cur.rec_ns : 0;
     }
+    rd->batch_src = 0;
+    maybe_merge(rd);
     if (w->fsync == CG_JOURNAL_FSYNC_ALWAYS) {
         write_pos(w, rd, 1);
     }
@@ -756,9 +912,14 @@ void cg_wal_rewind(struct cg_wal *w, unsigned reader)
 {
     pthread_mutex_lock(&w->lock);
     struct wreader *rd = &w->readers[reader];
+    if (rd->batch_src == 1 && rd->live && rd->read_line > rd->commit_line) {
+        rd->replayed_lines -= rd->read_line - rd->commit_line;
+    }
     rd->dropped += rd->inflight_lost; /* the batch is given up: those lines are gone */
     rd->inflight_lost = 0;
     rd->read_line = rd->commit_line;
+    rd->live_read = rd->live_commit;
+    rd->batch_src = 0;
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -791,6 +952,9 @@ void cg_wal_reader_stats(struct cg_wal *w, unsigned reader, struct cg_journal_re
     struct wreader *rd = &w->readers[reader];
     memset(st, 0, sizeof(*st));
     st->unread_lines = w->next_line - rd->commit_line;
+    if (rd->live) {
+        st->unread_lines = (rd->split - rd->commit_line) + (w->next_line - rd->live_commit);
+    }
     st->committed_lines = rd->commit_line; /* absolute: includes earlier runs */
     st->dropped_lines = rd->dropped;
     for (size_t i = 0; i < w->n_segs; i++) {
@@ -802,7 +966,7 @@ void cg_wal_reader_stats(struct cg_wal *w, unsigned reader, struct cg_journal_re
     if (st->unread_lines > 0) {
         uint64_t line = rd->commit_line;
         struct cursor save = rd->cur;
-        if (rd->commit_ns == 0 && seek(w, rd, &line) == 0) {
+        if (rd->commit_ns == 0 && line < w->next_line && seek(w, &rd->cur, &line) == 0) {
             rd->commit_ns = rd->cur.rec_ns;
         }
         rd->cur = save;

@@ -13,10 +13,7 @@ start_mosquitto "max_queued_messages 0"  # the broker keeps all while the gatewa
 sf_config "$T/gw.json" "[$(influx_out db "$INFLUX_URL")]"
 start_gw gw "$T/gw.json"
 sf_publish b 0 1000 250
-# every message acknowledged by the gateway means the broker queue is empty:
-wait_for 20 grep -q . <(mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t '$SYS/broker/store/messages/count' -C 1 -W 2 | grep -x 0) ||
-    echo "(broker store count not 0 yet; continuing)"
-sleep 1
+sleep 2 # the gateway takes (and acknowledges) all 1000 into its disk buffer
 kill -9 "$GW_PID"
 # torn tail: half a record of garbage at the end of the newest non-empty segment
 seg=$(ls -S "$T/state/buffer"/seg-*.wal | head -n 1)
