@@ -76,7 +76,7 @@ start_driver degraded "$T/any.json" degraded
 [ "$(code "$URL/healthz")" = 503 ] || fail "degraded healthz: $(cat "$T/body")"
 head -1 "$T/body" | grep -qx degraded || fail "degraded body: $(cat "$T/body")"
 grep -q '^device north-bus/meter-7 down: unit 7: Connection timed out' "$T/body" || fail "reason: $(cat "$T/body")"
-curl -fsS "$URL/metrics" | grep -q '^citygate_healthy 0$' || fail "citygate_healthy 0"
+curl -fsS "$URL/metrics" >"$T/m0" && grep -q "^citygate_healthy 0$" "$T/m0" || fail "citygate_healthy 0"
 pass "/healthz 503 degraded with reasons"
 stop_pid "$DPID"
 

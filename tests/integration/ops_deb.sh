@@ -13,7 +13,7 @@ command -v dpkg >/dev/null && command -v cpack >/dev/null || { echo "SKIP: needs
 }
 
 # An earlier run that died half-way may have left it installed.
-if dpkg-query -W -f='${Status}' citygate 2>/dev/null | grep -q installed; then
+if dpkg-query -W -f='${Status}' citygate 2>/dev/null | grep installed >/dev/null; then
     dpkg --purge citygate >/dev/null
 fi
 getent passwd citygate >/dev/null && fail "a user 'citygate' exists before the test: not ours to remove"
@@ -45,9 +45,9 @@ if [ -n "${CITYGATE_SIM:-}" ]; then
     grep -qx /usr/share/man/man1/citygate-sim.1 "$T/contents.txt" || fail "citygate-sim.1 not in the package"
 fi
 if grep -q cg_http_start "$SRC_DIR/gateway/main.c"; then # shlibdeps only sees what the binary links
-    dpkg-deb -f "$DEB" Depends | grep -q libmicrohttpd || fail "Depends lacks libmicrohttpd: $(dpkg-deb -f "$DEB" Depends)"
+    dpkg-deb -f "$DEB" Depends | grep libmicrohttpd >/dev/null || fail "Depends lacks libmicrohttpd: $(dpkg-deb -f "$DEB" Depends)"
 fi
-dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles | grep -qx /etc/citygate/citygate.json.example ||
+dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles | grep -x /etc/citygate/citygate.json.example >/dev/null ||
     fail "example config is not a conffile"
 pass "package contents, dependencies, conffiles"
 
@@ -72,7 +72,7 @@ man -l /usr/share/man/man8/citygate.8 >/dev/null 2>&1 || fail "man page does not
 pass "installed binary: --version, --check-config on the example config"
 
 getent passwd citygate >/dev/null || fail "user citygate not created"
-id -nG citygate | grep -qw dialout || fail "citygate is not in dialout: $(id -nG citygate)"
+id -nG citygate | grep -w dialout >/dev/null || fail "citygate is not in dialout: $(id -nG citygate)"
 [ "$(getent passwd citygate | cut -d: -f7)" != /bin/bash ] || fail "citygate has a login shell"
 [ "$(stat -c '%U:%G %a' /var/lib/citygate)" = "citygate:citygate 750" ] ||
     fail "/var/lib/citygate: $(stat -c '%U:%G %a' /var/lib/citygate)"
