@@ -18,6 +18,7 @@
 struct acc {
     int64_t start; /* window start, ns */
     uint32_t n;
+    bool unsynced; /* a value was read while the clock was unsynchronised */
     double sum, min, max;
 };
 
@@ -499,12 +500,14 @@ static int range_policy(const struct cg_norm_conf *c, const struct cg_schema_fie
     return impossible ? c->impossible : c->out_of_range;
 }
 
-static void acc_add(struct acc *a, double x)
+static void acc_add(struct acc *a, double x, bool unsynced)
 {
     if (a->n == 0) {
         a->min = a->max = x;
         a->sum = 0;
+        a->unsynced = false;
     }
+    a->unsynced = a->unsynced || unsynced;
     a->sum += x;
     a->min = x < a->min ? x : a->min;
     a->max = x > a->max ? x : a->max;
@@ -514,7 +517,8 @@ static void acc_add(struct acc *a, double x)
 
 /* Windowed aggregation of one value. false: the value is late (its window was
  * already written) and is not counted. */
-static bool window_add(struct fstate *fs, int64_t t, double x, int64_t w_ns, struct cg_norm_counters *L)
+static bool window_add(struct fstate *fs, int64_t t, double x, bool unsynced, int64_t w_ns,
+                       struct cg_norm_counters *L)
 {
     int64_t ws = t - (((t % w_ns) + w_ns) % w_ns);
     if (fs->cur.n > 0 && ws > fs->cur.start) {
@@ -525,11 +529,11 @@ static bool window_add(struct fstate *fs, int64_t t, double x, int64_t w_ns, str
         fs->cur.n = 0;
     }
     if (fs->cur.n > 0 && ws == fs->cur.start) {
-        acc_add(&fs->cur, x);
+        acc_add(&fs->cur, x, unsynced);
         return true;
     }
     if (fs->done.n > 0 && ws == fs->done.start) {
-        acc_add(&fs->done, x);
+        acc_add(&fs->done, x, unsynced);
         return true;
     }
     if (ws < fs->closed || (fs->done.n > 0 && ws < fs->done.start) || (fs->cur.n > 0 && ws < fs->cur.start)) {
@@ -537,7 +541,7 @@ static bool window_add(struct fstate *fs, int64_t t, double x, int64_t w_ns, str
     }
     fs->cur.start = ws;
     fs->cur.n = 0;
-    acc_add(&fs->cur, x);
+    acc_add(&fs->cur, x, unsynced);
     return true;
 }
 
@@ -868,11 +872,12 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
             q = CG_NORM_Q_UNSYNCED;
         }
 
-        /* edge reduction: good values only; flagged ones always go out */
-        if (q == CG_NORM_Q_OK && fs) {
+        /* edge reduction: good values only; flagged ones always go out. An
+         * unsynchronised clock says nothing about the value: reduced too. */
+        if ((q == CG_NORM_Q_OK || q == CG_NORM_Q_UNSYNCED) && fs) {
             double x = as_double(&of);
             if (w_ns > 0 && numeric(of.type)) {
-                if (window_add(fs, t, x, w_ns, &L)) {
+                if (window_add(fs, t, x, q == CG_NORM_Q_UNSYNCED, w_ns, &L)) {
                     L.window_values++;
                     reason = "aggregated into a window";
                 } else {
@@ -1004,7 +1009,7 @@ static void add_agg(struct cg_norm *n, size_t *nf, const struct fstate *fs, cons
 
 /* Collects the windows of se that are due, with the earliest start, into the
  * tick buffers. Returns the number of fields (0 = nothing due). n->mu held. */
-static size_t collect_due(struct cg_norm *n, struct series *se, int64_t now_ns, int64_t *start)
+static size_t collect_due(struct cg_norm *n, struct series *se, int64_t now_ns, int64_t *start, bool *unsynced)
 {
     const struct cg_norm_source *src = se->src;
     int64_t w = src->window_s * NS_PER_S, grace = n->c->window_grace_s * NS_PER_S;
@@ -1031,6 +1036,7 @@ static size_t collect_due(struct cg_norm *n, struct series *se, int64_t now_ns, 
             continue;
         }
         add_agg(n, &nf, fs, a, src->aggregates);
+        *unsynced = *unsynced || a->unsynced;
         a->n = 0;
         if (fs->closed < best + w) {
             fs->closed = best + w;
@@ -1071,7 +1077,8 @@ void cg_norm_tick(struct cg_norm *n, int64_t now_ns, cg_norm_emit_fn emit, void 
             continue;
         }
         int64_t start = 0;
-        size_t nf = collect_due(n, se, now_ns, &start);
+        bool unsynced = false;
+        size_t nf = collect_due(n, se, now_ns, &start, &unsynced);
         pthread_mutex_unlock(&n->mu);
         if (nf == 0) {
             continue;
@@ -1081,7 +1088,7 @@ void cg_norm_tick(struct cg_norm *n, int64_t now_ns, cg_norm_emit_fn emit, void 
         memcpy(n->ttags, se->tags, nt * sizeof(*se->tags));
         if (qtag) {
             n->ttags[nt].key = qtag;
-            n->ttags[nt].value = quality_names[CG_NORM_Q_OK];
+            n->ttags[nt].value = quality_names[unsynced ? CG_NORM_Q_UNSYNCED : CG_NORM_Q_OK];
             nt++;
         }
         struct cg_point p = {
