@@ -27,6 +27,11 @@
 #include <citygate/adapter.h>
 
 #include "conf.h"
+#include "probe.h"
+
+/* main.c finds `citygate probe` through a weak reference, which does not pull
+ * probe.o out of the static library by itself: this one does. */
+__attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_probe_main;
 
 #define LAST_ERROR_MAX 200
 #define THREAD_STACK (256 * 1024)

@@ -1,0 +1,234 @@
+/* citygate modbus — `citygate probe`: the tool for "my meter shows 1.13e9 V".
+ *
+ * Reads count registers starting one before the given address (so both the
+ * 0-based and the 1-based reading of a manual's number are covered) and prints,
+ * for both address bases, every type in every byte order, marking with '*'
+ * the values inside the expected range (or merely plausible ones). Read-only
+ * like the adapter: only function codes 1-4. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <modbus.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode.h"
+#include "probe.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: citygate probe (--tcp HOST[:PORT] | --rtu DEVICE [--baud N] [--parity none|even|odd]\n"
+            "                      [--data-bits N] [--stop-bits N]) [--unit N]\n"
+            "                      [--table holding|input|coil|discrete] --address N [--count N]\n"
+            "                      [--range MIN:MAX] [--timeout-ms N]\n"
+            "Reads registers ADDRESS-1 .. ADDRESS+COUNT-1 and prints each type and byte order,\n"
+            "for ADDRESS as a protocol address (base 0) and as a manual's 1-based number (base 1).\n"
+            "'*' marks values inside --range (default: finite, 0 or 1e-3 <= |x| <= 1e7).\n");
+}
+
+static bool plausible(double x, bool has_range, double lo, double hi)
+{
+    if (!isfinite(x)) {
+        return false;
+    }
+    if (has_range) {
+        return x >= lo && x <= hi;
+    }
+    double a = fabs(x);
+    return a == 0 || (a >= 1e-3 && a <= 1e7);
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 0);
+    if (errno || *end || v < lo || v > hi) {
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+int cg_modbus_probe_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"tcp", required_argument, NULL, 't'},      {"rtu", required_argument, NULL, 'r'},
+        {"baud", required_argument, NULL, 'b'},     {"parity", required_argument, NULL, 'p'},
+        {"data-bits", required_argument, NULL, 'D'}, {"stop-bits", required_argument, NULL, 'S'},
+        {"unit", required_argument, NULL, 'u'},     {"table", required_argument, NULL, 'T'},
+        {"address", required_argument, NULL, 'a'},  {"count", required_argument, NULL, 'c'},
+        {"range", required_argument, NULL, 'R'},    {"timeout-ms", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char *tcp = NULL, *rtu = NULL, *table = "holding";
+    long baud = 9600, data_bits = 8, stop_bits = 1, unit = 1, address = -1, count = 4, timeout_ms = 1000;
+    char parity = 'N';
+    bool has_range = false;
+    double lo = 0, hi = 0;
+    modbus_t *ctx = NULL;
+    int rc = 2, c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int e = 0;
+        switch (c) {
+        case 't': tcp = optarg; break;
+        case 'r': rtu = optarg; break;
+        case 'b': e = parse_long(optarg, 300, 4000000, &baud); break;
+        case 'p':
+            parity = strcmp(optarg, "even") == 0 ? 'E' : strcmp(optarg, "odd") == 0 ? 'O' : 'N';
+            e = (strcmp(optarg, "none") && strcmp(optarg, "even") && strcmp(optarg, "odd")) ? -EINVAL : 0;
+            break;
+        case 'D': e = parse_long(optarg, 7, 8, &data_bits); break;
+        case 'S': e = parse_long(optarg, 1, 2, &stop_bits); break;
+        case 'u': e = parse_long(optarg, 0, 255, &unit); break;
+        case 'T': table = optarg; break;
+        case 'a': e = parse_long(optarg, 0, 65535, &address); break;
+        case 'c': e = parse_long(optarg, 1, 120, &count); break;
+        case 'o': e = parse_long(optarg, 10, 60000, &timeout_ms); break;
+        case 'R':
+            e = sscanf(optarg, "%lf:%lf", &lo, &hi) == 2 && lo <= hi ? 0 : -EINVAL;
+            has_range = true;
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (e < 0) {
+            fprintf(stderr, "citygate probe: bad value '%s' for %s\n", optarg, argv[optind - 1]);
+            return 2;
+        }
+    }
+    int tbl = strcmp(table, "holding") == 0  ? CG_MB_HOLDING
+              : strcmp(table, "input") == 0  ? CG_MB_INPUT
+              : strcmp(table, "coil") == 0   ? CG_MB_COIL
+              : strcmp(table, "discrete") == 0 ? CG_MB_DISCRETE
+                                              : -1;
+    if ((!tcp == !rtu) || address < 0 || tbl < 0) {
+        usage(stderr);
+        return 2;
+    }
+    if (tcp) {
+        char host[256];
+        const char *port = "502";
+        snprintf(host, sizeof host, "%s", tcp);
+        char *colon = strrchr(host, ':');
+        if (colon) {
+            *colon = '\0';
+            port = tcp + (colon - host) + 1;
+        }
+        ctx = modbus_new_tcp_pi(host, port);
+    } else {
+        ctx = modbus_new_rtu(rtu, (int)baud, parity, (int)data_bits, (int)stop_bits);
+    }
+    if (!ctx || modbus_set_slave(ctx, (int)unit) < 0) {
+        fprintf(stderr, "citygate probe: %s\n", modbus_strerror(errno));
+        goto out;
+    }
+    modbus_set_response_timeout(ctx, (uint32_t)(timeout_ms / 1000), (uint32_t)(timeout_ms % 1000) * 1000);
+    if (modbus_connect(ctx) < 0) {
+        fprintf(stderr, "citygate probe: cannot connect to %s: %s\n", tcp ? tcp : rtu, modbus_strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    long first = address > 0 ? address - 1 : 0;
+    long n = address - first + count;
+    if (first + n > 65536) {
+        n = 65536 - first;
+    }
+    uint16_t w[130] = {0};
+    uint8_t b[130] = {0};
+    int got;
+    switch (tbl) {
+    case CG_MB_COIL: got = modbus_read_bits(ctx, (int)first, (int)n, b); break;
+    case CG_MB_DISCRETE: got = modbus_read_input_bits(ctx, (int)first, (int)n, b); break;
+    case CG_MB_INPUT: got = modbus_read_input_registers(ctx, (int)first, (int)n, w); break;
+    default: got = modbus_read_registers(ctx, (int)first, (int)n, w); break;
+    }
+    if (got < 0) {
+        int err = errno;
+        if (err > MODBUS_ENOBASE && err < MODBUS_ENOBASE + 16) {
+            const char *name = cg_mb_exception_name((unsigned)(err - MODBUS_ENOBASE));
+            fprintf(stderr, "citygate probe: exception %d (%s) reading %s %ld..%ld of unit %ld%s\n",
+                    err - MODBUS_ENOBASE, name ? name : "?", table, first, first + n - 1, unit,
+                    err - MODBUS_ENOBASE == 2 ? ": the device has no such address; try the address -1 or +1, "
+                                                "or a smaller --count"
+                                              : "");
+        } else {
+            fprintf(stderr, "citygate probe: reading %s %ld..%ld of unit %ld: %s\n", table, first, first + n - 1,
+                    unit, modbus_strerror(err));
+        }
+        rc = 1;
+        goto out;
+    }
+    printf("%s %ld..%ld, unit %ld, via %s\n", table, first, first + n - 1, unit, tcp ? tcp : rtu);
+    if (tbl == CG_MB_COIL || tbl == CG_MB_DISCRETE) {
+        for (long i = 0; i < n; i++) {
+            printf("  %5ld  %d\n", first + i, b[i]);
+        }
+        rc = 0;
+        goto out;
+    }
+    printf("raw:");
+    for (long i = 0; i < n; i++) {
+        printf(" %ld=0x%04x", first + i, w[i]);
+    }
+    printf("\n");
+    static const enum cg_mb_type types[] = {CG_MB_INT16,   CG_MB_UINT16, CG_MB_INT32,  CG_MB_UINT32, CG_MB_FLOAT32,
+                                            CG_MB_INT64,   CG_MB_UINT64, CG_MB_FLOAT64};
+    for (int base = 0; base <= 1; base++) {
+        long off = address - base - first; /* word index where the value starts */
+        if (off < 0) {
+            printf("\n-- address base 1: %ld is not a 1-based number (no register before 0)\n", address);
+            continue;
+        }
+        printf("\n-- address %ld as %s: protocol address %ld\n", address,
+               base ? "a 1-based register number (manuals' 30001/40001 style, prefix dropped)" : "a protocol address (base 0)",
+               address - base);
+        printf("  %-8s %22s %22s %22s %22s\n", "type", "ABCD", "CDAB", "BADC", "DCBA");
+        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+            struct cg_mb_layout l = {.type = types[t]};
+            if ((long)cg_mb_layout_words(&l) > n - off) {
+                continue;
+            }
+            printf("  %-8s", cg_mb_type_name(types[t]));
+            for (int o = 0; o < CG_MB_ORDER_COUNT; o++) {
+                struct cg_mb_value v;
+                char cell[40];
+                l.order = (enum cg_mb_order)o;
+                if (cg_mb_decode(&l, w + off, (size_t)(n - off), &v) < 0) {
+                    snprintf(cell, sizeof cell, "-");
+                    printf(" %22s", cell);
+                    continue;
+                }
+                double x = v.kind == CG_MB_V_INT ? (double)v.v.i : v.kind == CG_MB_V_UINT ? (double)v.v.u : v.v.f;
+                if (v.kind == CG_MB_V_FLOAT) {
+                    snprintf(cell, sizeof cell, "%.7g", x);
+                } else if (v.kind == CG_MB_V_INT) {
+                    snprintf(cell, sizeof cell, "%lld", (long long)v.v.i);
+                } else {
+                    snprintf(cell, sizeof cell, "%llu", (unsigned long long)v.v.u);
+                }
+                printf(" %21s%c", cell, plausible(x, has_range, lo, hi) ? '*' : ' ');
+            }
+            printf("\n");
+        }
+        struct cg_mb_layout sl = {.type = CG_MB_STRING, .chars_per_reg = 2, .regs = (uint16_t)(n - off)};
+        struct cg_mb_value v;
+        if (sl.regs > 0 && cg_mb_decode(&sl, w + off, (size_t)(n - off), &v) == 0) {
+            printf("  %-8s \"%s\"", "string", v.s);
+            sl.order = CG_MB_BADC;
+            cg_mb_decode(&sl, w + off, (size_t)(n - off), &v);
+            printf("  bytes swapped: \"%s\"\n", v.s);
+        }
+    }
+    rc = 0;
+out:
+    if (ctx) {
+        modbus_close(ctx);
+        modbus_free(ctx);
+    }
+    return rc;
+}
