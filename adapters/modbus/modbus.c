@@ -309,6 +309,8 @@ static void to_field(const struct cg_mb_field *f, const struct cg_mb_value *v, s
     double x = 0;
     *ok = true;
     out->key = f->name;
+    /* the normaliser converts from the profile's unit to the schema's */
+    out->unit = f->unit && f->unit[0] ? f->unit : NULL;
     switch (f->output) {
     case CG_MB_OUT_BOOL:
         out->type = CG_FIELD_BOOL;

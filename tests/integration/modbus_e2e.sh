@@ -11,7 +11,7 @@ bg sim "$CITYGATE_SIM" --profile-dir "$SRC_DIR/config/profiles" --step-ms 0 --pr
 wait_port "$P1"; wait_port "$P2"
 grep '^{' "$T/sim.log" >"$T/values.jsonl"
 cat >"$T/cg.json" <<CONF
-{"gateway":{"id":"gw1","state_dir":"$T/state"},
+{"gateway":{"id":"gw1","state_dir":"$T/state"},"normalise":{"enabled":false},
  "tags":{"city":"tashkent"},
  "outputs":[{"type":"influxdb_v1","url":"$INFLUX_URL","database":"city"}],
  "sources":[{"type":"modbus","name":"cabinet17","transport":"tcp","host":"127.0.0.1","port":$P1,

@@ -17,7 +17,7 @@ wait_port "$PA"; wait_port "$PB"; wait_port "$PC"
 grep '^{' "$T/sim.log" >"$T/values.jsonl"
 IV=500
 cat >"$T/cg.json" <<CONF
-{"gateway":{"id":"gw1","state_dir":"$T/state"},
+{"gateway":{"id":"gw1","state_dir":"$T/state"},"normalise":{"enabled":false},
  "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
  "sources":[{"type":"modbus","name":"faulty","transport":"tcp","host":"127.0.0.1","port":$PA,
    "profile_dirs":["$SRC_DIR/config/profiles"],"response_timeout_ms":150,"retries":1,

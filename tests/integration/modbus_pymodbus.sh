@@ -7,7 +7,7 @@ P=$(free_port)
 bg pyserver $PY "$SRC_DIR/tests/integration/modbus_pyserver.py" "$P" "$T/expected.jsonl" "$T/regs.json"
 wait_port "$P"
 cat >"$T/cg.json" <<CONF
-{"gateway":{"id":"gw1","state_dir":"$T/state"},
+{"gateway":{"id":"gw1","state_dir":"$T/state"},"normalise":{"enabled":false},
  "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
  "sources":[{"type":"modbus","name":"py","transport":"tcp","host":"127.0.0.1","port":$P,"response_timeout_ms":100,"retries":0,"profile_dirs":["$T"],
    "devices":[{"name":"u1","unit_id":1,"measurement":"probe","poll_interval_ms":300,"max_gap_registers":1,

@@ -20,7 +20,7 @@ start_bus() {
 start_bus 1
 grep '^{' "$T/sim1.log" >"$T/values.jsonl"
 cat >"$T/cg.json" <<CONF
-{"gateway":{"id":"gw1","state_dir":"$T/state"},
+{"gateway":{"id":"gw1","state_dir":"$T/state"},"normalise":{"enabled":false},
  "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
  "sources":[{"type":"modbus","name":"cabinet3-rs485","transport":"rtu","device":"$T/ttyCG","baud":38400,
    "parity":"none","data_bits":8,"stop_bits":1,"response_timeout_ms":300,"retries":0,

@@ -14,7 +14,7 @@ SIM=$LAST_PID
 wait_port "$P1"; wait_port "$P2"
 grep '^{' "$T/sim.log" >"$T/values.jsonl"
 cat >"$T/cg.json" <<CONF
-{"gateway":{"id":"gw1","state_dir":"$T/state"},
+{"gateway":{"id":"gw1","state_dir":"$T/state"},"normalise":{"enabled":false},
  "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
  "sources":[{"type":"modbus","name":"cabinet17","transport":"tcp","host":"127.0.0.1","port":$P1,
    "profile_dirs":["$SRC_DIR/config/profiles"],"response_timeout_ms":300,"retries":0,
@@ -33,7 +33,7 @@ $PY "$SRC_DIR/tests/integration/modbus_check.py" --sim "$T/values.jsonl" \
     --map "$P1/1=m1,$P1/2=aq1,$P1/3=t1,$P1/4=w1,$P2/1=m2" --lp "$T/out.lp" --min-polls 5 \
     --measurement-of m1=energy,m2=energy,aq1=air_quality,t1=traffic,w1=water || fail "values differ"
 pass "every served value written exactly"
-grep -q '^air_quality,device=aq1,district=chilanzar,gateway=gw1,kind=air_quality ' "$T/out.lp" || fail "instance tags"
+grep -q '^air_quality,device=aq1,district=chilanzar,gateway=gw1,sensor_kind=air_quality_station ' "$T/out.lp" || fail "instance tags"
 grep -q '^citygate_device,device=w1,.* up=t,quarantined=f,latency_ms=' "$T/out.lp" || fail "health points"
 stop_pid "$SIM"
 $PY - "$T/stats.json" "$T/out.lp" "$P1" "$P2" <<'PY' || fail "request counts / forbidden reads / timestamps"
