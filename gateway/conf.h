@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 struct cg_influx_conf;
+struct cg_http_conf;
+struct cg_norm_conf;
+struct cg_norm_source;
 
 struct cg_gateway_conf {
     char *id;
@@ -19,6 +22,8 @@ struct cg_gateway_conf {
     int log_level; /* index into the level names: error, warn, info, debug */
     int64_t backpressure_wait_ms;
     int64_t drain_timeout_ms;
+    int64_t self_metrics_interval_s;
+    bool gap_records;
     bool write_uint;
 };
 
@@ -36,7 +41,8 @@ struct cg_buffer_conf {
 };
 
 struct cg_source_conf {
-    const cJSON *json; /* borrowed from cg_config.doc */
+    cJSON *json; /* owned copy of sources[i] without the core's "normalise" key */
+    struct cg_norm_source *norm; /* sources[i].normalise rules; owned */
     char *name;
     const struct cg_adapter *adapter;
     char path[32]; /* "sources[3]" */
@@ -54,6 +60,8 @@ struct cg_config {
     size_t n_outputs;
     struct cg_source_conf *sources;
     size_t n_sources;
+    struct cg_http_conf *http;
+    struct cg_norm_conf *norm;
 };
 
 extern const struct cg_opt cg_gateway_options[];

@@ -1,6 +1,8 @@
 /* citygate — loading the config file (see conf.h). */
 #include "conf.h"
 
+#include "http_status.h"
+#include "normalise.h"
 #include "output_influx.h"
 #include "registry.h"
 
@@ -32,6 +34,11 @@ const struct cg_opt cg_gateway_options[] = {
      .doc = "How long a source waits for room when the buffer is full before its reading is refused (counted)."},
     {.name = "drain_timeout_ms", .type = CG_OPT_INT, .offset = G(drain_timeout_ms), .def = "10000", .min = 0,
      .max = 600000, .doc = "On SIGTERM, how long the outputs may keep sending what is buffered."},
+    {.name = "self_metrics_interval_s", .type = CG_OPT_INT, .offset = G(self_metrics_interval_s), .def = "60",
+     .min = 0, .max = 86400,
+     .doc = "How often the gateway writes its own counters as a `citygate` point. 0: never."},
+    {.name = "gap_records", .type = CG_OPT_BOOL, .offset = G(gap_records), .def = "true",
+     .doc = "Write `citygate_gap` records when a device or an output goes down and comes back."},
     {.name = "write_uint", .type = CG_OPT_BOOL, .offset = G(write_uint), .def = "false",
      .doc = "Write unsigned fields with the `u` suffix (InfluxDB 2.x, VictoriaMetrics). Off: as integers."},
     CG_OPT_END,
@@ -74,6 +81,8 @@ const struct cg_opt cg_buffer_options[] = {
 static const struct cg_opt top_options[] = {
     {.name = "gateway", .type = CG_OPT_OTHER, .doc = "Gateway settings (object)."},
     {.name = "buffer", .type = CG_OPT_OTHER, .doc = "Store-and-forward buffer (object)."},
+    {.name = "http", .type = CG_OPT_OTHER, .doc = "Health, metrics and status page (object)."},
+    {.name = "normalise", .type = CG_OPT_OTHER, .doc = "The city schema and normalisation (object)."},
     {.name = "tags", .type = CG_OPT_OTHER, .doc = "Static tags added to every point (object of strings)."},
     {.name = "outputs", .type = CG_OPT_OTHER, .doc = "Databases to write to (array, at least one)."},
     {.name = "sources", .type = CG_OPT_OTHER, .doc = "Sensor sources (array)."},
@@ -166,7 +175,7 @@ static const struct cg_adapter *find_adapter(const char *type)
     return NULL;
 }
 
-static void parse_sources(struct cg_config *c, const cJSON *arr, struct cg_errs *errs)
+static void parse_sources(struct cg_config *c, cJSON *arr, struct cg_errs *errs)
 {
     if (arr == NULL) {
         return;
@@ -186,7 +195,7 @@ static void parse_sources(struct cg_config *c, const cJSON *arr, struct cg_errs 
         return;
     }
     size_t i = 0;
-    for (const cJSON *s = arr->child; s; s = s->next, i++) {
+    for (cJSON *s = arr->child; s; s = s->next, i++) {
         struct cg_source_conf *sc = &c->sources[c->n_sources];
         char p[64];
         cg_path_idx(sc->path, sizeof(sc->path), "sources", i);
@@ -231,7 +240,23 @@ static void parse_sources(struct cg_config *c, const cJSON *arr, struct cg_errs 
                 cg_errs_add(errs, p, "'%s' is already the name of %s", sc->name, c->sources[k].path);
             }
         }
-        sc->json = s;
+        /* The core's own key: the normaliser's rules for this source. The
+         * adapter gets the section without it. */
+        char np[64];
+        cg_path_key(np, sizeof(np), sc->path, "normalise");
+        if (c->norm != NULL &&
+            cg_norm_source_parse(c->norm, cJSON_GetObjectItemCaseSensitive(s, "normalise"), np, sc->name, &sc->norm,
+                                 errs) < 0) {
+            sc->norm = NULL;
+        }
+        sc->json = cJSON_Duplicate(s, 1);
+        if (sc->json == NULL) {
+            cg_errs_add(errs, sc->path, "out of memory");
+            free(sc->name);
+            cg_norm_source_free(sc->norm);
+            continue;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(sc->json, "normalise");
         c->n_sources++;
     }
 }
@@ -361,6 +386,13 @@ int cg_config_load(const char *file, struct cg_config **out, struct cg_errs *err
             c->outputs[c->n_outputs++] = oc;
         }
     }
+    if (cg_http_conf_parse(cJSON_GetObjectItemCaseSensitive(c->doc, "http"), "http", &c->http, errs) < 0) {
+        c->http = NULL;
+    }
+    if (cg_norm_conf_parse(cJSON_GetObjectItemCaseSensitive(c->doc, "normalise"), "normalise", c->dir, &c->norm,
+                           errs) < 0) {
+        c->norm = NULL;
+    }
     parse_sources(c, cJSON_GetObjectItemCaseSensitive(c->doc, "sources"), errs);
 
     if (cg_errs_count(errs) > before) {
@@ -391,8 +423,12 @@ void cg_config_free(struct cg_config *c)
     free(c->outputs);
     for (size_t i = 0; i < c->n_sources; i++) {
         free(c->sources[i].name);
+        cJSON_Delete(c->sources[i].json);
+        cg_norm_source_free(c->sources[i].norm);
     }
     free(c->sources);
+    cg_http_conf_free(c->http);
+    cg_norm_conf_free(c->norm);
     cg_opt_free(cg_gateway_options, &c->gw);
     cg_opt_free(cg_buffer_options, &c->buffer);
     cJSON_Delete(c->doc);

@@ -66,9 +66,7 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out);
 /* Appends a Prometheus label value with \\, \" and \n escaped. */
 int cg_http_prom_escape(struct cg_buf *out, const char *s);
 
-/* Derived figures shared by the health rules and the renderers (status.c).
- * They belong in status.h; kept here until the lead moves them. */
-int64_t cg_status_oldest_unsent_s(const struct cg_status *st, const struct cg_status_output *o);
-int64_t cg_status_output_down_s(const struct cg_status *st, const struct cg_status_output *o);
+/* The derived figures shared by the health rules and the renderers are in
+ * status.h (cg_status_oldest_unsent_s, cg_status_output_down_s). */
 
 #endif

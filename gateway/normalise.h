@@ -62,6 +62,9 @@ int cg_norm_conf_parse(const cJSON *obj, const char *path, const char *config_di
                        struct cg_norm_conf **out, struct cg_errs *errs);
 void cg_norm_conf_free(struct cg_norm_conf *c); /* NULL-safe */
 const struct cg_schema *cg_norm_conf_schema(const struct cg_norm_conf *c);
+/* normalise.enabled: false means points pass through untouched and the
+ * normaliser writes nothing of its own (no clock, gap or window points). */
+bool cg_norm_conf_enabled(const struct cg_norm_conf *c);
 
 /* Clock probe, replaceable for tests. Returns 1 synchronised, 0 not, <0 unknown. */
 struct cg_norm_clock {

@@ -289,6 +289,11 @@ const struct cg_schema *cg_norm_conf_schema(const struct cg_norm_conf *c)
     return c->schema;
 }
 
+bool cg_norm_conf_enabled(const struct cg_norm_conf *c)
+{
+    return c != NULL && c->enabled;
+}
+
 void cg_norm_conf_set_clock_probe(struct cg_norm_conf *c, cg_norm_clock_fn fn, void *ctx)
 {
     c->clock_fn = fn;

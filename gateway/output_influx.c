@@ -508,6 +508,11 @@ void cg_influx_conf_free(struct cg_influx_conf *c)
     free(c);
 }
 
+const char *cg_influx_conf_url(const struct cg_influx_conf *c)
+{
+    return c->base_url ? c->base_url : "";
+}
+
 const char *cg_influx_conf_name(const struct cg_influx_conf *c)
 {
     return c ? c->name : NULL;

@@ -35,6 +35,8 @@ int cg_influx_conf_parse(const cJSON *obj, const char *path, struct cg_influx_co
                          struct cg_errs *errs);
 void cg_influx_conf_free(struct cg_influx_conf *c); /* NULL-safe */
 const char *cg_influx_conf_name(const struct cg_influx_conf *c);
+/* The server's base URL as configured (never holds credentials: they are refused in URLs). */
+const char *cg_influx_conf_url(const struct cg_influx_conf *c);
 
 /* Borrows conf and j (both must outlive the output). reader is this output's
  * journal reader. state_dir holds the default dead-letter file. NULL on

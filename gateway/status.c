@@ -132,6 +132,9 @@ int64_t cg_status_oldest_unsent_s(const struct cg_status *st, const struct cg_st
     if (o->st.journal_unread_lines == 0) {
         return 0;
     }
+    if (o->oldest_unsent_ns > 0) {
+        return age_s(st, o->oldest_unsent_ns);
+    }
     int64_t since = o->st.last_ok_ns > st->started_ns ? o->st.last_ok_ns : st->started_ns;
     return age_s(st, since);
 }

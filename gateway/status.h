@@ -32,6 +32,7 @@ struct cg_status_output {
     char name[128];
     char url[256]; /* without credentials */
     struct cg_influx_stats st;
+    int64_t oldest_unsent_ns; /* append time of the oldest reading not yet sent; 0 = none */
 };
 
 struct cg_status {
@@ -58,6 +59,11 @@ void cg_status_add_process(struct cg_status *st);
 
 /* "ok" or "degraded"; reasons (one per line, static buffer of the caller)
  * name what is wrong: outputs down, devices down, buffer over 80 %, ... */
+/* Age in seconds of the oldest reading this output has not sent (0: none). */
+int64_t cg_status_oldest_unsent_s(const struct cg_status *st, const struct cg_status_output *o);
+/* How long this output has been failing (0: up). */
+int64_t cg_status_output_down_s(const struct cg_status *st, const struct cg_status_output *o);
+
 bool cg_status_healthy(const struct cg_status *st, char *reasons, size_t reasons_len);
 
 #endif

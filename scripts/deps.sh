@@ -4,7 +4,8 @@
 CG_PACKAGES=(
     cmake gcc make pkg-config ca-certificates curl openssl
     libmodbus-dev libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev
-    libsystemd-dev libmicrohttpd-dev libcmocka-dev
+    libsystemd-dev libmicrohttpd-dev libssl-dev libcmocka-dev
+    systemd man-db dpkg-dev adduser chromium fonts-dejavu-core
     mosquitto mosquitto-clients influxdb victoria-metrics socat
     python3 python3-pymodbus python3-serial-asyncio
 )

@@ -10,7 +10,8 @@ sf_config() {
     local file=$1 outputs=$2 buffer=${3:-'{"fsync":"interval","fsync_interval_ms":100}'}
     mkdir -p "$T/state"
     cat >"$file" <<J
-{"gateway":{"id":"gw1","state_dir":"$T/state","drain_timeout_ms":2000},
+{"gateway":{"id":"gw1","state_dir":"$T/state","drain_timeout_ms":2000,"self_metrics_interval_s":0,"gap_records":false},
+ "normalise":{"enabled":false},
  "buffer":$buffer,
  "outputs":$outputs,
  "sources":[{"type":"mqtt","name":"broker","url":"$MQTT_URL","client_id":"sf-gw","clean_session":false,

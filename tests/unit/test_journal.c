@@ -12,14 +12,19 @@
 #include <string.h>
 #include <unistd.h>
 
-static void append_lines(struct cg_journal *j, int from, int n)
+static void append_lines_wait(struct cg_journal *j, int from, int n, int timeout_ms)
 {
     char buf[4096];
     size_t len = 0;
     for (int i = from; i < from + n; i++) {
         len += (size_t)snprintf(buf + len, sizeof(buf) - len, "m v=%di %d\n", i, i);
     }
-    assert_int_equal(cg_journal_append(j, buf, len, (uint32_t)n, 0), 0);
+    assert_int_equal(cg_journal_append(j, buf, len, (uint32_t)n, timeout_ms), 0);
+}
+
+static void append_lines(struct cg_journal *j, int from, int n)
+{
+    append_lines_wait(j, from, n, 0);
 }
 
 static void test_two_readers_independent(void **state)
@@ -160,7 +165,7 @@ static void test_blocked_producer_resumes_after_commit(void **state)
     int len = snprintf(lines, sizeof(lines), "m v=9i 9\nm v=10i 10\n");
     /* waits (no timeout) until the consumer commits, then succeeds */
     assert_int_equal(cg_journal_append(j, lines, (size_t)len, 2, -1), 0);
-    append_lines(j, 11, 8);
+    append_lines_wait(j, 11, 8, -1); /* the consumer may not have caught up yet */
     pthread_join(t, NULL);
     assert_int_equal(c.got, 19);
     cg_journal_free(j);

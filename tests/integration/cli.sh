@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The command line as a user meets it: version, help, --check-config on every
+# shipped example (OK) and on broken files (every error listed with its path,
+# exit 1), usage errors (exit 2), and the option reference in docs matching the
+# tables in the code.
+. "$SRC_DIR/tests/integration/lib.sh"
+
+out=$("$CITYGATE" --version)
+[[ "$out" =~ ^citygate\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "--version: '$out'"
+pass "--version: $out"
+"$CITYGATE" --help | grep -q "Sources compiled in: modbus mqtt" || fail "--help does not list the adapters"
+pass "--help lists the adapters"
+
+for f in "$SRC_DIR"/config/*.example.json; do
+    "$CITYGATE" --check-config "$f" >"$T/check.out" 2>&1 || { cat "$T/check.out"; fail "$f does not pass --check-config"; }
+    grep -q "OK" "$T/check.out" || fail "$f: no OK line"
+    pass "$(basename "$f") passes --check-config"
+done
+
+cat >"$T/bad.json" <<'J'
+{
+  "gateway": {"id": "gw1", "log_level": "loud", "drain_timeout_ms": -1},
+  "tags": {"city": "tashkent", "_bad": "x"},
+  "buffer": {"mode": "tape", "max_bytes": 100},
+  "outputs": [
+    {"type": "influxdb_v1", "url": "ftp://x", "batch_lines": 0},
+    {"type": "influxdb_v3", "url": "http://127.0.0.1:8086"}
+  ],
+  "sources": [{"type": "opcua"}, {"name": "x"}, {"type": "modbus", "name": "m", "transport": "tcp"}],
+  "extra": 1
+}
+J
+set +e
+"$CITYGATE" --check-config "$T/bad.json" >"$T/bad.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "broken config: exit $rc, want 1"
+for want in \
+    "extra: unknown key" \
+    "gateway.log_level: must be one of error, warn, info, debug; got 'loud'" \
+    "gateway.drain_timeout_ms: must be 0..600000, got -1" \
+    "buffer.mode: must be one of disk, memory; got 'tape'" \
+    "buffer.max_bytes: must be at least 65536, got 100" \
+    "tags._bad: tag keys and values must be non-empty, without newlines, not start with '_'" \
+    "outputs[0].batch_lines: must be 1..1000000, got 0" \
+    "outputs[0].url: scheme must be http or https, got 'ftp'" \
+    "outputs[0].database: required for type influxdb_v1" \
+    "outputs[1].type: must be one of influxdb_v1, influxdb_v2; got 'influxdb_v3'" \
+    "sources[0].type: unknown source type 'opcua' (this build has: modbus, mqtt)" \
+    "sources[1].type: missing (required)"; do
+    grep -qF "  $want" "$T/bad.out" || { cat "$T/bad.out"; fail "missing error line: $want"; }
+done
+pass "broken config: every error listed with its path, exit 1"
+
+printf '{\n  "outputs": [\n    {"type": }\n  ]\n}\n' >"$T/syntax.json"
+set +e
+"$CITYGATE" --check-config "$T/syntax.json" >"$T/syntax.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "syntax error: exit $rc"
+grep -q "invalid JSON near line 3, column 14" "$T/syntax.out" || { cat "$T/syntax.out"; fail "syntax error position"; }
+pass "invalid JSON: line and column"
+
+set +e
+"$CITYGATE" --check-config /nonexistent/citygate.json >"$T/nofile.out" 2>&1; rc1=$?
+"$CITYGATE" --bogus >/dev/null 2>&1; rc2=$?
+"$CITYGATE" --config "$T/bad.json" --run-for 5x >/dev/null 2>&1; rc3=$?
+set -e
+[ "$rc1" -eq 1 ] && grep -q "cannot open: No such file or directory" "$T/nofile.out" || fail "missing file: rc=$rc1"
+[ "$rc2" -eq 2 ] || fail "unknown option: exit $rc2, want 2"
+[ "$rc3" -eq 2 ] || fail "bad --run-for: exit $rc3, want 2"
+pass "missing file exit 1; usage errors exit 2"
+
+"$CITYGATE" --print-options >"$T/ref.md"
+sed -n "/^<!-- generated/,\$p" "$SRC_DIR/docs/config.md" | diff -u - "$T/ref.md" ||
+    fail "docs/config.md is out of date: regenerate its reference part with citygate --print-options"
+pass "docs/config.md matches the option tables"
