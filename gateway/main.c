@@ -206,7 +206,7 @@ static void log_errs(const char *what, struct cg_errs *errs)
 
 /* Builds a generation from a loaded config: normaliser, sinks, adapter states
  * (config parsing only, no I/O). Takes ownership of conf. Errors go to errs. */
-static struct gen *gen_create(struct cg_config *conf, bool dry_run, struct cg_errs *errs)
+static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool check_only, struct cg_errs *errs)
 {
     struct gen *g = calloc(1, sizeof(*g));
     if (g == NULL) {
@@ -220,6 +220,7 @@ static struct gen *gen_create(struct cg_config *conf, bool dry_run, struct cg_er
     g->pl.config_dir = conf->dir;
     g->pl.state_dir = conf->gw.state_dir;
     g->pl.dry_run = dry_run;
+    g->pl.check_only = check_only;
     if (cg_norm_conf_enabled(conf->norm) && (g->norm = cg_norm_new(conf->norm)) == NULL) {
         cg_errs_add(errs, "normalise", "out of memory");
         return g;
@@ -710,7 +711,7 @@ static void reload(struct daemon *d, const char *file)
         cg_config_free(conf);
         goto out;
     }
-    struct gen *ng = gen_create(conf, d->dry_run, &errs); /* owns conf now */
+    struct gen *ng = gen_create(conf, d->dry_run, false, &errs); /* owns conf now */
     if (ng == NULL || cg_errs_count(&errs) > 0) {
         log_errs("reload rejected, the running configuration stays", &errs);
         gen_free(ng);
@@ -774,7 +775,7 @@ static int check_config(const char *file)
     if (cg_config_load(file, &conf, &errs) == 0) {
         n_out = conf->n_outputs;
         n_src = conf->n_sources;
-        gen_free(gen_create(conf, false, &errs));
+        gen_free(gen_create(conf, false, true, &errs));
     }
     int bad = cg_errs_count(&errs) > 0;
     if (bad) {
@@ -822,7 +823,7 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
         goto out;
     }
     d.started_ns = cg_time_now_ns();
-    d.g = gen_create(conf, dry_run, &errs);
+    d.g = gen_create(conf, dry_run, false, &errs);
     if (d.g == NULL || cg_errs_count(&errs) > 0) {
         print_errs(file, &errs);
         goto out;

@@ -108,6 +108,11 @@ const char *cg_sink_state_dir(const struct cg_sink *sink)
     return sink->pl->state_dir;
 }
 
+bool cg_sink_check_only(const struct cg_sink *sink)
+{
+    return sink->pl->check_only;
+}
+
 bool cg_sink_dry_run(const struct cg_sink *sink)
 {
     return sink->pl->dry_run;

@@ -54,6 +54,11 @@ const char *cg_sink_config_dir(const struct cg_sink *sink);
 /* The gateway's state directory (persistent, writable; e.g. /var/lib/citygate). */
 const char *cg_sink_state_dir(const struct cg_sink *sink);
 
+/* True when the source is only being validated (citygate --check-config):
+ * create() may then turn warnings that make the config unusable in practice
+ * (a poll plan that cannot fit its interval) into errors. */
+bool cg_sink_check_only(const struct cg_sink *sink);
+
 /* True when citygate runs with --dry-run (adapters may log their plans). */
 bool cg_sink_dry_run(const struct cg_sink *sink);
 
