@@ -85,10 +85,14 @@ kill -HUP "$GW_PID"
 sf_publish c 200 200
 wait_for 20 grep -q "reloaded: 1 source, 1 output" "$T/gw.log" || fail "valid reload not applied"
 sf_publish c 400 200
-sf_expect_all c 0 600 60
+# Messages the old generation had taken but not yet acknowledged when it
+# stopped come again (at least once) and are tagged by the new config: they may
+# exist under both site values. Every message must be there at least once.
+got=$(wait_scalar 60 city "SELECT count(distinct(v)) FROM sf WHERE run='c'" 600) || fail "run c: $got distinct messages, want 600"
+expect "run c: no message missing" "$(scalar city "SELECT count(distinct(v)) FROM sf WHERE run='c'")" 600
 n2=$(scalar city "SELECT count(v) FROM sf WHERE run='c' AND site='cab2'")
 [ "$n2" -gt 0 ] || fail "no point carries the new static tag"
-pass "reload applied ($n2 points with site=cab2), every point of the run arrived once"
+pass "reload applied ($n2 points with site=cab2), every message of the run arrived"
 
 kill -TERM "$GW_PID"
 set +e
