@@ -53,6 +53,9 @@ def where(tag, name):
 
 
 # ---- the panels: (title, type, unit, query, alias, legend/format hints) ------
+# Panel units are the schema's canonical units (docs/schema.md), which the
+# normaliser converts every source to: gases ug/m3 (not ppb), power kW, water
+# pressure bar, flow m3/h (Grafana has no m3/h unit: a suffix).
 def air_quality():
     w = where(TAG_DISTRICT, "district")
     g = 'GROUP BY time(%s), "%s" fill(null)' % (IV, TAG_DISTRICT)
@@ -61,9 +64,9 @@ def air_quality():
          'SELECT mean("pm2_5") FROM %s WHERE %s %s' % (m("air_quality"), w, g), "$tag_district"),
         ("PM10 by district", "timeseries", "conμgm3",
          'SELECT mean("pm10") FROM %s WHERE %s %s' % (m("air_quality"), w, g), "$tag_district"),
-        ("NO2 by district", "timeseries", "conppb",
+        ("NO2 by district", "timeseries", "conμgm3",
          'SELECT mean("no2") FROM %s WHERE %s %s' % (m("air_quality"), w, g), "$tag_district"),
-        ("O3 by district", "timeseries", "conppb",
+        ("O3 by district", "timeseries", "conμgm3",
          'SELECT mean("o3") FROM %s WHERE %s %s' % (m("air_quality"), w, g), "$tag_district"),
         ("PM2.5 now (worst station per district)", "stat", "conμgm3",
          'SELECT max("last") FROM (SELECT last("pm2_5") FROM %s WHERE %s GROUP BY "%s", "%s") GROUP BY "%s"'
@@ -78,9 +81,11 @@ def air_quality():
 def traffic():
     w = where(TAG_CORRIDOR, "corridor")
     return "citygate-traffic", "Traffic by corridor", [var("corridor", "traffic", TAG_CORRIDOR)], [
-        # vehicles is a counter per lane: rate per lane, summed per corridor
+        # vehicles_total / heavy_vehicles_total are the detectors' running totals
+        # per lane (schema kind count, unit count): rate per lane with
+        # non_negative_derivative (which skips wraps and resets), summed per corridor
         ("Vehicles per hour by corridor", "timeseries", "short",
-         'SELECT sum("vph") FROM (SELECT non_negative_derivative(max("vehicles"), 1h) AS "vph" FROM %s '
+         'SELECT sum("vph") FROM (SELECT non_negative_derivative(max("vehicles_total"), 1h) AS "vph" FROM %s '
          'WHERE %s GROUP BY time(%s), "%s", "%s", "%s") GROUP BY time(%s), "%s" fill(null)'
          % (m("traffic"), w, IV, TAG_CORRIDOR, TAG_DEVICE, TAG_LANE, IV, TAG_CORRIDOR), "$tag_corridor"),
         ("Average speed by corridor", "timeseries", "velocitykmh",
@@ -90,7 +95,7 @@ def traffic():
          'SELECT mean("occupancy") FROM %s WHERE %s GROUP BY time(%s), "%s" fill(null)'
          % (m("traffic"), w, IV, TAG_CORRIDOR), "$tag_corridor"),
         ("Heavy vehicles per hour by corridor", "timeseries", "short",
-         'SELECT sum("hph") FROM (SELECT non_negative_derivative(max("heavy_vehicles"), 1h) AS "hph" FROM %s '
+         'SELECT sum("hph") FROM (SELECT non_negative_derivative(max("heavy_vehicles_total"), 1h) AS "hph" FROM %s '
          'WHERE %s GROUP BY time(%s), "%s", "%s", "%s") GROUP BY time(%s), "%s" fill(null)'
          % (m("traffic"), w, IV, TAG_CORRIDOR, TAG_DEVICE, TAG_LANE, IV, TAG_CORRIDOR), "$tag_corridor"),
     ]
@@ -100,19 +105,19 @@ def energy_water():
     w = where(TAG_DISTRICT, "district")
     g = 'GROUP BY time(%s), "%s" fill(null)' % (IV, TAG_DISTRICT)
     return "citygate-energy-water", "Energy and water use", [var("district", "energy", TAG_DISTRICT)], [
-        ("Electric power by district", "timeseries", "watt",
+        ("Electric power by district", "timeseries", "kwatt",
          'SELECT sum("p") FROM (SELECT mean("power_total") AS "p" FROM %s WHERE %s GROUP BY time(%s), "%s", "%s") '
          '%s' % (m("energy"), w, IV, TAG_DISTRICT, TAG_DEVICE, g), "$tag_district"),
         ("Energy used in the period by district", "stat", "kwatth",
          'SELECT sum("used") FROM (SELECT spread("energy_import") AS "used" FROM %s WHERE %s GROUP BY "%s", "%s") '
          'GROUP BY "%s"' % (m("energy"), w, TAG_DISTRICT, TAG_DEVICE, TAG_DISTRICT), "$tag_district"),
-        ("Water flow by district", "timeseries", "flowcms",
+        ("Water flow by district", "timeseries", "suffix:m³/h",
          'SELECT sum("q") FROM (SELECT mean("flow_rate") AS "q" FROM %s WHERE %s GROUP BY time(%s), "%s", "%s") '
          '%s' % (m("water"), w, IV, TAG_DISTRICT, TAG_DEVICE, g), "$tag_district"),
         ("Water used in the period by district", "stat", "m3",
          'SELECT sum("used") FROM (SELECT spread("volume_total") AS "used" FROM %s WHERE %s GROUP BY "%s", "%s") '
          'GROUP BY "%s"' % (m("water"), w, TAG_DISTRICT, TAG_DEVICE, TAG_DISTRICT), "$tag_district"),
-        ("Water pressure by district", "timeseries", "pressurembar",
+        ("Water pressure by district", "timeseries", "pressurebar",
          'SELECT mean("pressure") FROM %s WHERE %s %s' % (m("water"), w, g), "$tag_district"),
     ]
 

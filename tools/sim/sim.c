@@ -4,9 +4,10 @@
  * Serves any citygate profile over Modbus TCP (one port per device, or many
  * unit ids on one port, like a TCP-to-RTU gateway) and Modbus RTU on a serial
  * or PTY device. Values follow each register's "range" (a slow wave plus
- * noise; "counter" registers only grow), are deterministic for a seed and a
- * step, and are encoded with the same code the adapter decodes with, so a test
- * can compare what citygate wrote with what was served (--print-values).
+ * noise; "counter" registers grow and wrap at the top of the range), are
+ * deterministic for a seed and a step, and are encoded with the same code the
+ * adapter decodes with, so a test can compare what citygate wrote with what
+ * was served (--print-values).
  *
  * Faults (--fault): dead (never answers), timeout (drops answers), exception=N,
  * disconnect (closes the connection), garbage (bytes that are not a valid
@@ -204,7 +205,15 @@ static void field_value(const struct device *d, size_t j, int64_t k, struct cg_m
         return;
     }
     if (f->counter) {
-        x = lo + (hi - lo) * 1e-4 * unit01(h) + (double)k * (hi - lo) * 1e-7 * (1 + unit01(mix(h)));
+        /* A running total: grows by 1e-10..2e-10 of its range per step (a loop
+         * counter ranged 0..4e9 counts 0.4..0.8 vehicles a step, about
+         * 1500..3000 an hour at 1 s steps; an energy register ranged to 1e6 kWh
+         * 0.36..0.72 kW) and wraps back to the bottom of the range past its top,
+         * as device registers do. The step counts from the epoch, so without the
+         * wrap every integer counter would sit clamped at its type's maximum. */
+        double span = hi - lo;
+        double v0 = span * 1e-4 * unit01(h), rate = span * 1e-10 * (1 + unit01(mix(h)));
+        x = span > 0 ? lo + fmod(v0 + (double)k * rate, span) : lo;
     } else {
         double phase = unit01(h), t = (double)k / 60.0;
         x = lo + (hi - lo) * (0.5 + 0.35 * sin(2 * M_PI * (t + phase)) + 0.1 * (unit01(hk) - 0.5));
