@@ -318,7 +318,7 @@ struct mqtt {
     int64_t backoff_ms;       /* lock */
     int64_t connected_ms;     /* lock */
     char last_error[256];     /* lock */
-    int64_t last_ok_ns;       /* lock */
+    atomic_int_fast64_t last_ok_ns;
 
     /* the receive thread's own */
     struct cg_batch batch;
@@ -947,9 +947,7 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
             cg_complain_clear(&m->full_c, m->name, "gateway buffer");
             atomic_fetch_add(&m->points, (uint64_t)e);
             atomic_fetch_add(&r->points, (uint64_t)e);
-            pthread_mutex_lock(&m->lock);
-            m->last_ok_ns = b->now_ns;
-            pthread_mutex_unlock(&m->lock);
+            atomic_store(&m->last_ok_ns, b->now_ns);
             if ((size_t)e < b->n_points) {
                 const char *le = cg_sink_last_error();
                 atomic_fetch_add(&m->bad[BAD_REJECTED], 1);
@@ -1171,7 +1169,7 @@ static int on_ssl_error(const char *str, size_t len, void *ctx)
 
 static void start_connect(struct mqtt *m)
 {
-    /* lock held */
+    /* called without m->lock; m->connecting already set */
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
     MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
     MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
@@ -1224,14 +1222,17 @@ static void start_connect(struct mqtt *m)
         }
         o->ssl = &ssl;
     }
-    m->connecting = true;
+    /* Never call into Paho holding m->lock: Paho runs our callbacks with its
+     * own mutex held, and they take m->lock. */
     int e = MQTTAsync_connect(m->client, o);
     MQTTProperties_free(&props);
     if (e != MQTTASYNC_SUCCESS) {
+        pthread_mutex_lock(&m->lock);
         m->connecting = false;
         snprintf(m->last_error, sizeof(m->last_error), "connect: %s", MQTTAsync_strerror(e));
         schedule_reconnect(m);
         cg_complain(&m->conn_c, CG_LOG_WARN, m->name, "%s: %s", m->url, m->last_error);
+        pthread_mutex_unlock(&m->lock);
     }
 }
 
@@ -1269,10 +1270,14 @@ static void *watchdog(void *arg)
     pthread_mutex_lock(&m->lock);
     while (!atomic_load(&m->stopping)) {
         int64_t now = mono_ms();
-        if (!atomic_load(&m->connected) && !m->connecting && now >= m->next_connect_ms) {
-            start_connect(m);
+        bool go = !atomic_load(&m->connected) && !m->connecting && now >= m->next_connect_ms;
+        if (go) {
+            m->connecting = true;
         }
         pthread_mutex_unlock(&m->lock);
+        if (go) {
+            start_connect(m);
+        }
         check_silence(m, now);
         pthread_mutex_lock(&m->lock);
         if (atomic_load(&m->stopping)) {
@@ -1491,8 +1496,8 @@ static void health(void *state, cg_health_fn report, void *ctx)
     }
     pthread_mutex_lock(&m->lock);
     snprintf(err, sizeof(err), "%s", m->last_error);
-    int64_t last_ok = m->last_ok_ns;
     pthread_mutex_unlock(&m->lock);
+    int64_t last_ok = atomic_load(&m->last_ok_ns);
     bool up = atomic_load(&m->connected);
     report(ctx, &(struct cg_health_item){
                     .device = m->url,
