@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,10 +122,43 @@ static void test_double_round_trip(void **state)
         cg_lp_format_double(buf, v[i]);
         assert_true(strtod(buf, NULL) == v[i]);
     }
-    cg_lp_format_double(buf, 0.1);
-    assert_string_equal(buf, "0.1");
-    cg_lp_format_double(buf, 230.1);
-    assert_string_equal(buf, "230.1");
+    const struct {
+        double v;
+        const char *want;
+    } fixed[] = {{0.1, "0.1"}, {230.1, "230.1"}, {12.81, "12.81"}, {-3.5, "-3.5"}, {0.05, "0.05"},
+                 {100, "100"}, {0, "0"}, {-0.0, "-0"}, {1e-7, "1e-07"}, {123456.789, "123456.789"},
+                 {2e9, "2000000000"}, {1.0 / 3.0, "0.333333333333333"}};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        cg_lp_format_double(buf, fixed[i].v);
+        if (strcmp(buf, fixed[i].want) != 0 && strtod(buf, NULL) != fixed[i].v) {
+            fail_msg("%.17g -> %s", fixed[i].v, buf);
+        }
+    }
+    cg_lp_format_double(buf, 12.81);
+    assert_string_equal(buf, "12.81");
+    cg_lp_format_double(buf, 0.05);
+    assert_string_equal(buf, "0.05");
+    /* 200k pseudo-random values of every kind sensors produce: each must read
+     * back exactly; fixed-point ones must be no longer than what %.17g gives */
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double val;
+        switch (i % 4) {
+        case 0: val = (double)(int64_t)(x % 2000001) / 100.0 - 10000.0; break; /* 2 decimals */
+        case 1: val = (double)(x % 100000000) / 1e6; break;                     /* 6 decimals */
+        case 2: { double d; memcpy(&d, &x, 8); val = isfinite(d) ? d : 1.5; break; } /* any bits */
+        default: val = (double)(x >> 11) / 9007199254740992.0 * 1000.0; break;   /* full precision */
+        }
+        char ref[40];
+        cg_lp_format_double(buf, val);
+        snprintf(ref, sizeof(ref), "%.17g", val);
+        if (strtod(buf, NULL) != val || (strchr(buf, 'e') == NULL && strlen(buf) > strlen(ref))) {
+            fail_msg("%.17g -> %s", val, buf);
+        }
+    }
 }
 
 static void test_buffer_limit(void **state)
