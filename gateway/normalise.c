@@ -474,7 +474,7 @@ static int set_numeric(struct cg_field *f, enum cg_field_type t, double x)
  * never flagged stuck. */
 static bool repeats_normally(const struct cg_schema_field *sf)
 {
-    static const char *const kinds[] = {"count", "flag", "index", "energy", "reactive_energy", "volume",
+    static const char *const kinds[] = {"count", "counter", "flag", "index", "energy", "reactive_energy", "volume",
                                         "timestamp", "text", NULL};
     if (sf == NULL) {
         return false;
@@ -978,12 +978,16 @@ static void clock_point(struct cg_norm *n, int64_t now_ns, cg_norm_emit_fn emit,
 static void add_agg(struct cg_norm *n, size_t *nf, const struct fstate *fs, const struct acc *a, unsigned aggs)
 {
     bool sum = fs->sf && strcmp(fs->sf->kind, "count") == 0; /* counts per interval add up */
+    /* Meter readings and running totals only grow: the window's value is the
+     * last (largest) reading, not an average of the register. */
+    bool total = fs->sf && (strcmp(fs->sf->kind, "counter") == 0 || strcmp(fs->sf->kind, "energy") == 0 ||
+                            strcmp(fs->sf->kind, "reactive_energy") == 0 || strcmp(fs->sf->kind, "volume") == 0);
     struct {
         unsigned bit;
         const char *suffix;
         double v;
     } outs[] = {
-        {AGG_MEAN, "", sum ? a->sum : a->sum / a->n},
+        {AGG_MEAN, "", total ? a->max : sum ? a->sum : a->sum / a->n},
         {AGG_MIN, "_min", a->min},
         {AGG_MAX, "_max", a->max},
         {AGG_COUNT, "_count", (double)a->n},

@@ -129,6 +129,12 @@ static const struct unit_row rows[] = {
     {"count", "vehicles", 1, 0, 0},
     {"count", "veh", 1, 0, 0},
     {"count", "pcs", 1, 0, 0},
+    /* running totals (a register that only grows, then wraps) */
+    {"counter", "1", 1, 0, 0},
+    {"counter", "count", 1, 0, 0},
+    {"counter", "vehicles", 1, 0, 0},
+    {"counter", "veh", 1, 0, 0},
+    {"counter", "pcs", 1, 0, 0},
     {"index", "1", 1, 0, 0},
     {"flag", "1", 1, 0, 0},
     {"text", "", 1, 0, 0},

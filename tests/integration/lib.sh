@@ -134,6 +134,9 @@ start_mosquitto() {
         echo "persistence true"
         echo "persistence_location $d/"
         echo "log_dest stderr"
+        # as root, mosquitto drops to user mosquitto, which cannot write its
+        # store into our 0700 temp dir: persistence would be silently off
+        [ "$(id -u)" -eq 0 ] && echo "user root"
         [ $# -gt 0 ] && printf '%s\n' "$@"
     } >"$d/mosquitto.conf"
     bg mosquitto mosquitto -c "$d/mosquitto.conf"

@@ -530,10 +530,11 @@ static void test_window_aggregation(void **state)
                             "{\"window_s\": 60, \"aggregates\": [\"mean\", \"min\", \"max\", \"count\"]}");
     struct sink sk = {0};
     struct cg_tag t[] = {{"sensor_id", "loop-1"}};
-    /* window [0, 60): speeds 40, 50, 60 and vehicles 3, 4, 5 (a count: summed) */
+    /* window [0, 60): speeds 40, 50, 60, vehicles 3, 4, 5 (a count: summed), and the
+     * running total 100, 104, 108 (a counter: the window keeps the last reading) */
     for (int i = 0; i < 3; i++) {
         struct cg_field f[] = {CG_FIELD_F("speed_avg", 40 + 10 * i), CG_FIELD_I("vehicles", 3 + i),
-                               CG_FIELD_B("congested", false)};
+                               CG_FIELD_I("vehicles_total", 100 + 4 * i), CG_FIELD_B("congested", false)};
         struct cg_point p = POINT("traffic", t, f, 10 + 20 * i);
         /* bools are not aggregated: they go out at once */
         run(e, &p, 10 + 20 * i);
@@ -545,7 +546,9 @@ static void test_window_aggregation(void **state)
     assert_string_equal(sk.text, "");
     cg_norm_tick(e->n, T0 + 65 * S_NS, emit_cb, &sk);
     assert_string_equal(sk.text, "traffic,sensor_id=loop-1,quality=ok speed_avg=50,speed_avg_min=40,speed_avg_max=60,"
-                                 "speed_avg_count=3i,vehicles=12i,vehicles_min=3i,vehicles_max=5i,vehicles_count=3i 0");
+                                 "speed_avg_count=3i,vehicles=12i,vehicles_min=3i,vehicles_max=5i,vehicles_count=3i,"
+                                 "vehicles_total=108i,vehicles_total_min=100i,vehicles_total_max=108i,"
+                                 "vehicles_total_count=3i 0");
     assert_ptr_equal(sk.last_src, e->s);
     /* a late value for the written window is counted, not written */
     struct cg_field late[] = {CG_FIELD_F("speed_avg", 99)};
@@ -565,7 +568,7 @@ static void test_window_aggregation(void **state)
     cg_norm_source_counters(e->s, &cnt);
     assert_int_equal(cnt.window_points, 2);
     assert_int_equal(cnt.window_late, 1);
-    assert_int_equal(cnt.window_values, 8);
+    assert_int_equal(cnt.window_values, 11);
     env_free(e);
 }
 
