@@ -9,7 +9,7 @@ start_influxd
 influx_create_db city
 # mosquitto started as root drops to user "mosquitto", which cannot write its store
 # into our private temp dir: stay root so the session survives the restart.
-start_mosquitto "max_queued_messages 100000" "autosave_interval 1" "user root"
+start_mosquitto "max_queued_messages 100000" "autosave_interval 1"
 MQTT_CONF="$T/mosquitto/mosquitto.conf"
 gw_config "$T/gw.json" "$(counter_source city brokerrestart)"
 start_gw gw "$T/gw.json"

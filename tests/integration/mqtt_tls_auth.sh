@@ -22,7 +22,7 @@ PUB_PORT=$(free_port)
 start_influxd
 influx_create_db city
 # the first listener (TLS) is lib.sh's; a plain one for the test publisher
-start_mosquitto "user root" "cafile $P/ca.crt" "certfile $P/server.crt" "keyfile $P/server.key" \
+start_mosquitto "cafile $P/ca.crt" "certfile $P/server.crt" "keyfile $P/server.key" \
     "require_certificate true" "listener $PUB_PORT 127.0.0.1" "allow_anonymous false" "password_file $T/passwd"
 
 src() {
