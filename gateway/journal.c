@@ -42,6 +42,8 @@ struct cg_journal {
     struct cg_wal *wal; /* disk mode: everything below is unused */
     pthread_mutex_t lock;
     pthread_cond_t data_cv;  /* something appended, or shutdown */
+    uint64_t wake_at_line;   /* see wal.c: wake waiters only when one can be satisfied */
+    unsigned waiters;
     pthread_cond_t space_cv; /* something freed, or shutdown */
     struct chunk **ring;
     size_t ring_cap;
@@ -269,7 +271,10 @@ int cg_journal_append(struct cg_journal *j, const char *lines, size_t len, uint3
             j->lines += n_lines;
             j->appended_lines += n_lines;
             c = NULL;
-            pthread_cond_broadcast(&j->data_cv);
+            if (j->waiters > 0 && j->next_line >= j->wake_at_line) {
+                j->wake_at_line = UINT64_MAX;
+                pthread_cond_broadcast(&j->data_cv);
+            }
         }
     } else if (rc == -ETIMEDOUT) {
         j->refused++;
@@ -304,9 +309,20 @@ long cg_journal_wait(struct cg_journal *j, unsigned reader, size_t min_lines, in
             pthread_mutex_unlock(&j->lock);
             return (long)unread;
         }
+        uint64_t need = min_lines - unread; /* unread < min_lines here */
+        uint64_t at = j->next_line + need < j->next_line ? UINT64_MAX : j->next_line + need;
+        if (at < j->wake_at_line || j->waiters == 0) {
+            j->wake_at_line = at;
+        }
+        j->waiters++;
+        int tw = 0;
         if (timeout_ms < 0) {
             pthread_cond_wait(&j->data_cv, &j->lock);
-        } else if (pthread_cond_timedwait(&j->data_cv, &j->lock, &deadline) == ETIMEDOUT) {
+        } else {
+            tw = pthread_cond_timedwait(&j->data_cv, &j->lock, &deadline);
+        }
+        j->waiters--;
+        if (tw == ETIMEDOUT) {
             unread = j->next_line - rd->read.line;
             pthread_mutex_unlock(&j->lock);
             return (long)unread;

@@ -40,6 +40,7 @@ struct seg {
     uint64_t first_line; /* of the first valid record */
     uint64_t end_line;   /* one past the last valid line */
     uint64_t size;       /* bytes of valid records */
+    int64_t oldest_ns;   /* append time of the first record */
     int64_t newest_ns;
     int fd;
 };
@@ -91,6 +92,11 @@ struct wreader {
 struct cg_wal {
     pthread_mutex_t lock;
     pthread_cond_t data_cv;
+    /* Readers wait for "at least N lines"; appends wake them only once the
+     * lowest such line count is reached, not on every append (an output
+     * waiting for a batch of 5000 would otherwise wake 5000 times). */
+    uint64_t wake_at_line;
+    unsigned waiters;
     char *dir;
     int dir_fd;
     struct seg *segs; /* oldest first; the last one is the one appended to */
@@ -346,6 +352,7 @@ static int recover_segment(struct cg_wal *w, uint64_t id, int last, struct cg_jo
         }
         if (first) {
             s.first_line = h.first_line;
+            s.oldest_ns = h.append_ns;
             first = 0;
         }
         s.end_line = h.first_line + h.n_lines;
@@ -607,6 +614,7 @@ int cg_wal_append(struct cg_wal *w, const char *lines, size_t len, uint32_t n_li
     }
     if (s->size == 0) {
         s->first_line = w->next_line;
+        s->oldest_ns = h.append_ns;
     }
     s->size += (uint64_t)want;
     s->end_line = w->next_line + n_lines;
@@ -620,7 +628,10 @@ int cg_wal_append(struct cg_wal *w, const char *lines, size_t len, uint32_t n_li
     } else if (w->fsync == CG_JOURNAL_FSYNC_INTERVAL && cg_time_mono_ms() - w->last_sync_ms >= w->fsync_interval_ms) {
         sync_data(w);
     }
-    pthread_cond_broadcast(&w->data_cv);
+    if (w->waiters > 0 && w->next_line >= w->wake_at_line) {
+        w->wake_at_line = UINT64_MAX;
+        pthread_cond_broadcast(&w->data_cv);
+    }
 out:
     pthread_mutex_unlock(&w->lock);
     return rc;
@@ -691,9 +702,20 @@ long cg_wal_wait(struct cg_wal *w, unsigned reader, size_t min_lines, int timeou
             rc = -ESHUTDOWN;
             break;
         }
+        uint64_t need = min_lines - unread; /* unread < min_lines here */
+        uint64_t at = w->next_line + need < w->next_line ? UINT64_MAX : w->next_line + need;
+        if (at < w->wake_at_line || w->waiters == 0) {
+            w->wake_at_line = at;
+        }
+        w->waiters++;
+        int tw = 0;
         if (timeout_ms < 0) {
             pthread_cond_wait(&w->data_cv, &w->lock);
-        } else if (pthread_cond_timedwait(&w->data_cv, &w->lock, &deadline) == ETIMEDOUT) {
+        } else {
+            tw = pthread_cond_timedwait(&w->data_cv, &w->lock, &deadline);
+        }
+        w->waiters--;
+        if (tw == ETIMEDOUT) {
             rc = (long)(w->next_line - rd->read_line);
             break;
         }
@@ -964,13 +986,17 @@ void cg_wal_reader_stats(struct cg_wal *w, unsigned reader, struct cg_journal_re
         }
     }
     if (st->unread_lines > 0) {
-        uint64_t line = rd->commit_line;
-        struct cursor save = rd->cur;
-        if (rd->commit_ns == 0 && line < w->next_line && seek(w, &rd->cur, &line) == 0) {
-            rd->commit_ns = rd->cur.rec_ns;
-        }
-        rd->cur = save;
+        /* Exact when known from the last commit; otherwise the first record of
+         * the segment holding the commit position: never younger than the
+         * truth, and no scan of the log under the lock (this runs for every
+         * /metrics request). */
         st->oldest_unread_ns = rd->commit_ns;
+        for (size_t i = 0; st->oldest_unread_ns == 0 && i < w->n_segs; i++) {
+            const struct seg *s = &w->segs[i];
+            if (s->size > 0 && rd->commit_line < s->end_line) {
+                st->oldest_unread_ns = s->oldest_ns;
+            }
+        }
     }
     pthread_mutex_unlock(&w->lock);
 }
