@@ -574,6 +574,9 @@ struct gap_ctx {
 static void device_transition(void *ctx, const struct cg_health_item *h)
 {
     struct gap_ctx *c = ctx;
+    if (h->ok == 0 && h->failed == 0) {
+        return; /* not polled yet: neither up nor down */
+    }
     transition(c->d, c->g, CG_NORM_GAP_DEVICE, c->source, h->device, h->up, h->last_error);
 }
 
