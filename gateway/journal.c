@@ -6,6 +6,8 @@
  * positions that still pointed into it. */
 #include "journal.h"
 
+#include "deadline.h"
+
 #include "wal.h"
 
 #include <citygate/point.h>
@@ -110,16 +112,6 @@ void cg_journal_free(struct cg_journal *j)
     free(j);
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
 static void pop_head(struct cg_journal *j)
 {
@@ -238,7 +230,7 @@ int cg_journal_append(struct cg_journal *j, const char *lines, size_t len, uint3
 
     struct timespec deadline;
     if (timeout_ms > 0) {
-        deadline_after(&deadline, timeout_ms);
+        cg_deadline_after_ms(&deadline, timeout_ms);
     }
     int rc = 0;
     pthread_mutex_lock(&j->lock);
@@ -291,7 +283,7 @@ long cg_journal_wait(struct cg_journal *j, unsigned reader, size_t min_lines, in
     }
     struct timespec deadline;
     if (timeout_ms > 0) {
-        deadline_after(&deadline, timeout_ms);
+        cg_deadline_after_ms(&deadline, timeout_ms);
     }
     pthread_mutex_lock(&j->lock);
     struct reader *rd = &j->readers[reader];

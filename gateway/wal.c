@@ -16,6 +16,8 @@
  * beyond one record at a time. */
 #include "wal.h"
 
+#include "deadline.h"
+
 #include <citygate/log.h>
 #include <citygate/point.h>
 #include <dirent.h>
@@ -637,16 +639,6 @@ out:
     return rc;
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
 static void refill_tokens(struct cg_wal *w, struct wreader *rd)
 {
@@ -672,7 +664,7 @@ long cg_wal_wait(struct cg_wal *w, unsigned reader, size_t min_lines, int timeou
 {
     struct timespec deadline;
     if (timeout_ms > 0) {
-        deadline_after(&deadline, timeout_ms);
+        cg_deadline_after_ms(&deadline, timeout_ms);
     }
     pthread_mutex_lock(&w->lock);
     struct wreader *rd = &w->readers[reader];

@@ -29,17 +29,7 @@ r=json.load(sys.stdin)["results"][0]
 print(r["series"][0]["values"][0][1] if "series" in r else 0)'
 }
 
-# restart_influxd: same config, port and data (after stop_pid "$INFLUX_PID").
-restart_influxd() {
-    bg influxd2 influxd -config "$T/influxd/influxd.conf"
-    INFLUX_PID=$LAST_PID
-    local i
-    for i in $(seq 300); do
-        curl -fsS "$INFLUX_URL/ping" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "influxd did not come back"
-}
+# restart_influxd is in lib.sh.
 
 # start_fault NAME ARGS...: tests/integration/fault_http.py on a free port;
 # sets FAULT_URL and FAULT_LOG ($T/NAME.jsonl).

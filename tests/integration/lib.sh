@@ -92,12 +92,16 @@ CONF
     bg influxd influxd -config "$d/influxd.conf"
     INFLUX_PID=$LAST_PID
     INFLUX_URL="http://127.0.0.1:$INFLUX_PORT"
+    wait_influx_ping
+}
+
+wait_influx_ping() {
     local i
     for i in $(seq 300); do
         curl -fsS "$INFLUX_URL/ping" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    fail "influxd did not answer /ping"
+    fail "influxd did not answer /ping on $INFLUX_URL"
 }
 
 # influx_query DB 'QUERY' -> JSON on stdout (epoch=ns).
@@ -156,14 +160,10 @@ wait_for() {
     return 1
 }
 
-# restart_influxd: start the influxd of start_influxd again (same port, same data).
+# restart_influxd: start the influxd of start_influxd again (same port, same
+# data), after stop_pid "$INFLUX_PID".
 restart_influxd() {
     bg influxd2 influxd -config "$T/influxd/influxd.conf"
     INFLUX_PID=$LAST_PID
-    local i
-    for i in $(seq 300); do
-        curl -fsS "$INFLUX_URL/ping" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "influxd did not answer /ping after restart"
+    wait_influx_ping
 }
