@@ -577,7 +577,8 @@ static void device_transition(void *ctx, const struct cg_health_item *h)
     if (h->ok == 0 && h->failed == 0) {
         return; /* not polled yet: neither up nor down */
     }
-    transition(c->d, c->g, CG_NORM_GAP_DEVICE, c->source, h->device, h->up, h->last_error);
+    transition(c->d, c->g, h->kind == CG_HEALTH_LINK ? CG_NORM_GAP_BUS : CG_NORM_GAP_DEVICE, c->source, h->device,
+               h->up, h->last_error);
 }
 
 /* Once a second: gaps from device and output state changes, the normaliser's

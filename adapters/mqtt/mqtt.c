@@ -1501,6 +1501,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
     bool up = atomic_load(&m->connected);
     report(ctx, &(struct cg_health_item){
                     .device = m->url,
+                    .kind = CG_HEALTH_LINK,
                     .up = up,
                     .ok = atomic_load(&m->messages),
                     .failed = bad,

@@ -62,6 +62,15 @@ bool cg_sink_check_only(const struct cg_sink *sink);
 /* True when citygate runs with --dry-run (adapters may log their plans). */
 bool cg_sink_dry_run(const struct cg_sink *sink);
 
+/* What a health item describes: a device (the default), or the link a source
+ * reaches its devices through (a serial bus, a TCP gateway, an MQTT broker
+ * connection). Gap records name the scope, so a dashboard can tell "sensor
+ * offline" from "link down". */
+enum cg_health_kind {
+    CG_HEALTH_DEVICE = 0,
+    CG_HEALTH_LINK,
+};
+
 /* Per-device state reported by health(). */
 struct cg_health_item {
     const char *device;     /* device or subscription name */
@@ -73,6 +82,7 @@ struct cg_health_item {
     double latency_ms;      /* last poll duration, or -1 */
     int64_t last_ok_ns;     /* 0 = never */
     const char *last_error; /* NULL = none */
+    enum cg_health_kind kind; /* appended in API version 1: zero = device */
 };
 
 typedef void (*cg_health_fn)(void *ctx, const struct cg_health_item *item);
