@@ -608,7 +608,8 @@ static void second_tick(struct daemon *d)
     }
 }
 
-/* The gateway's own counters as a `citygate` point (schema: docs/schema.md). */
+/* The gateway's own counters as a `citygate` point, and the normaliser's as a
+ * `citygate_norm` point (field names: config/schema.json, docs/schema.md). */
 static void self_metrics(struct daemon *d)
 {
     struct gen *g = d->g;
@@ -633,17 +634,47 @@ static void self_metrics(struct daemon *d)
     cg_journal_stats(d->journal, &js);
     struct cg_status pst = {0};
     cg_status_add_process(&pst);
+    int64_t now = cg_time_now_ns();
     const struct cg_field f[] = {
-        CG_FIELD_U("points_in", in),          CG_FIELD_U("points_rejected", rejected),
-        CG_FIELD_U("points_refused", refused), CG_FIELD_U("points_filtered", filtered),
-        CG_FIELD_U("lines_sent", sent),       CG_FIELD_U("lines_dead_lettered", dead),
-        CG_FIELD_U("lines_unsent", unsent),   CG_FIELD_U("lines_lost", lost),
-        CG_FIELD_U("buffer_bytes", js.bytes),  CG_FIELD_U("rss_bytes", pst.rss_bytes),
-        CG_FIELD_F("cpu_s", pst.cpu_user_s + pst.cpu_system_s),
-        CG_FIELD_F("uptime_s", (double)(cg_time_now_ns() - d->started_ns) / 1e9),
+        CG_FIELD_F("uptime_s", (double)(now - d->started_ns) / 1e9),
+        CG_FIELD_U("points_in", in),
+        CG_FIELD_U("points_rejected", rejected),
+        CG_FIELD_U("points_refused", refused),
+        CG_FIELD_U("points_filtered", filtered),
+        CG_FIELD_U("buffer_bytes", js.bytes),
+        CG_FIELD_U("buffer_lines", js.lines),
+        CG_FIELD_U("lines_sent", sent),
+        CG_FIELD_U("lines_dead_lettered", dead),
+        CG_FIELD_U("lines_unsent", unsent),
+        CG_FIELD_U("lines_lost", lost),
+        CG_FIELD_F("cpu_user_s", pst.cpu_user_s),
+        CG_FIELD_F("cpu_system_s", pst.cpu_system_s),
+        CG_FIELD_U("rss_bytes", pst.rss_bytes),
     };
-    struct cg_point p = {"citygate", NULL, 0, f, sizeof(f) / sizeof(f[0]), cg_time_now_ns()};
-    cg_sink_emit_normalised(&g->pl, NULL, &p, 1, 0);
+    struct cg_point p[2] = {{"citygate", NULL, 0, f, sizeof(f) / sizeof(f[0]), now}};
+    size_t np = 1;
+    struct cg_field nf[14];
+    if (g->norm != NULL) {
+        struct cg_norm_counters c;
+        cg_norm_counters(g->norm, &c);
+        size_t k = 0;
+        nf[k++] = CG_FIELD_U("points_in", c.points_in);
+        nf[k++] = CG_FIELD_U("points_dropped", c.points_dropped);
+        nf[k++] = CG_FIELD_U("out_of_range", c.out_of_range);
+        nf[k++] = CG_FIELD_U("impossible", c.impossible);
+        nf[k++] = CG_FIELD_U("stuck", c.stuck);
+        nf[k++] = CG_FIELD_U("jump", c.jump);
+        nf[k++] = CG_FIELD_U("time_clamped", c.time_clamped);
+        nf[k++] = CG_FIELD_U("time_dropped", c.time_dropped);
+        nf[k++] = CG_FIELD_U("unsynced", c.unsynced);
+        nf[k++] = CG_FIELD_U("cardinality_held", c.cardinality_held);
+        nf[k++] = CG_FIELD_U("privacy_applied", c.privacy_hashed + c.privacy_truncated + c.privacy_dropped);
+        nf[k++] = CG_FIELD_U("unknown_fields_dropped", c.unknown_fields_dropped);
+        nf[k++] = CG_FIELD_U("unit_errors", c.unit_errors);
+        nf[k++] = CG_FIELD_U("reduced", c.deadband_suppressed + c.window_values);
+        p[np++] = (struct cg_point){"citygate_norm", NULL, 0, nf, k, now};
+    }
+    cg_sink_emit_normalised(&g->pl, NULL, p, np, 0);
 }
 
 static void status_line(struct daemon *d, char *out, size_t n)

@@ -2,14 +2,15 @@
 # Gap records with the real binary: when the broker link goes down a
 # citygate_gap record (scope=bus, open=true) is written, and when it comes back
 # the same record is closed (open=false, duration). When the database is down,
-# the uplink gap is written too (delivered once the database is back).
+# the uplink gap is written too (delivered once the database is back). The
+# gateway's own counters arrive as `citygate` and `citygate_norm` points.
 . "$SRC_DIR/tests/integration/lib.sh"
 . "$SRC_DIR/tests/integration/mqtt_lib.sh"
 start_influxd
 influx_create_db city
 start_mosquitto "max_queued_messages 0"
 cat >"$T/gw.json" <<J
-{"gateway":{"id":"gw1","state_dir":"$T/state","self_metrics_interval_s":0},
+{"gateway":{"id":"gw1","state_dir":"$T/state","self_metrics_interval_s":1},
  "normalise":{"clock_check":false},
  "outputs":[{"name":"db","type":"influxdb_v1","url":"$INFLUX_URL","database":"city","flush_interval_ms":100,
              "retry_initial_ms":100,"retry_max_ms":300}],
@@ -38,3 +39,8 @@ expect "readings during the outage" "$(wait_scalar 30 city 'SELECT count(seq) FR
 got=$(wait_scalar 30 city "SELECT count(duration_s) FROM citygate_gap WHERE scope='uplink' AND \"open\"=false" 1) ||
     fail "no closed uplink gap: $got"
 pass "uplink gap recorded and closed, delivered after the outage"
+
+# the gateway's own metrics, as the schema names them
+got=$(wait_scalar 20 city "SELECT last(points_in) FROM citygate" 20) || fail "citygate.points_in: $got, want 20"
+expect "citygate.lines_dead_lettered" "$(scalar city 'SELECT last(lines_dead_lettered) FROM citygate')" 0
+expect "citygate_norm.points_in counts the readings" "$(scalar city 'SELECT last(points_in) FROM citygate_norm')" 20
