@@ -177,10 +177,11 @@ static bool valid_name(const char *s)
     return true;
 }
 
-/* {"a": "b", ...} -> name_map[]; values checked as names. */
-static int parse_map(const cJSON *o, const char *path, struct name_map **out, size_t *n, struct cg_errs *errs)
+/* The common start of reading an object of "name": value pairs: checks it is
+ * an object without duplicate keys and within MAP_MAX entries, and allocates
+ * one element per entry (+1). 1: go on; 0: absent; < 0: error (added). */
+static int map_begin(const cJSON *o, const char *path, size_t elem, void **out, struct cg_errs *errs)
 {
-    char p[512];
     if (o == NULL) {
         return 0;
     }
@@ -192,11 +193,24 @@ static int parse_map(const cJSON *o, const char *path, struct name_map **out, si
         cg_errs_add(errs, path, "at most %d entries", MAP_MAX);
         return -EINVAL;
     }
-    *out = calloc(cnt + 1, sizeof(**out));
+    *out = calloc(cnt + 1, elem);
     if (*out == NULL) {
         cg_errs_add(errs, path, "out of memory");
         return -ENOMEM;
     }
+    return 1;
+}
+
+/* {"a": "b", ...} -> name_map[]; values checked as names. */
+static int parse_map(const cJSON *o, const char *path, struct name_map **out, size_t *n, struct cg_errs *errs)
+{
+    char p[512];
+    void *mem = NULL;
+    int rc = map_begin(o, path, sizeof(**out), &mem, errs);
+    if (rc <= 0) {
+        return rc;
+    }
+    *out = mem;
     for (const cJSON *it = o->child; it; it = it->next) {
         cg_path_key(p, sizeof(p), path, it->string);
         if (!cJSON_IsString(it) || !valid_name(it->valuestring)) {
@@ -221,22 +235,12 @@ static int parse_nums(const cJSON *o, const char *path, double min, struct name_
                       struct cg_errs *errs)
 {
     char p[512];
-    if (o == NULL) {
-        return 0;
+    void *mem = NULL;
+    int rc = map_begin(o, path, sizeof(**out), &mem, errs);
+    if (rc <= 0) {
+        return rc;
     }
-    if (cg_json_check_object(o, path, errs) < 0 && !cJSON_IsObject(o)) {
-        return -EINVAL;
-    }
-    size_t cnt = (size_t)cJSON_GetArraySize(o);
-    if (cnt > MAP_MAX) {
-        cg_errs_add(errs, path, "at most %d entries", MAP_MAX);
-        return -EINVAL;
-    }
-    *out = calloc(cnt + 1, sizeof(**out));
-    if (*out == NULL) {
-        cg_errs_add(errs, path, "out of memory");
-        return -ENOMEM;
-    }
+    *out = mem;
     for (const cJSON *it = o->child; it; it = it->next) {
         cg_path_key(p, sizeof(p), path, it->string);
         if (!cJSON_IsNumber(it) || !(it->valuedouble >= min) || it->valuedouble > 1e18) {
