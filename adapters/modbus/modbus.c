@@ -977,6 +977,28 @@ static void mb_health(void *state, cg_health_fn report, void *ctx)
         pthread_mutex_unlock(&a->lock);
         report(ctx, &it);
     }
+    /* Each bus or TCP connection as a link of its own: down when none of its
+     * devices answers (a dead gateway, an unplugged RS-485 adapter), so gap
+     * records can say "bus down" rather than N devices down. */
+    for (size_t k = 0; k < a->n_conns; k++) {
+        struct conn *c = &a->conns[k];
+        uint64_t ok = 0, failed = 0;
+        bool any_up = false;
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; i < c->n_devs; i++) {
+            ok += c->devs[i]->ok;
+            failed += c->devs[i]->failed;
+            any_up = any_up || c->devs[i]->up;
+        }
+        pthread_mutex_unlock(&a->lock);
+        report(ctx, &(struct cg_health_item){.device = c->label,
+                                             .kind = CG_HEALTH_LINK,
+                                             .up = any_up,
+                                             .ok = ok,
+                                             .failed = failed,
+                                             .latency_ms = -1,
+                                             .last_error = any_up ? NULL : "no device on this link answers"});
+    }
 }
 
 const struct cg_adapter cg_adapter_modbus = {
