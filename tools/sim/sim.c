@@ -215,8 +215,12 @@ static void field_value(const struct device *d, size_t j, int64_t k, struct cg_m
         double v0 = span * 1e-4 * unit01(h), rate = span * 1e-10 * (1 + unit01(mix(h)));
         x = span > 0 ? lo + fmod(v0 + (double)k * rate, span) : lo;
     } else {
-        double phase = unit01(h), t = (double)k / 60.0;
-        x = lo + (hi - lo) * (0.5 + 0.35 * sin(2 * M_PI * (t + phase)) + 0.1 * (unit01(hk) - 0.5));
+        /* A daily cycle (each device and field at its own phase) plus 2 %
+         * noise: a value moves like a street sensor's, not by a third of its
+         * range between two polls. */
+        double step_s = S.step_ms > 0 ? (double)S.step_ms / 1000.0 : 1.0;
+        double phase = unit01(h), t = (double)k * step_s / 86400.0;
+        x = lo + (hi - lo) * (0.5 + 0.25 * sin(2 * M_PI * (t + phase)) + 0.02 * (unit01(hk) - 0.5));
     }
     double raw = (x - f->offset) / f->scale;
     switch (f->layout.type) {
