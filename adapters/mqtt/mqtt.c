@@ -352,10 +352,11 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static int parse_tags_object(const cJSON *obj, const char *path, struct cg_tag **out, size_t *n,
-                             struct cg_errs *errs)
+/* The common start of reading a JSON object of "key": value pairs: it must be
+ * an object without duplicate keys; allocates one element per member.
+ * 1: go on; 0: absent; < 0: error. */
+static int object_begin(const cJSON *obj, const char *path, size_t elem, void **out, struct cg_errs *errs)
 {
-    char p[512];
     if (obj == NULL) {
         return 0;
     }
@@ -363,10 +364,20 @@ static int parse_tags_object(const cJSON *obj, const char *path, struct cg_tag *
         return -EINVAL;
     }
     size_t cnt = (size_t)cJSON_GetArraySize(obj);
-    *out = calloc(cnt ? cnt : 1, sizeof(**out));
-    if (*out == NULL) {
-        return -ENOMEM;
+    *out = calloc(cnt ? cnt : 1, elem);
+    return *out == NULL ? -ENOMEM : 1;
+}
+
+static int parse_tags_object(const cJSON *obj, const char *path, struct cg_tag **out, size_t *n,
+                             struct cg_errs *errs)
+{
+    char p[512];
+    void *mem = NULL;
+    int rc = object_begin(obj, path, sizeof(**out), &mem, errs);
+    if (rc <= 0) {
+        return rc;
     }
+    *out = mem;
     for (const cJSON *it = obj->child; it; it = it->next) {
         cg_path_key(p, sizeof(p), path, it->string);
         if (!cJSON_IsString(it)) {
@@ -391,17 +402,12 @@ static int parse_map(const cJSON *obj, const char *path, bool fields, struct cg_
                      struct cg_errs *errs)
 {
     char p[512];
-    if (obj == NULL) {
-        return 0;
+    void *mem = NULL;
+    int rc = object_begin(obj, path, sizeof(**out), &mem, errs);
+    if (rc <= 0) {
+        return rc;
     }
-    if (cg_json_check_object(obj, path, errs) < 0 || !cJSON_IsObject(obj)) {
-        return -EINVAL;
-    }
-    size_t cnt = (size_t)cJSON_GetArraySize(obj);
-    *out = calloc(cnt ? cnt : 1, sizeof(**out));
-    if (*out == NULL) {
-        return -ENOMEM;
-    }
+    *out = mem;
     for (const cJSON *it = obj->child; it; it = it->next) {
         cg_path_key(p, sizeof(p), path, it->string);
         struct cg_json_map *e = &(*out)[*n];
