@@ -133,6 +133,16 @@ struct cg_norm *cg_norm_new(const struct cg_norm_conf *c)
     pthread_mutex_init(&n->salt_mu, NULL);
     n->clock.synced = -1;
     atomic_store(&n->synced, -1);
+    /* Probe the clock now, not at the first tick: otherwise the first second's
+     * readings are marked as if synchronised, and a reading delivered again
+     * later (MQTT redelivery, replay) would get another quality tag and land
+     * in a second series instead of overwriting itself. */
+    if (c->clock_check && c->clock_fn) {
+        struct cg_norm_clock ck = {.synced = -1};
+        c->clock_fn(c->clock_ctx, &ck);
+        n->clock = ck;
+        atomic_store(&n->synced, ck.synced);
+    }
     n->last_clock_report = INT64_MIN;
     return n;
 }
