@@ -42,7 +42,8 @@ J
 
 for r in $(seq "$RUNS"); do
     # counting subscriber
-    timeout 5 mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -c -i counter -t 'city/#' -W 1 >/dev/null 2>&1 || true
+    # -E: leave once subscribed (-W plus timeout's TERM can deadlock mosquitto_sub's signal handler)
+    timeout -s KILL 10 mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -c -i counter -t 'city/#' -E >/dev/null 2>&1 || true
     preload city/b/count
     t0=$(now)
     /usr/bin/time -f "%U %S %M" -o "$T/count.time" \
