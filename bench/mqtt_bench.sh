@@ -4,6 +4,8 @@
 # can:
 #   - a subscriber that only counts (mosquitto_sub): the limit any client reaches
 #     on this broker and machine;
+#   - the same client library citygate uses (Paho C async), only counting, with
+#     the trace level citygate sets and with Paho's default;
 #   - citygate: messages taken into its disk buffer (and acknowledged), and
 #     messages delivered into influxd, both timed from process start through
 #     its /metrics counters.
@@ -61,6 +63,14 @@ for r in $(seq "$RUNS"); do
     read -r pu ps prss <"$T/paho.time"
     echo "$pn $pdt $pu $ps $prss" >>"$T/paho.runs"
 
+    # the same, with Paho's default trace level (what citygate had before it set ERROR)
+    preload city/p/count
+    /usr/bin/time -f "%U %S %M" -o "$T/pahot.time" "$BUILD_DIR/bench/paho_count" "$MQTT_URL" pahocount 'city/#' "$N" \
+        default-trace >"$T/pahot.out"
+    read -r pn pdt <"$T/pahot.out"
+    read -r pu ps prss <"$T/pahot.time"
+    echo "$pn $pdt $pu $ps $prss" >>"$T/pahot.runs"
+
     # citygate
     influx_query city 'DROP DATABASE city' >/dev/null 2>&1 || true
     influx_create_db city
@@ -80,7 +90,7 @@ for r in $(seq "$RUNS"); do
     echo "$N $t0 $t1 $t2 $gu $gs $grss" >>"$T/gw.runs"
 done
 
-$PY - "$T/counter.runs" "$T/gw.runs" "$T/paho.runs" <<'PY'
+$PY - "$T/counter.runs" "$T/gw.runs" "$T/paho.runs" "$T/pahot.runs" <<'PY'
 import statistics, sys
 c = [list(map(float, l.split())) for l in open(sys.argv[1])]
 g = [list(map(float, l.split())) for l in open(sys.argv[2])]
@@ -93,11 +103,15 @@ ratio = [a / b for a, b in zip(rt, rc)]
 p = [list(map(float, l.split())) for l in open(sys.argv[3])]
 rp = [r[0] / r[1] for r in p]
 ratio_p = [a / b for a, b in zip(rt, rp)]
+pt = [list(map(float, l.split())) for l in open(sys.argv[4])]
+rpt = [r[0] / r[1] for r in pt]
 print(f"{int(n)} QoS 1 messages, {len(c)} runs, medians:")
 print(f"  counting subscriber        {med(rc):9.0f} msg/s  cpu {med([1e5*(r[3]+r[4])/n for r in c]):5.2f} s/100k  peak RSS {med([r[5] for r in c])/1024:6.1f} MiB")
 print(f"  Paho async, only counting  {med(rp):9.0f} msg/s  cpu {med([1e5*(r[2]+r[3])/n for r in p]):5.2f} s/100k  peak RSS {med([r[4] for r in p])/1024:6.1f} MiB")
+print(f"  Paho, default trace level  {med(rpt):9.0f} msg/s  cpu {med([1e5*(r[2]+r[3])/n for r in pt]):5.2f} s/100k  peak RSS {med([r[4] for r in pt])/1024:6.1f} MiB")
 print(f"  citygate, taken (on disk)  {med(rt):9.0f} msg/s  cpu {med([1e5*(r[4]+r[5])/n for r in g]):5.2f} s/100k  peak RSS {med([r[6] for r in g])/1024:6.1f} MiB")
 print(f"  citygate, in influxd       {med(rd):9.0f} msg/s  (cpu and RSS: the same process)")
 print(f"  ratio taken / counting     {med(ratio):9.2f}  (per run: {', '.join('%.2f' % x for x in ratio)})")
+print(f"  ratio Paho count / counting {med([a / b for a, b in zip(rp, rc)]):8.2f}  (the ceiling for any Paho-based client)")
 print(f"  ratio taken / Paho count   {med(ratio_p):9.2f}  (per run: {', '.join('%.2f' % x for x in ratio_p)})")
 PY

@@ -863,7 +863,10 @@ static void dead_letter(struct cg_influx *o, const char *p, size_t len, size_t n
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
         uint64_t need = (uint64_t)hl + l + 1;
-        if (o->dl_size + need > (uint64_t)o->conf->dead_letter_max_bytes) {
+        /* Opened (and its size taken) before the cap is checked: a file left by
+         * an earlier run counts against the cap from the first line. */
+        int orc = o->conf->dead_letter_max_bytes > 0 ? open_dead_letter(o) : 0;
+        if (orc == 0 && o->dl_size + need > (uint64_t)o->conf->dead_letter_max_bytes) {
             dropped++;
             if (o->conf->dead_letter_max_bytes == 0) {
                 cg_complain(&o->c_dl, CG_LOG_WARN, o->who,
@@ -875,7 +878,7 @@ static void dead_letter(struct cg_influx *o, const char *p, size_t len, size_t n
                             o->dl_path, o->conf->dead_letter_max_bytes);
             }
         } else {
-            int rc = open_dead_letter(o);
+            int rc = orc;
             cg_buf_reset(&entry);
             if (rc == 0) {
                 rc = cg_buf_append(&entry, hdr, (size_t)hl);

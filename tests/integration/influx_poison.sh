@@ -58,3 +58,47 @@ expect "capped: lines_dead_lettered" "$(st q lines_dead_lettered)" 500
 expect "capped: dead-letter entries" "$(grep -c '^# ' "$T/deadletter-q.lp")" 500
 grep -q "not isolated (bisect_max_requests reached)" "$T/deadletter-q.lp" || fail "no cap reason"
 pass "cap reason in dead-letter file"
+
+# dead_letter_max_bytes caps the file: entries are written while they fit,
+# every later rejected line is only counted (lines_dropped) and logged once.
+# A file left by an earlier run counts against the cap from its first line.
+influx_create_db test3
+curl -fsS -XPOST "$INFLUX_URL/write?db=test3" --data-binary 'poison,host=seed v=1i 1' >/dev/null
+cap=4096
+cat >"$T/r.json" <<J
+{"name":"r","type":"influxdb_v1","url":"$INFLUX_URL","database":"test3","batch_lines":1000,"bisect_max_requests":2,
+ "dead_letter_max_bytes":$cap}
+J
+run_driver r --config "$T/r.json" --file "$T/lines.lp"
+expect "cap: driver exit" "$DRIVER_RC" 0
+expect "cap: lines_sent" "$(st r lines_sent)" 500
+dl="$T/deadletter-r.lp"
+kept=$(st r lines_dead_lettered)
+dropped=$(st r lines_dropped)
+size=$(stat -c %s "$dl")
+[ "$kept" -gt 0 ] && [ "$dropped" -gt 0 ] || fail "cap: kept $kept, dropped $dropped: the cap was not reached"
+expect "cap: kept + dropped" "$((kept + dropped))" 500
+expect "cap: entries in the file" "$(grep -c '^# ' "$dl")" "$kept"
+[ "$size" -le "$cap" ] || fail "cap: dead-letter file $size bytes > $cap"
+# full: one more entry (same size as the last) would not have fitted
+last=$(tail -n 2 "$dl" | wc -c)
+[ $((size + last)) -gt "$cap" ] || fail "cap: file $size bytes + entry $last still fits $cap, yet lines were dropped"
+pass "cap: $kept entries kept ($size of $cap bytes), $dropped only counted"
+grep -q "is full (dead_letter_max_bytes $cap)" "$T/r.log" || fail "cap: no 'is full' log line"
+expect "cap: 'is full' logged once (rate-limited)" "$(grep -c 'is full' "$T/r.log")" 1
+# a second run on the same full file writes nothing more
+run_driver r --config "$T/r.json" --file "$T/lines.lp"
+expect "cap, second run: lines_dead_lettered" "$(st r lines_dead_lettered)" 0
+expect "cap, second run: lines_dropped" "$(st r lines_dropped)" 500
+expect "cap, second run: file size" "$(stat -c %s "$dl")" "$size"
+
+# dead_letter_max_bytes 0: no file at all, rejected lines counted
+cat >"$T/z.json" <<J
+{"name":"z","type":"influxdb_v1","url":"$INFLUX_URL","database":"test3","batch_lines":1000,"bisect_max_requests":2,
+ "dead_letter_max_bytes":0}
+J
+run_driver z --config "$T/z.json" --file "$T/lines.lp"
+expect "off: lines_dropped" "$(st z lines_dropped)" 500
+[ ! -e "$T/deadletter-z.lp" ] || fail "off: a dead-letter file was created"
+grep -q "dead-letter file disabled" "$T/z.log" || fail "off: not logged"
+pass "dead_letter_max_bytes 0: nothing written, 500 counted"
