@@ -68,11 +68,21 @@ extern const struct cg_opt cg_gateway_options[];
 extern const struct cg_opt cg_buffer_options[];
 extern const char *const cg_log_level_names[];
 
+/* The file's bytes as read, kept so that errors can say where their path is
+ * (conf_locate.h): the text the user edits, before any ${ENV} expansion. */
+struct cg_config_text {
+    char *data; /* owned, NUL-terminated; NULL when the file could not be read */
+    size_t len;
+};
+void cg_config_text_done(struct cg_config_text *t); /* frees data; NULL-safe, reusable */
+
 /* Reads and validates file. On success *out is set and 0 returned; otherwise
  * every problem is in errs and -EINVAL (or -errno for I/O) is returned. The
  * sources' own sections are only checked for "type"/"name" here: the adapters'
- * create() validates the rest. */
-int cg_config_load(const char *file, struct cg_config **out, struct cg_errs *errs);
+ * create() validates the rest. raw (may be NULL; must start zeroed) receives
+ * the file's text whenever it could be read, on success and failure alike;
+ * the caller frees it with cg_config_text_done() once the errors are out. */
+int cg_config_load(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs);
 void cg_config_free(struct cg_config *c); /* NULL-safe */
 
 #endif

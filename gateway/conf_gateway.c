@@ -1,6 +1,7 @@
 /* citygate — loading the config file (see conf.h). */
 #include "conf.h"
 
+#include "conf_locate.h"
 #include "http_status.h"
 #include "normalise.h"
 #include "output_influx.h"
@@ -89,22 +90,7 @@ static const struct cg_opt top_options[] = {
     CG_OPT_END,
 };
 
-/* "line L, column C" for a byte offset in text. */
-static void line_col(const char *text, size_t off, int *line, int *col)
-{
-    *line = 1;
-    *col = 1;
-    for (size_t i = 0; i < off && text[i]; i++) {
-        if (text[i] == '\n') {
-            (*line)++;
-            *col = 1;
-        } else {
-            (*col)++;
-        }
-    }
-}
-
-static int read_file(const char *file, char **out, struct cg_errs *errs)
+static int read_file(const char *file, char **out, size_t *out_len, struct cg_errs *errs)
 {
     FILE *f = fopen(file, "rb");
     if (f == NULL) {
@@ -131,7 +117,10 @@ static int read_file(const char *file, char **out, struct cg_errs *errs)
         return -EFBIG;
     }
     buf[n] = '\0';
-    *out = buf;
+    /* The text may be kept until its errors are printed: give back the rest. */
+    char *fit = realloc(buf, n + 1);
+    *out = fit ? fit : buf;
+    *out_len = n;
     return 0;
 }
 
@@ -261,10 +250,21 @@ static void parse_sources(struct cg_config *c, cJSON *arr, struct cg_errs *errs)
     }
 }
 
-int cg_config_load(const char *file, struct cg_config **out, struct cg_errs *errs)
+void cg_config_text_done(struct cg_config_text *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    free(t->data);
+    t->data = NULL;
+    t->len = 0;
+}
+
+int cg_config_load(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs)
 {
     size_t before = cg_errs_count(errs);
     char *text = NULL;
+    size_t text_len = 0;
     int rc = 0;
     struct cg_config *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -278,21 +278,27 @@ int cg_config_load(const char *file, struct cg_config **out, struct cg_errs *err
         rc = -ENOMEM;
         goto fail;
     }
-    if ((rc = read_file(file, &text, errs)) < 0) {
+    if ((rc = read_file(file, &text, &text_len, errs)) < 0) {
         goto fail;
+    }
+    if (raw != NULL) {
+        raw->data = text;
+        raw->len = text_len;
     }
     const char *end = NULL;
     c->doc = cJSON_ParseWithOpts(text, &end, 1);
     if (c->doc == NULL) {
-        int line, col;
+        size_t line, col;
         const char *at = cJSON_GetErrorPtr();
-        size_t off = at && at >= text ? (size_t)(at - text) : 0;
-        line_col(text, off, &line, &col);
-        cg_errs_add(errs, file, "invalid JSON near line %d, column %d", line, col);
+        size_t off = at && at >= text && at <= text + text_len ? (size_t)(at - text) : 0;
+        cg_conf_locate_line_col(text, text_len, off, &line, &col);
+        cg_errs_add(errs, file, "invalid JSON near line %zu, column %zu", line, col);
         rc = -EINVAL;
         goto fail;
     }
-    free(text);
+    if (raw == NULL) {
+        free(text);
+    }
     text = NULL;
 
     /* Top level: only known sections. */
@@ -402,7 +408,9 @@ int cg_config_load(const char *file, struct cg_config **out, struct cg_errs *err
     *out = c;
     return 0;
 fail:
-    free(text);
+    if (raw == NULL) {
+        free(text);
+    }
     cg_config_free(c);
     return rc < 0 ? rc : -EINVAL;
 }

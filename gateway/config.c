@@ -28,6 +28,7 @@ void cg_errs_add(struct cg_errs *e, const char *path, const char *fmt, ...)
         e->lost++;
         return;
     }
+    e->path_len[e->n] = path ? strlen(path) : 0;
     e->msg[e->n++] = s;
 }
 
@@ -41,6 +42,7 @@ void cg_errs_done(struct cg_errs *e)
     for (size_t i = 0; i < e->n; i++) {
         free(e->msg[i]);
         e->msg[i] = NULL;
+        e->path_len[i] = 0;
     }
     e->n = 0;
     e->lost = 0;

@@ -11,6 +11,7 @@
  * is stopped and the new one started. The journal (with everything not yet
  * sent) outlives generations. */
 #include "conf.h"
+#include "conf_locate.h"
 #include "http_status.h"
 #include "journal.h"
 #include "log.h"
@@ -183,22 +184,39 @@ static void *dry_run_writer(void *arg)
     return NULL;
 }
 
-static void print_errs(const char *file, struct cg_errs *errs)
+/* " (line L, column C)" when error i's path is in the file's text, else "".
+ * Each lookup reads the text once: a huge file with many errors gets positions
+ * for as many as CG_CONF_LOCATE_SCAN_BUDGET allows. */
+static const char *err_where(const struct cg_errs *errs, size_t i, const struct cg_config_text *raw, char *buf,
+                             size_t n)
 {
+    buf[0] = ' ';
+    if (raw == NULL || raw->data == NULL || errs->path_len[i] == 0 ||
+        (i + 1) * raw->len > CG_CONF_LOCATE_SCAN_BUDGET ||
+        cg_conf_locate_describe(raw->data, raw->len, errs->msg[i], errs->path_len[i], buf + 1, n - 1) == 0) {
+        return "";
+    }
+    return buf;
+}
+
+static void print_errs(const char *file, const struct cg_config_text *raw, struct cg_errs *errs)
+{
+    char where[96];
     fprintf(stderr, "citygate: %s: %zu error%s\n", file, cg_errs_count(errs), cg_errs_count(errs) == 1 ? "" : "s");
     for (size_t i = 0; i < errs->n; i++) {
-        fprintf(stderr, "  %s\n", errs->msg[i]);
+        fprintf(stderr, "  %s%s\n", errs->msg[i], err_where(errs, i, raw, where, sizeof(where)));
     }
     if (errs->lost) {
         fprintf(stderr, "  ... and %zu more\n", errs->lost);
     }
 }
 
-static void log_errs(const char *what, struct cg_errs *errs)
+static void log_errs(const char *what, const struct cg_config_text *raw, struct cg_errs *errs)
 {
+    char where[96];
     cg_log(CG_LOG_ERROR, "citygate", "%s: %zu error%s", what, cg_errs_count(errs), cg_errs_count(errs) == 1 ? "" : "s");
     for (size_t i = 0; i < errs->n; i++) {
-        cg_log(CG_LOG_ERROR, "citygate", "  %s", errs->msg[i]);
+        cg_log(CG_LOG_ERROR, "citygate", "  %s%s", errs->msg[i], err_where(errs, i, raw, where, sizeof(where)));
     }
 }
 
@@ -731,11 +749,12 @@ static void resume(struct gen *old)
 static void reload(struct daemon *d, const char *file)
 {
     struct cg_errs errs = {0};
+    struct cg_config_text raw = {0};
     struct cg_config *conf = NULL;
     cg_notify_reloading();
     cg_log(CG_LOG_INFO, "citygate", "SIGHUP: reloading %s", file);
-    if (cg_config_load(file, &conf, &errs) < 0) {
-        log_errs("reload rejected, the running configuration stays", &errs);
+    if (cg_config_load(file, &conf, &raw, &errs) < 0) {
+        log_errs("reload rejected, the running configuration stays", &raw, &errs);
         goto out;
     }
     struct cg_journal *keep = same_journal(d->g->conf, conf) ? d->journal : NULL;
@@ -748,10 +767,11 @@ static void reload(struct daemon *d, const char *file)
     }
     struct gen *ng = gen_create(conf, d->dry_run, false, &errs); /* owns conf now */
     if (ng == NULL || cg_errs_count(&errs) > 0) {
-        log_errs("reload rejected, the running configuration stays", &errs);
+        log_errs("reload rejected, the running configuration stays", &raw, &errs);
         gen_free(ng);
         goto out;
     }
+    cg_config_text_done(&raw);
     /* The new config is valid: stop the old sources (nothing new comes in),
      * then the old outputs without draining: what they had not sent stays in
      * the journal and the new outputs take it from there. */
@@ -795,6 +815,7 @@ static void reload(struct daemon *d, const char *file)
            keep ? "" : " (buffer reopened)");
 out:
     cg_errs_done(&errs);
+    cg_config_text_done(&raw);
     char line[256];
     status_line(d, line, sizeof(line));
     cg_notify_ready(line);
@@ -805,35 +826,38 @@ out:
 static int check_config(const char *file)
 {
     struct cg_errs errs = {0};
+    struct cg_config_text raw = {0};
     struct cg_config *conf = NULL;
     size_t n_out = 0, n_src = 0;
-    if (cg_config_load(file, &conf, &errs) == 0) {
+    if (cg_config_load(file, &conf, &raw, &errs) == 0) {
         n_out = conf->n_outputs;
         n_src = conf->n_sources;
         gen_free(gen_create(conf, false, true, &errs));
     }
     int bad = cg_errs_count(&errs) > 0;
     if (bad) {
-        print_errs(file, &errs);
+        print_errs(file, &raw, &errs);
     } else {
         printf("%s: OK (%zu output%s, %zu source%s)\n", file, n_out, n_out == 1 ? "" : "s", n_src,
                n_src == 1 ? "" : "s");
         fflush(stdout);
     }
     cg_errs_done(&errs);
+    cg_config_text_done(&raw);
     return bad ? 1 : 0;
 }
 
 static int run(const char *file, bool dry_run, long run_for_s, const char *level_override)
 {
     struct cg_errs errs = {0};
+    struct cg_config_text raw = {0};
     struct daemon d = {.dry_run = dry_run};
     struct cg_config *conf = NULL;
     int rc = 1;
 
     pthread_mutex_init(&d.lock, NULL);
-    if (cg_config_load(file, &conf, &errs) < 0) {
-        print_errs(file, &errs);
+    if (cg_config_load(file, &conf, &raw, &errs) < 0) {
+        print_errs(file, &raw, &errs);
         goto out;
     }
     enum cg_log_level lvl = CG_LOG_INFO;
@@ -860,9 +884,10 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
     d.started_ns = cg_time_now_ns();
     d.g = gen_create(conf, dry_run, false, &errs);
     if (d.g == NULL || cg_errs_count(&errs) > 0) {
-        print_errs(file, &errs);
+        print_errs(file, &raw, &errs);
         goto out;
     }
+    cg_config_text_done(&raw); /* not kept for the daemon's lifetime */
     if ((d.journal = open_journal(d.g->conf, dry_run)) == NULL) {
         goto out;
     }
@@ -954,6 +979,7 @@ out:
     cg_journal_free(d.journal);
     free(d.tracked);
     cg_errs_done(&errs);
+    cg_config_text_done(&raw);
     pthread_mutex_destroy(&d.lock);
     curl_global_cleanup();
     return rc;

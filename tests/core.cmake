@@ -2,6 +2,7 @@
 cg_unit_test(test_lineproto ${PROJECT_SOURCE_DIR}/tests/unit/test_lineproto.c)
 cg_unit_test(test_journal ${PROJECT_SOURCE_DIR}/tests/unit/test_journal.c)
 cg_unit_test(test_config ${PROJECT_SOURCE_DIR}/tests/unit/test_config.c)
+cg_unit_test(test_conf_locate ${PROJECT_SOURCE_DIR}/tests/unit/test_conf_locate.c)
 
 add_executable(lp_roundtrip ${PROJECT_SOURCE_DIR}/tests/integration/lp_roundtrip.c)
 target_link_libraries(lp_roundtrip PRIVATE citygate_core)

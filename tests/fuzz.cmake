@@ -2,7 +2,7 @@
 # deterministic mutations as an ordinary test (tests/fuzz/fuzz_main.h); with
 # clang, -DCG_LIBFUZZER and -fsanitize=fuzzer turn the same file into a
 # libFuzzer target.
-foreach(t codecs wal)
+foreach(t codecs wal conf_locate)
   add_executable(fuzz_${t} ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_${t}.c)
   target_include_directories(fuzz_${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/fuzz ${PROJECT_SOURCE_DIR}/gateway
                              ${PROJECT_SOURCE_DIR}/adapters/mqtt)

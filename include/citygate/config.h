@@ -21,9 +21,13 @@ struct cg_errs {
     char *msg[CG_ERRS_MAX]; /* owned; "path: message" */
     size_t n;
     size_t lost;
+    /* msg[i] starts with a path of path_len[i] bytes (0: none), so the core can
+     * say where that path is in the config file (gateway/conf_locate.h). */
+    size_t path_len[CG_ERRS_MAX];
 };
 
-/* Adds "path: message". Never fails (an allocation failure is counted in lost). */
+/* Adds "path: message" (just "message" when path is NULL or empty). Never fails
+ * (an allocation failure is counted in lost). */
 void cg_errs_add(struct cg_errs *e, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 size_t cg_errs_count(const struct cg_errs *e);

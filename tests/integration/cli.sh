@@ -35,22 +35,90 @@ set +e
 rc=$?
 set -e
 [ "$rc" -eq 1 ] || fail "broken config: exit $rc, want 1"
+# Each error line: path, message, then where the path is in the file (its key,
+# or the object that lacks it).
 for want in \
-    "extra: unknown key" \
-    "gateway.log_level: must be one of error, warn, info, debug; got 'loud'" \
-    "gateway.drain_timeout_ms: must be 0..600000, got -1" \
-    "buffer.mode: must be one of disk, memory; got 'tape'" \
-    "buffer.max_bytes: must be at least 65536, got 100" \
-    "tags._bad: tag keys and values must be non-empty, without newlines, not start with '_'" \
-    "outputs[0].batch_lines: must be 1..1000000, got 0" \
-    "outputs[0].url: scheme must be http or https, got 'ftp'" \
-    "outputs[0].database: required for type influxdb_v1" \
-    "outputs[1].type: must be one of influxdb_v1, influxdb_v2; got 'influxdb_v3'" \
-    "sources[0].type: unknown source type 'opcua' (this build has: modbus, mqtt)" \
-    "sources[1].type: missing (required)"; do
-    grep -qF "  $want" "$T/bad.out" || { cat "$T/bad.out"; fail "missing error line: $want"; }
+    "extra: unknown key (line 10, column 3)" \
+    "gateway.log_level: must be one of error, warn, info, debug; got 'loud' (line 2, column 28)" \
+    "gateway.drain_timeout_ms: must be 0..600000, got -1 (line 2, column 49)" \
+    "buffer.mode: must be one of disk, memory; got 'tape' (line 4, column 14)" \
+    "buffer.max_bytes: must be at least 65536, got 100 (line 4, column 30)" \
+    "tags._bad: tag keys and values must be non-empty, without newlines, not start with '_' (line 3, column 32)" \
+    "outputs[0].batch_lines: must be 1..1000000, got 0 (line 6, column 47)" \
+    "outputs[0].url: scheme must be http or https, got 'ftp' (line 6, column 29)" \
+    "outputs[0].database: required for type influxdb_v1 (in the object at line 6, column 5)" \
+    "outputs[1].type: must be one of influxdb_v1, influxdb_v2; got 'influxdb_v3' (line 7, column 6)" \
+    "sources[0].type: unknown source type 'opcua' (this build has: modbus, mqtt) (line 9, column 16)" \
+    "sources[1].type: missing (required) (in the object at line 9, column 34)"; do
+    grep -qxF "  $want" "$T/bad.out" || { cat "$T/bad.out"; fail "missing error line: $want"; }
 done
-pass "broken config: every error listed with its path, exit 1"
+pass "broken config: every error listed with its path and position, exit 1"
+
+# A hand-edited file with a misspelt key deep in a source: the line an editor
+# should jump to, with LF and with CRLF line endings, from --check-config and
+# from a start with that file.
+cat >"$T/deep.json" <<'J'
+{
+  "gateway": {"id": "gw1", "state_dir": "/tmp/x"},
+  "outputs": [
+    {"type": "influxdb_v1", "url": "http://127.0.0.1:8086", "database": "city"}
+  ],
+  "sources": [
+    {
+      "type": "mqtt",
+      "name": "broker",
+      "url": "tcp://127.0.0.1:1883",
+      "subscriptions": [{"topic": "city/+/aq"}],
+      "rules": [
+        {"topic": "city/{district}/aq", "format": "json", "measurement": "aq"},
+        {
+          "topic": "city/{district}/noise",
+          "format": "json",
+          "measurment": "noise"
+        }
+      ]
+    }
+  ]
+}
+J
+sed 's/$/\r/' "$T/deep.json" >"$T/deep_crlf.json"
+deep_want=(
+    "  sources[0].rules[1].measurment: unknown key (did you mean 'measurement'?) (line 17, column 11)"
+    "  sources[0].rules[1].measurement: missing (required for format json) (in the object at line 14, column 9)"
+)
+for f in deep.json deep_crlf.json; do
+    for cmd in "--check-config" "--dry-run --run-for 1 --config"; do
+        set +e
+        # shellcheck disable=SC2086
+        "$CITYGATE" $cmd "$T/$f" >"$T/deep.out" 2>&1
+        rc=$?
+        set -e
+        [ "$rc" -eq 1 ] || { cat "$T/deep.out"; fail "$f ($cmd): exit $rc, want 1"; }
+        for want in "${deep_want[@]}"; do
+            grep -qxF "$want" "$T/deep.out" || { cat "$T/deep.out"; fail "$f ($cmd): missing: $want"; }
+        done
+    done
+done
+pass "misspelt key in a nested rule: line 17, column 11 (LF and CRLF; --check-config and start)"
+
+# SIGHUP with that file: the rejection in the log names the same positions.
+cat >"$T/live.json" <<J
+{"gateway": {"id": "gw1", "state_dir": "$T/state"},
+ "outputs": [{"type": "influxdb_v1", "url": "http://127.0.0.1:9", "database": "city"}],
+ "sources": []}
+J
+"$CITYGATE" --config "$T/live.json" --dry-run --run-for 30 >"$T/live.out" 2>"$T/live.log" &
+live_pid=$!
+for _ in $(seq 100); do grep -q "running" "$T/live.log" && break; sleep 0.1; done
+cp "$T/deep.json" "$T/live.json"
+kill -HUP "$live_pid"
+for _ in $(seq 100); do grep -q "reload rejected" "$T/live.log" && break; sleep 0.1; done
+kill -TERM "$live_pid"
+wait "$live_pid" || fail "daemon exit $? after a rejected reload"
+for want in "${deep_want[@]}"; do
+    grep -qF "citygate: $want" "$T/live.log" || { cat "$T/live.log"; fail "reload log lacks: $want"; }
+done
+pass "rejected reload logs each error with its position"
 
 printf '{\n  "outputs": [\n    {"type": }\n  ]\n}\n' >"$T/syntax.json"
 set +e

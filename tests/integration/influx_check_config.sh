@@ -19,15 +19,15 @@ rc=0
 cat "$T/bad.out"
 [ "$rc" = 1 ] || fail "exit $rc, want 1"
 for want in \
-    "outputs[0].batch_lines: must be 1..1000000, got 0" \
-    "outputs[0].gzp: unknown key (did you mean 'gzip'?)" \
-    "outputs[1].url: must not contain credentials (use username/password or token)" \
-    "outputs[1].token: only for type influxdb_v2" \
-    "outputs[1].password: needs username" \
-    "outputs[2].precision: must be one of ns, us, ms, s; got 'm'" \
-    "outputs[2].url: scheme must be http or https, got 'ftp'" \
-    "outputs[2].bucket: required for type influxdb_v2" \
-    "outputs[2].retry_initial_ms: must not exceed retry_max_ms (1000), got 9000"; do
+    "outputs[0].batch_lines: must be 1..1000000, got 0 (line 4, column 81)" \
+    "outputs[0].gzp: unknown key (did you mean 'gzip'?) (line 4, column 97)" \
+    "outputs[1].url: must not contain credentials (use username/password or token) (line 5, column 36)" \
+    "outputs[1].token: only for type influxdb_v2 (in the object at line 5, column 3)" \
+    "outputs[1].password: needs username (in the object at line 5, column 3)" \
+    "outputs[2].precision: must be one of ns, us, ms, s; got 'm' (line 7, column 96)" \
+    "outputs[2].url: scheme must be http or https, got 'ftp' (line 7, column 36)" \
+    "outputs[2].bucket: required for type influxdb_v2 (in the object at line 7, column 3)" \
+    "outputs[2].retry_initial_ms: must not exceed retry_max_ms (1000), got 9000 (line 7, column 52)"; do
     grep -qxF "  $want" "$T/bad.out" || fail "missing: $want"
 done
 pass "every error listed with its path"
