@@ -36,6 +36,9 @@
 
 #define DEFAULT_SEGMENT_BYTES (8u * 1024 * 1024)
 #define MAX_SEGMENTS 100000
+/* Line numbers never get near 2^64 (2^62 lines at a million lines a second
+ * take 146,000 years); anything above this came from a damaged file. */
+#define CG_WAL_MAX_LINE (UINT64_C(1) << 62)
 
 struct seg {
     uint64_t id;
@@ -347,12 +350,19 @@ static uint64_t read_pos(const struct cg_wal *w, const char *name, int *found)
         return 0;
     }
     uint64_t v = 0;
-    if (fgets(text, sizeof(text), f) != NULL) {
+    if (fgets(text, sizeof(text), f) != NULL && text[0] >= '0' && text[0] <= '9') {
         char *end;
+        errno = 0;
         v = strtoull(text, &end, 10);
-        *found = end != text && (*end == '\n' || *end == '\0');
+        *found = errno == 0 && v <= CG_WAL_MAX_LINE && (*end == '\n' || *end == '\0');
     }
     fclose(f);
+    if (!*found && text[0] != '\0') {
+        /* Not a line number we could have written (found by scripts/fuzz: an
+         * overflowing one wrapped the numbering and the output read nothing
+         * ever after). Start at the oldest data held: resend, never skip. */
+        cg_log(CG_LOG_WARN, "buffer", "%s: not a valid position; output '%s' starts at the oldest data held", p, name);
+    }
     return *found ? v : 0;
 }
 
@@ -383,7 +393,8 @@ static int recover_segment(struct cg_wal *w, uint64_t id, int last, struct cg_jo
         struct hdr h;
         if (full_pread(fd, &h, sizeof(h), off) < 0 || h.magic != CG_WAL_MAGIC || h.len == 0 ||
             h.len > CG_WAL_MAX_RECORD || h.n_lines == 0 || off + CG_WAL_HDR + h.len > fsize ||
-            (!first && h.first_line != s.end_line) || h.first_line < w->next_line) {
+            (!first && h.first_line != s.end_line) || h.first_line < w->next_line ||
+            h.first_line > CG_WAL_MAX_LINE - h.n_lines) {
             break;
         }
         cg_buf_reset(&w->scratch);

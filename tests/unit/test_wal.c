@@ -300,6 +300,51 @@ static void test_replay_rate_cap(void **state)
     cg_journal_free(j);
 }
 
+/* 10 lines appended and flushed, then pos-influx overwritten with text, then
+ * reopened for one reader. */
+static struct cg_journal *reopen_with_position(const char *text)
+{
+    struct cg_journal *j = open_j(1 << 20, 4096, 1, NULL);
+    append_n(j, 0, 10);
+    cg_journal_flush(j);
+    cg_journal_free(j);
+    char p[128];
+    snprintf(p, sizeof(p), "%s/pos-influx", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return open_j(1 << 20, 4096, 1, NULL);
+}
+
+/* A damaged position file (overflowing, negative, garbage) must not make an
+ * output skip data: it starts at the oldest data held, and new data flows. A
+ * plausible position past the end (segments lost) keeps numbering after it. */
+static void test_damaged_position_file(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"444444444444444444444444\n", "-5\n", "12x\n", "\x01\x02garbage",
+                                      "4611686018427387905\n" /* 2^62 + 1 */};
+    int first;
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        struct cg_journal *j = reopen_with_position(bad[k]);
+        assert_int_equal(read_all(j, 0, &first, 1), 10); /* from the oldest held */
+        assert_int_equal(first, 0);
+        append_n(j, 10, 3);
+        assert_int_equal(read_all(j, 0, &first, 1), 3);
+        assert_int_equal(first, 10);
+        cg_journal_free(j);
+        teardown(NULL);
+        setup(NULL);
+    }
+    /* past the end but sane: the data held is behind it, new data is read */
+    struct cg_journal *j = reopen_with_position("1000\n");
+    append_n(j, 10, 3);
+    assert_int_equal(read_all(j, 0, &first, 1), 3);
+    assert_int_equal(first, 10);
+    cg_journal_free(j);
+}
+
 static void test_bad_reader_name(void **state)
 {
     (void)state;
@@ -319,6 +364,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_budget_drops_oldest_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_first_after_outage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_rate_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_position_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_reader_name, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
