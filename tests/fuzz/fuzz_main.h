@@ -12,7 +12,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A fresh flat scratch directory for one input, on tmpfs when there is one
+ * (the disk buffer fsyncs its directory for every new segment). 0 or -1. */
+static inline int fuzz_tmpdir(char out[64], const char *tag)
+{
+    snprintf(out, 64, "/dev/shm/cgfuzz%sXXXXXX", tag);
+    if (mkdtemp(out) != NULL) {
+        return 0;
+    }
+    snprintf(out, 64, "/tmp/cgfuzz%sXXXXXX", tag);
+    return mkdtemp(out) != NULL ? 0 : -1;
+}
+
+/* rm -rf of a flat directory, without a fork per input. */
+static inline void fuzz_rmdir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        for (struct dirent *e; (e = readdir(d)) != NULL;) {
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+                char p[512];
+                snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+                unlink(p);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
 
 #ifndef CG_LIBFUZZER
 #define CG_FUZZ_MUTATIONS 400

@@ -10,8 +10,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char dir[] = "/tmp/cgfuzzwalXXXXXX";
-    if (mkdtemp(dir) == NULL) {
+    char dir[64];
+    if (fuzz_tmpdir(dir, "wal") < 0) {
         return 0;
     }
     char seg[256], pos[256];
@@ -61,10 +61,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cg_buf_done(&b);
         cg_journal_free(j);
     }
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0) {
-        return 0;
-    }
+    fuzz_rmdir(dir);
     return 0;
 }

@@ -29,23 +29,6 @@ struct model {
 
 static const char *const names[READERS] = {"a", "b"};
 
-/* rm -rf of a flat directory, without a fork per input */
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        for (struct dirent *e; (e = readdir(d)) != NULL;) {
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-                char p[512];
-                snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-                unlink(p);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static struct cg_journal *open_j(const char *dir, size_t seg_bytes)
 {
     struct cg_journal_opts o = {.dir = dir, .max_bytes = 256u << 20, .segment_bytes = seg_bytes,
@@ -97,13 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) {
         return 0;
     }
-    /* tmpfs when there is one: every new segment fsyncs its directory */
-    char dir[] = "/dev/shm/cgfuzzwalopsXXXXXX";
-    if (mkdtemp(dir) == NULL) {
-        memcpy(dir, "/tmp/cgfuzzwalopsXXXXXX", sizeof("/tmp/cgfuzzwalopsXXXXXX"));
-        if (mkdtemp(dir) == NULL) {
-            return 0;
-        }
+    char dir[64];
+    if (fuzz_tmpdir(dir, "walops") < 0) {
+        return 0;
     }
     size_t seg_bytes = 256 + (size_t)data[0] * 16;
     struct model m = {0};
@@ -172,6 +151,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cg_buf_done(&lines);
     cg_buf_done(&b);
     cg_journal_free(j);
-    remove_dir(dir);
+    fuzz_rmdir(dir);
     return 0;
 }
