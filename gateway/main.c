@@ -73,8 +73,19 @@ struct daemon {
     int dry_started;
     int64_t started_ns;
     struct cg_http *http;
+    /* The HTTP server runs for the daemon's lifetime with the settings it
+     * started with (generations come and go under it): the daemon owns them. */
+    struct cg_http_conf *http_conf;
+    cJSON *http_json; /* that section as written, to tell a reload it changed */
     struct tracked *tracked;
     size_t n_tracked;
+    /* What earlier generations counted, by source and output name, so that
+     * counters are cumulative across reloads (guarded by lock). */
+    struct carried_src *carried_src;
+    size_t n_carried_src;
+    struct carried_out *carried_out;
+    size_t n_carried_out;
+    struct cg_norm_counters carried_norm;
 };
 
 static void usage(FILE *f)
@@ -426,6 +437,143 @@ static bool same_journal(const struct cg_config *a, const struct cg_config *b)
     return true;
 }
 
+/* ---- counters across reloads --------------------------------------------- */
+
+/* Sinks and outputs belong to a generation and start from zero; a reload
+ * would reset every counter a user reads (/metrics, the exit summary, the
+ * self metrics). Before a generation is freed its counts are added here, by
+ * name, and every reader adds them back. A source or output that a reload
+ * renames starts again from zero under its new name. */
+struct carried_src {
+    char name[128];
+    struct cg_sink_counters c;
+};
+struct carried_out {
+    char name[128];
+    struct cg_influx_stats st; /* only the monotonic counters are used */
+};
+
+static void *carry_slot(void **arr, size_t *n, size_t elem, const char *name)
+{
+    char *a = *arr;
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(a + i * elem, name) == 0) {
+            return a + i * elem;
+        }
+    }
+    if (*n >= MAX_TRACKED) {
+        return NULL;
+    }
+    a = realloc(a, (*n + 1) * elem);
+    if (a == NULL) {
+        return NULL;
+    }
+    *arr = a;
+    char *slot = a + (*n)++ * elem;
+    memset(slot, 0, elem);
+    snprintf(slot, 128, "%s", name);
+    return slot;
+}
+
+static void add_sink_counters(struct cg_sink_counters *to, const struct cg_sink_counters *c)
+{
+    to->points_in += c->points_in;
+    to->points_rejected += c->points_rejected;
+    to->points_refused += c->points_refused;
+    to->points_filtered += c->points_filtered;
+    if (c->last_ns > to->last_ns) {
+        to->last_ns = c->last_ns;
+    }
+}
+
+static void add_influx_counters(struct cg_influx_stats *to, const struct cg_influx_stats *c)
+{
+    to->lines_sent += c->lines_sent;
+    to->batches_sent += c->batches_sent;
+    to->requests += c->requests;
+    to->retries += c->retries;
+    to->lines_dead_lettered += c->lines_dead_lettered;
+    to->lines_dropped += c->lines_dropped;
+    to->bytes_sent += c->bytes_sent;
+    to->splits += c->splits;
+    to->bisect_requests += c->bisect_requests;
+}
+
+static void add_norm_counters(struct cg_norm_counters *to, const struct cg_norm_counters *c);
+
+/* Called under d->lock, before a stopped generation is freed. */
+static void carry_counters(struct daemon *d, struct gen *g)
+{
+    for (size_t i = 0; i < g->n_sources; i++) {
+        struct carried_src *c = carry_slot((void **)&d->carried_src, &d->n_carried_src, sizeof(*c),
+                                           g->sources[i].conf->name);
+        struct cg_sink_counters now;
+        if (c != NULL && g->sources[i].sink != NULL) {
+            cg_sink_counters(g->sources[i].sink, &now);
+            add_sink_counters(&c->c, &now);
+        }
+    }
+    if (g->norm != NULL) {
+        struct cg_norm_counters now;
+        cg_norm_counters(g->norm, &now);
+        add_norm_counters(&d->carried_norm, &now);
+    }
+    for (size_t i = 0; i < g->n_outputs; i++) {
+        struct carried_out *c = carry_slot((void **)&d->carried_out, &d->n_carried_out, sizeof(*c),
+                                           cg_influx_conf_name(g->conf->outputs[i]));
+        struct cg_influx_stats now;
+        if (c != NULL) {
+            cg_influx_get_stats(g->outputs[i], &now);
+            add_influx_counters(&c->st, &now);
+        }
+    }
+}
+
+/* struct cg_norm_counters is all uint64_t counters: summed member by member. */
+_Static_assert(sizeof(struct cg_norm_counters) % sizeof(uint64_t) == 0, "cg_norm_counters: uint64_t only");
+#define NORM_N (sizeof(struct cg_norm_counters) / sizeof(uint64_t))
+
+static void add_norm_counters(struct cg_norm_counters *to, const struct cg_norm_counters *c)
+{
+    uint64_t a[NORM_N], b[NORM_N];
+    memcpy(a, to, sizeof(a));
+    memcpy(b, c, sizeof(b));
+    for (size_t i = 0; i < NORM_N; i++) {
+        a[i] += b[i];
+    }
+    memcpy(to, a, sizeof(a));
+}
+
+/* The normaliser's counters over the daemon's life. */
+static void norm_counters(const struct daemon *d, const struct gen *g, struct cg_norm_counters *out)
+{
+    cg_norm_counters(g->norm, out);
+    add_norm_counters(out, &d->carried_norm);
+}
+
+/* Source i's counters over the daemon's life. */
+static void source_counters(const struct daemon *d, const struct gen *g, size_t i, struct cg_sink_counters *out)
+{
+    cg_sink_counters(g->sources[i].sink, out);
+    for (size_t k = 0; k < d->n_carried_src; k++) {
+        if (strcmp(d->carried_src[k].name, g->sources[i].conf->name) == 0) {
+            add_sink_counters(out, &d->carried_src[k].c);
+        }
+    }
+}
+
+/* Output i's stats, its counters over the daemon's life. */
+static void output_stats(const struct daemon *d, const struct gen *g, size_t i, struct cg_influx_stats *out)
+{
+    cg_influx_get_stats(g->outputs[i], out);
+    const char *name = cg_influx_conf_name(g->conf->outputs[i]);
+    for (size_t k = 0; k < d->n_carried_out; k++) {
+        if (strcmp(d->carried_out[k].name, name) == 0) {
+            add_influx_counters(out, &d->carried_out[k].st);
+        }
+    }
+}
+
 /* ---- status (for the HTTP thread) ----------------------------------------- */
 
 struct dev_copy {
@@ -484,7 +632,7 @@ static int collect(void *ctx, struct cg_status *st)
         struct cg_status_source *o = &st->sources[st->n_sources++];
         snprintf(o->name, sizeof(o->name), "%s", s->conf->name);
         snprintf(o->type, sizeof(o->type), "%s", s->conf->adapter->type);
-        cg_sink_counters(s->sink, &o->counters);
+        source_counters(d, g, i, &o->counters);
         cg_sink_last_lines(s->sink, o->last_lines, sizeof(o->last_lines));
         if (s->conf->adapter->health && s->state) {
             struct dev_copy c = {o, 0};
@@ -495,7 +643,7 @@ static int collect(void *ctx, struct cg_status *st)
         struct cg_status_output *o = &st->outputs[st->n_outputs++];
         snprintf(o->name, sizeof(o->name), "%s", cg_influx_conf_name(g->conf->outputs[i]));
         snprintf(o->url, sizeof(o->url), "%s", cg_influx_conf_url(g->conf->outputs[i]));
-        cg_influx_get_stats(g->outputs[i], &o->st);
+        output_stats(d, g, i, &o->st);
         struct cg_journal_reader_stats rs;
         cg_journal_reader_stats(d->journal, (unsigned)i, &rs);
         o->oldest_unsent_ns = rs.oldest_unread_ns;
@@ -634,7 +782,7 @@ static void self_metrics(struct daemon *d)
     uint64_t in = 0, rejected = 0, refused = 0, filtered = 0, sent = 0, dead = 0, unsent = 0, lost = 0;
     for (size_t i = 0; i < g->n_sources; i++) {
         struct cg_sink_counters c;
-        cg_sink_counters(g->sources[i].sink, &c);
+        source_counters(d, g, i, &c);
         in += c.points_in;
         rejected += c.points_rejected;
         refused += c.points_refused;
@@ -642,7 +790,7 @@ static void self_metrics(struct daemon *d)
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
         struct cg_influx_stats st;
-        cg_influx_get_stats(g->outputs[i], &st);
+        output_stats(d, g, i, &st);
         sent += st.lines_sent;
         dead += st.lines_dead_lettered;
         unsent += st.journal_unread_lines;
@@ -674,7 +822,7 @@ static void self_metrics(struct daemon *d)
     struct cg_field nf[14];
     if (g->norm != NULL) {
         struct cg_norm_counters c;
-        cg_norm_counters(g->norm, &c);
+        norm_counters(d, g, &c);
         size_t k = 0;
         nf[k++] = CG_FIELD_U("points_in", c.points_in);
         nf[k++] = CG_FIELD_U("points_dropped", c.points_dropped);
@@ -702,7 +850,7 @@ static void status_line(struct daemon *d, char *out, size_t n)
     size_t up = 0;
     for (size_t i = 0; i < g->n_outputs; i++) {
         struct cg_influx_stats st;
-        cg_influx_get_stats(g->outputs[i], &st);
+        output_stats(d, g, i, &st);
         sent += st.lines_sent;
         unsent += st.journal_unread_lines;
         up += st.up;
@@ -711,18 +859,18 @@ static void status_line(struct daemon *d, char *out, size_t n)
              g->n_outputs, (unsigned long long)sent, (unsigned long long)unsent);
 }
 
-static void log_summary(struct gen *g)
+static void log_summary(struct daemon *d, struct gen *g)
 {
     for (size_t i = 0; i < g->n_sources; i++) {
         struct cg_sink_counters c;
-        cg_sink_counters(g->sources[i].sink, &c);
+        source_counters(d, g, i, &c);
         cg_log(CG_LOG_INFO, g->sources[i].conf->name, "points accepted=%llu rejected=%llu refused=%llu filtered=%llu",
                (unsigned long long)c.points_in, (unsigned long long)c.points_rejected,
                (unsigned long long)c.points_refused, (unsigned long long)c.points_filtered);
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
         struct cg_influx_stats st;
-        cg_influx_get_stats(g->outputs[i], &st);
+        output_stats(d, g, i, &st);
         cg_log(CG_LOG_INFO, cg_influx_conf_name(g->conf->outputs[i]),
                "lines sent=%llu dead-lettered=%llu dropped=%llu unsent=%llu lost-to-buffer-limit=%llu",
                (unsigned long long)st.lines_sent, (unsigned long long)st.lines_dead_lettered,
@@ -772,6 +920,11 @@ static void reload(struct daemon *d, const char *file)
         goto out;
     }
     cg_config_text_done(&raw);
+    const cJSON *new_http = cJSON_GetObjectItemCaseSensitive(ng->conf->doc, "http");
+    if ((d->http_json != NULL || new_http != NULL) && !cJSON_Compare(d->http_json, new_http, 1)) {
+        cg_log(CG_LOG_WARN, "citygate", "reload: the http section changed; the status server keeps its settings "
+                                        "until the next restart");
+    }
     /* The new config is valid: stop the old sources (nothing new comes in),
      * then the old outputs without draining: what they had not sent stays in
      * the journal and the new outputs take it from there. */
@@ -800,6 +953,7 @@ static void reload(struct daemon *d, const char *file)
         goto out;
     }
     pthread_mutex_lock(&d->lock);
+    carry_counters(d, old);
     d->g = ng;
     struct cg_journal *old_j = d->journal;
     d->journal = j;
@@ -900,9 +1054,13 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
     if (gen_start(d.g, d.journal, dry_run) < 0) {
         goto out;
     }
-    if (!dry_run && d.g->conf->http != NULL && cg_http_conf_enabled(d.g->conf->http)) {
+    /* The server outlives this generation: take its settings from the config. */
+    d.http_conf = d.g->conf->http;
+    d.g->conf->http = NULL;
+    d.http_json = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(d.g->conf->doc, "http"), 1);
+    if (!dry_run && d.http_conf != NULL && cg_http_conf_enabled(d.http_conf)) {
         char err[256] = "";
-        d.http = cg_http_start(d.g->conf->http, collect, &d, err, sizeof(err));
+        d.http = cg_http_start(d.http_conf, collect, &d, err, sizeof(err));
         if (d.http == NULL) {
             cg_log(CG_LOG_ERROR, "http", "%s", err);
         }
@@ -959,6 +1117,8 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
 out:
     cg_http_stop(d.http);
     d.http = NULL;
+    cg_http_conf_free(d.http_conf);
+    cJSON_Delete(d.http_json);
     /* Stop order: sources first (nothing new comes in), then the outputs drain
      * what is buffered within the drain timeout. */
     if (d.g != NULL) {
@@ -973,11 +1133,13 @@ out:
         pthread_join(d.dry_thread, NULL);
     }
     if (d.g != NULL && d.journal != NULL && !dry_run) {
-        log_summary(d.g);
+        log_summary(&d, d.g);
     }
     gen_free(d.g);
     cg_journal_free(d.journal);
     free(d.tracked);
+    free(d.carried_src);
+    free(d.carried_out);
     cg_errs_done(&errs);
     cg_config_text_done(&raw);
     pthread_mutex_destroy(&d.lock);

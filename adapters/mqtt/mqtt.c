@@ -1349,6 +1349,11 @@ static void paho_trace_errors_only(void)
 static int start(void *state)
 {
     struct mqtt *m = state;
+    /* start() after stop() (a rolled-back reload) begins from scratch: stop()
+     * destroyed the client and the batch; clear what the last run left. */
+    atomic_store(&m->stopping, 0);
+    atomic_store(&m->connected, 0);
+    m->connecting = false;
     paho_trace_errors_only();
     cg_batch_init(&m->batch, (size_t)m->c.max_points_per_message, (size_t)m->c.max_payload_bytes * 4 + 65536);
 
@@ -1462,6 +1467,13 @@ static void stop(void *state)
         }
     }
     atomic_store(&m->connected, 0);
+    /* No callback runs after this: the next start() creates a fresh client
+     * (a kept message stays in Paho's file store for it). */
+    if (m->client_created) {
+        MQTTAsync_destroy(&m->client);
+        m->client_created = false;
+    }
+    cg_batch_done(&m->batch);
     log_stats(m);
 }
 

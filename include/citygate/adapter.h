@@ -5,12 +5,33 @@
  *
  *   create()   parse and validate the source's JSON section; no I/O, no threads.
  *              Called for --check-config too, so it must report every config
- *              error through errs and never touch devices.
+ *              error through errs and never touch devices. On failure it may
+ *              still have set *state (a half-built state): the core then
+ *              calls destroy() on it and nothing else.
  *   start()    open connections lazily, start the adapter's own threads.
  *   stop()     ask the threads to finish and join them; must return within
- *              a few seconds even when devices hang (use timeouts).
- *   destroy()  free everything; accepts a half-built state (NULL-safe).
+ *              a few seconds even when devices hang (use timeouts). No
+ *              cg_sink_emit() and no callback may happen after it returns.
+ *   destroy()  free everything; accepts NULL and a half-built state.
  *   health()   report per-device state; called from another thread (take a lock).
+ *
+ * The lifecycle every adapter must hold (tests/integration/adapter_conformance.c
+ * runs each compiled-in adapter through it under ASan):
+ *
+ *   create -> destroy                     (never started: --check-config)
+ *   create -> stop -> destroy             (stop without start is a no-op)
+ *   create -> start -> stop -> start -> stop -> destroy
+ *                                         (a reload that is rolled back stops
+ *                                          the running sources and starts them
+ *                                          again: the second start must work
+ *                                          exactly like the first, with nothing
+ *                                          leaked from the first run)
+ *   stop -> stop                          (the second is a no-op)
+ *   create (failed) -> destroy            (half-built state)
+ *
+ * start() that fails is followed by stop() and destroy(). The core never calls
+ * two of these at once on one state; health() may run concurrently with
+ * start() and stop().
  *
  * Readings leave through cg_sink_emit(). The API carries a version so it can
  * grow: fields are only ever appended. */

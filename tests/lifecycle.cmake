@@ -1,0 +1,10 @@
+# The adapter lifecycle contract (include/citygate/adapter.h) for every
+# compiled-in adapter, against real mosquitto and citygate-sim (issue 13).
+add_executable(adapter_conformance ${PROJECT_SOURCE_DIR}/tests/integration/adapter_conformance.c
+               ${PROJECT_BINARY_DIR}/registry.c)
+target_link_libraries(adapter_conformance PRIVATE ${CG_ADAPTER_LIBS} citygate_core)
+target_include_directories(adapter_conformance PRIVATE ${PROJECT_SOURCE_DIR}/gateway)
+cg_integration_test(adapter_lifecycle adapter_lifecycle.sh TIMEOUT 120 LABELS mqtt modbus)
+set_property(TEST integration.adapter_lifecycle APPEND PROPERTY ENVIRONMENT
+             "ADAPTER_CONFORMANCE=$<TARGET_FILE:adapter_conformance>")
+cg_integration_test(reload_sources reload_sources.sh TIMEOUT 120 LABELS mqtt)
