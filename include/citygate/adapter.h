@@ -29,7 +29,8 @@
  *   stop -> stop                          (the second is a no-op)
  *   create (failed) -> destroy            (half-built state)
  *
- * start() that fails is followed by stop() and destroy(). The core never calls
+ * start() that fails is not followed by stop(): it must leave a state that
+ * destroy() frees (and that a later start() may retry). The core never calls
  * two of these at once on one state; health() may run concurrently with
  * start() and stop().
  *
