@@ -69,6 +69,7 @@ struct daemon {
     struct gen *g;
     struct cg_journal *journal;
     bool dry_run;
+    bool test; /* --test (dry_run is set too) */
     pthread_t dry_thread;
     int dry_started;
     int64_t started_ns;
@@ -92,6 +93,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: citygate --config FILE [--dry-run] [--run-for SECONDS] [--log-level LEVEL]\n"
+            "       citygate --config FILE --test [--test-wait SECONDS]\n"
             "       citygate --check-config FILE\n"
             "       citygate probe --help           (read raw Modbus registers, every decoding)\n"
             "       citygate --print-options        (option reference, markdown)\n"
@@ -101,6 +103,10 @@ static void usage(FILE *f)
             "  -t, --check-config FILE  validate FILE, list every error, exit 0 (valid) or 1\n"
             "  -n, --dry-run            poll/receive as configured, print line protocol to stdout\n"
             "                           instead of sending it (the buffer on disk is not touched)\n"
+            "      --test               read every device once now, listen to MQTT for --test-wait\n"
+            "                           seconds, print the points as line protocol, store nothing;\n"
+            "                           exit 0 if every source produced a reading, else 1\n"
+            "      --test-wait SECONDS  how long --test listens (default 5)\n"
             "      --run-for SECONDS    stop by itself after SECONDS (tests, demos)\n"
             "  -l, --log-level LEVEL    error, warn, info or debug (overrides gateway.log_level)\n"
             "\n"
@@ -235,7 +241,8 @@ static void log_errs(const char *what, const struct cg_config_text *raw, struct 
 
 /* Builds a generation from a loaded config: normaliser, sinks, adapter states
  * (config parsing only, no I/O). Takes ownership of conf. Errors go to errs. */
-static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool check_only, struct cg_errs *errs)
+static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool test, bool check_only,
+                              struct cg_errs *errs)
 {
     struct gen *g = calloc(1, sizeof(*g));
     if (g == NULL) {
@@ -248,7 +255,8 @@ static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool check_o
     g->pl.lp.write_uint = conf->gw.write_uint;
     g->pl.config_dir = conf->dir;
     g->pl.state_dir = conf->gw.state_dir;
-    g->pl.dry_run = dry_run;
+    g->pl.dry_run = dry_run || test;
+    g->pl.test_mode = test;
     g->pl.check_only = check_only;
     if (cg_norm_conf_enabled(conf->norm) && (g->norm = cg_norm_new(conf->norm)) == NULL) {
         cg_errs_add(errs, "normalise", "out of memory");
@@ -913,7 +921,7 @@ static void reload(struct daemon *d, const char *file)
         cg_config_free(conf);
         goto out;
     }
-    struct gen *ng = gen_create(conf, d->dry_run, false, &errs); /* owns conf now */
+    struct gen *ng = gen_create(conf, d->dry_run, false, false, &errs); /* owns conf now */
     if (ng == NULL || cg_errs_count(&errs) > 0) {
         log_errs("reload rejected, the running configuration stays", &raw, &errs);
         gen_free(ng);
@@ -986,7 +994,7 @@ static int check_config(const char *file)
     if (cg_config_load(file, &conf, &raw, &errs) == 0) {
         n_out = conf->n_outputs;
         n_src = conf->n_sources;
-        gen_free(gen_create(conf, false, true, &errs));
+        gen_free(gen_create(conf, false, false, true, &errs));
     }
     int bad = cg_errs_count(&errs) > 0;
     if (bad) {
@@ -1001,11 +1009,56 @@ static int check_config(const char *file)
     return bad ? 1 : 0;
 }
 
-static int run(const char *file, bool dry_run, long run_for_s, const char *level_override)
+struct test_ctx {
+    const char *source;
+    int dead;
+};
+
+static void test_device(void *ctx, const struct cg_health_item *h)
+{
+    struct test_ctx *t = ctx;
+    if (h->kind == CG_HEALTH_DEVICE && !h->up && h->failed > 0 && h->ok == 0) {
+        fprintf(stderr, "citygate --test: %s: device %s: no reading (%s)\n", t->source, h->device ? h->device : "?",
+                h->last_error ? h->last_error : "failed");
+        t->dead++;
+    }
+}
+
+/* --test: did every source produce a reading? Says which did not, on stderr.
+ * A source counts when it handed over at least one point and none of its
+ * devices failed every read (a Modbus source also hands over health points
+ * for a dead device). */
+static int test_verdict(const struct gen *g)
+{
+    int bad = 0;
+    for (size_t i = 0; i < g->n_sources; i++) {
+        const struct source *s = &g->sources[i];
+        struct cg_sink_counters c;
+        cg_sink_counters(s->sink, &c);
+        struct test_ctx t = {s->conf->name, 0};
+        if (s->conf->adapter->health != NULL && s->state != NULL) {
+            s->conf->adapter->health(s->state, test_device, &t);
+        }
+        if (c.points_in == 0) {
+            fprintf(stderr, "citygate --test: %s: no reading\n", s->conf->name);
+            bad = 1;
+        } else if (t.dead > 0) {
+            bad = 1;
+        } else {
+            fprintf(stderr, "citygate --test: %s: %llu points\n", s->conf->name, (unsigned long long)c.points_in);
+        }
+    }
+    return bad;
+}
+
+static int run(const char *file, bool dry_run, bool test, long run_for_s, const char *level_override)
 {
     struct cg_errs errs = {0};
     struct cg_config_text raw = {0};
-    struct daemon d = {.dry_run = dry_run};
+    if (test) {
+        dry_run = true;
+    }
+    struct daemon d = {.dry_run = dry_run, .test = test};
     struct cg_config *conf = NULL;
     int rc = 1;
 
@@ -1036,7 +1089,7 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
         goto out;
     }
     d.started_ns = cg_time_now_ns();
-    d.g = gen_create(conf, dry_run, false, &errs);
+    d.g = gen_create(conf, dry_run, test, false, &errs);
     if (d.g == NULL || cg_errs_count(&errs) > 0) {
         print_errs(file, &raw, &errs);
         goto out;
@@ -1070,7 +1123,10 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
     cg_notify_ready(line);
     cg_log(CG_LOG_INFO, "citygate", "citygate %s running: gateway %s, %zu source%s, %zu output%s%s", CG_VERSION,
            d.g->conf->gw.id, d.g->n_sources, d.g->n_sources == 1 ? "" : "s", d.g->conf->n_outputs,
-           d.g->conf->n_outputs == 1 ? "" : "s", dry_run ? " (dry run: printing line protocol)" : "");
+           d.g->conf->n_outputs == 1 ? "" : "s",
+           test      ? " (test: reading every source once, printing line protocol, storing nothing)"
+           : dry_run ? " (dry run: printing line protocol)"
+                     : "");
 
     int64_t start_ms = cg_time_mono_ms();
     int64_t end_ms = run_for_s > 0 ? start_ms + run_for_s * 1000 : 0;
@@ -1083,12 +1139,12 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
             cg_log(CG_LOG_INFO, "citygate", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
-        if (sig == SIGHUP) {
+        if (sig == SIGHUP && !test) {
             reload(&d, file);
         }
         int64_t now = cg_time_mono_ms();
         cg_journal_tick(d.journal);
-        if (now - last_second >= 1000) {
+        if (!test && now - last_second >= 1000) {
             second_tick(&d);
             last_second = now;
         }
@@ -1135,6 +1191,11 @@ out:
     if (d.g != NULL && d.journal != NULL && !dry_run) {
         log_summary(&d, d.g);
     }
+    if (test && rc == 0) {
+        rc = test_verdict(d.g);
+    } else if (test) {
+        rc = 1;
+    }
     gen_free(d.g);
     cg_journal_free(d.journal);
     free(d.tracked);
@@ -1160,6 +1221,8 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 't'},
         {"dry-run", no_argument, NULL, 'n'},
+        {"test", no_argument, NULL, 'T'},
+        {"test-wait", required_argument, NULL, 'w'},
         {"run-for", required_argument, NULL, 'r'},
         {"log-level", required_argument, NULL, 'l'},
         {"print-options", no_argument, NULL, 'P'},
@@ -1168,8 +1231,8 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *check = NULL, *level = NULL;
-    bool dry = false;
-    long run_for = 0;
+    bool dry = false, test = false;
+    long run_for = 0, test_wait = 5;
     int c;
     while ((c = getopt_long(argc, argv, "c:t:nl:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -1182,6 +1245,19 @@ int main(int argc, char **argv)
         case 'n':
             dry = true;
             break;
+        case 'T':
+            test = true;
+            break;
+        case 'w': {
+            char *end;
+            errno = 0;
+            test_wait = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || test_wait < 1 || test_wait > 3600) {
+                fprintf(stderr, "citygate: --test-wait: expected 1..3600 seconds, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'r': {
             char *end;
             errno = 0;
@@ -1225,5 +1301,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    return run(config, dry, run_for, level);
+    if (test && (dry || run_for)) {
+        fprintf(stderr, "citygate: --test goes with neither --dry-run nor --run-for (use --test-wait)\n");
+        return 2;
+    }
+    return run(config, dry, test, test ? test_wait : run_for, level);
 }

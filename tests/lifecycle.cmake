@@ -8,3 +8,4 @@ cg_integration_test(adapter_lifecycle adapter_lifecycle.sh TIMEOUT 120 LABELS mq
 set_property(TEST integration.adapter_lifecycle APPEND PROPERTY ENVIRONMENT
              "ADAPTER_CONFORMANCE=$<TARGET_FILE:adapter_conformance>")
 cg_integration_test(reload_sources reload_sources.sh TIMEOUT 120 LABELS mqtt)
+cg_integration_test(cli_test_mode cli_test_mode.sh TIMEOUT 120 LABELS mqtt modbus)

@@ -81,8 +81,17 @@ const char *cg_sink_state_dir(const struct cg_sink *sink);
  * (a poll plan that cannot fit its interval) into errors. */
 bool cg_sink_check_only(const struct cg_sink *sink);
 
-/* True when citygate runs with --dry-run (adapters may log their plans). */
+/* True when citygate runs with --dry-run or --test: readings are printed, not
+ * stored. Adapters may log their plans, and must not disturb the daemon that
+ * may run on the same config at the same time: no shared session or client
+ * identity (MQTT: own client id, clean session, no status topic, no share
+ * group). */
 bool cg_sink_dry_run(const struct cg_sink *sink);
+
+/* True when citygate runs with --test (then cg_sink_dry_run() is true too):
+ * read every device once, now (no stagger), and then nothing more; the core
+ * stops the sources after --test-wait seconds. */
+bool cg_sink_test_mode(const struct cg_sink *sink);
 
 /* What a health item describes: a device (the default), or the link a source
  * reaches its devices through (a serial bus, a TCP gateway, an MQTT broker
