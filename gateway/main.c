@@ -276,7 +276,9 @@ static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool test, b
             cg_errs_add(errs, s->conf->path, "out of memory");
             continue;
         }
-        cg_norm_source_set_user(s->conf->norm, s->sink);
+        if (s->conf->norm != NULL) { /* NULL in a partial config (normalise had errors) */
+            cg_norm_source_set_user(s->conf->norm, s->sink);
+        }
         if (s->conf->adapter->api_version != CG_ADAPTER_API_VERSION) {
             cg_errs_add(errs, s->conf->path, "adapter '%s' was built for API version %u, not %u",
                         s->conf->adapter->type, s->conf->adapter->api_version, CG_ADAPTER_API_VERSION);
@@ -289,6 +291,26 @@ static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool test, b
         }
     }
     return g;
+}
+
+static void gen_free(struct gen *g);
+
+/* Loads file. When it has errors, the sources are still created (config
+ * parsing only, as --check-config does) from what could be read, so that one
+ * run lists the errors of every section: a bad output no longer hides a
+ * misspelt device key. 0 with *out set, or < 0 with every error in errs. */
+static int load_conf(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs)
+{
+    struct cg_config *conf = NULL;
+    int rc = cg_config_load_partial(file, &conf, raw, errs);
+    if (rc == 0) {
+        *out = conf;
+        return 0;
+    }
+    if (conf != NULL) {
+        gen_free(gen_create(conf, false, false, true, errs)); /* owns conf */
+    }
+    return rc;
 }
 
 static void gen_stop_sources(struct gen *g)
@@ -909,7 +931,7 @@ static void reload(struct daemon *d, const char *file)
     struct cg_config *conf = NULL;
     cg_notify_reloading();
     cg_log(CG_LOG_INFO, "citygate", "SIGHUP: reloading %s", file);
-    if (cg_config_load(file, &conf, &raw, &errs) < 0) {
+    if (load_conf(file, &conf, &raw, &errs) < 0) {
         log_errs("reload rejected, the running configuration stays", &raw, &errs);
         goto out;
     }
@@ -991,7 +1013,7 @@ static int check_config(const char *file)
     struct cg_config_text raw = {0};
     struct cg_config *conf = NULL;
     size_t n_out = 0, n_src = 0;
-    if (cg_config_load(file, &conf, &raw, &errs) == 0) {
+    if (load_conf(file, &conf, &raw, &errs) == 0) {
         n_out = conf->n_outputs;
         n_src = conf->n_sources;
         gen_free(gen_create(conf, false, false, true, &errs));
@@ -1063,7 +1085,7 @@ static int run(const char *file, bool dry_run, bool test, long run_for_s, const 
     int rc = 1;
 
     pthread_mutex_init(&d.lock, NULL);
-    if (cg_config_load(file, &conf, &raw, &errs) < 0) {
+    if (load_conf(file, &conf, &raw, &errs) < 0) {
         print_errs(file, &raw, &errs);
         goto out;
     }
