@@ -10,3 +10,4 @@ set_property(TEST integration.adapter_lifecycle APPEND PROPERTY ENVIRONMENT
 cg_integration_test(reload_sources reload_sources.sh TIMEOUT 120 LABELS mqtt)
 cg_integration_test(cli_test_mode cli_test_mode.sh TIMEOUT 120 LABELS mqtt modbus)
 cg_integration_test(check_config_all check_config_all.sh TIMEOUT 60)
+cg_integration_test(doc_configs doc_configs.sh TIMEOUT 60)
