@@ -87,6 +87,9 @@ struct daemon {
     struct carried_out *carried_out;
     size_t n_carried_out;
     struct cg_norm_counters carried_norm;
+    struct carried_dev *carried_dev;
+    size_t n_carried_dev;
+    uint64_t carried_nonfinite, carried_clipped;
 };
 
 static void usage(FILE *f)
@@ -482,8 +485,14 @@ struct carried_out {
     char name[128];
     struct cg_influx_stats st; /* only the monotonic counters are used */
 };
+struct carried_dev {
+    char name[300]; /* "<source>/<device>" */
+    uint64_t ok, failed;
+};
 
-static void *carry_slot(void **arr, size_t *n, size_t elem, const char *name)
+/* The element of *arr named name, appended (zeroed) if new. Every element
+ * starts with its name, a char array of name_size. */
+static void *carry_slot(void **arr, size_t *n, size_t elem, size_t name_size, const char *name)
 {
     char *a = *arr;
     for (size_t i = 0; i < *n; i++) {
@@ -501,8 +510,38 @@ static void *carry_slot(void **arr, size_t *n, size_t elem, const char *name)
     *arr = a;
     char *slot = a + (*n)++ * elem;
     memset(slot, 0, elem);
-    snprintf(slot, 128, "%s", name);
+    snprintf(slot, name_size, "%s", name);
     return slot;
+}
+
+struct carry_dev_ctx {
+    struct daemon *d;
+    const char *source;
+};
+
+static void carry_device(void *ctx, const struct cg_health_item *h)
+{
+    struct carry_dev_ctx *c = ctx;
+    char key[300];
+    snprintf(key, sizeof(key), "%s/%s", c->source, h->device ? h->device : "");
+    struct carried_dev *cd = carry_slot((void **)&c->d->carried_dev, &c->d->n_carried_dev, sizeof(*cd), sizeof(cd->name), key);
+    if (cd != NULL) {
+        cd->ok += h->ok;
+        cd->failed += h->failed;
+    }
+}
+
+/* What earlier generations counted for this device (NULL: nothing). */
+static const struct carried_dev *carried_device(const struct daemon *d, const char *source, const char *device)
+{
+    char key[300];
+    snprintf(key, sizeof(key), "%s/%s", source, device ? device : "");
+    for (size_t i = 0; i < d->n_carried_dev; i++) {
+        if (strcmp(d->carried_dev[i].name, key) == 0) {
+            return &d->carried_dev[i];
+        }
+    }
+    return NULL;
 }
 
 static void add_sink_counters(struct cg_sink_counters *to, const struct cg_sink_counters *c)
@@ -536,7 +575,7 @@ static void carry_counters(struct daemon *d, struct gen *g)
 {
     for (size_t i = 0; i < g->n_sources; i++) {
         struct carried_src *c = carry_slot((void **)&d->carried_src, &d->n_carried_src, sizeof(*c),
-                                           g->sources[i].conf->name);
+                                           sizeof(c->name), g->sources[i].conf->name);
         struct cg_sink_counters now;
         if (c != NULL && g->sources[i].sink != NULL) {
             cg_sink_counters(g->sources[i].sink, &now);
@@ -548,9 +587,18 @@ static void carry_counters(struct daemon *d, struct gen *g)
         cg_norm_counters(g->norm, &now);
         add_norm_counters(&d->carried_norm, &now);
     }
+    for (size_t i = 0; i < g->n_sources; i++) {
+        struct source *s = &g->sources[i];
+        if (s->state != NULL && s->conf->adapter->health != NULL) {
+            struct carry_dev_ctx c = {d, s->conf->name};
+            s->conf->adapter->health(s->state, carry_device, &c);
+        }
+    }
+    d->carried_nonfinite += atomic_load(&g->pl.fields_nonfinite);
+    d->carried_clipped += atomic_load(&g->pl.uint_clipped);
     for (size_t i = 0; i < g->n_outputs; i++) {
         struct carried_out *c = carry_slot((void **)&d->carried_out, &d->n_carried_out, sizeof(*c),
-                                           cg_influx_conf_name(g->conf->outputs[i]));
+                                           sizeof(c->name), cg_influx_conf_name(g->conf->outputs[i]));
         struct cg_influx_stats now;
         if (c != NULL) {
             cg_influx_get_stats(g->outputs[i], &now);
@@ -609,6 +657,7 @@ static void output_stats(const struct daemon *d, const struct gen *g, size_t i, 
 struct dev_copy {
     struct cg_status_source *src;
     size_t cap;
+    const struct daemon *d;
 };
 
 static void copy_device(void *ctx, const struct cg_health_item *h)
@@ -631,6 +680,11 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
     d->quarantined = h->quarantined;
     d->ok = h->ok;
     d->failed = h->failed;
+    const struct carried_dev *cd = carried_device(c->d, s->name, h->device);
+    if (cd != NULL) { /* counts of earlier generations (reloads) */
+        d->ok += cd->ok;
+        d->failed += cd->failed;
+    }
     d->consecutive_failures = h->consecutive_failures;
     d->latency_ms = h->latency_ms;
     d->last_ok_ns = h->last_ok_ns;
@@ -648,8 +702,8 @@ static int collect(void *ctx, struct cg_status *st)
     st->now_ns = cg_time_now_ns();
     st->started_ns = d->started_ns;
     cg_journal_stats(d->journal, &st->journal);
-    st->fields_nonfinite = atomic_load(&g->pl.fields_nonfinite);
-    st->uint_clipped = atomic_load(&g->pl.uint_clipped);
+    st->fields_nonfinite = atomic_load(&g->pl.fields_nonfinite) + d->carried_nonfinite;
+    st->uint_clipped = atomic_load(&g->pl.uint_clipped) + d->carried_clipped;
     int rc = 0;
     st->sources = calloc(g->n_sources ? g->n_sources : 1, sizeof(*st->sources));
     st->outputs = calloc(g->n_outputs ? g->n_outputs : 1, sizeof(*st->outputs));
@@ -665,7 +719,7 @@ static int collect(void *ctx, struct cg_status *st)
         source_counters(d, g, i, &o->counters);
         cg_sink_last_lines(s->sink, o->last_lines, sizeof(o->last_lines));
         if (s->conf->adapter->health && s->state) {
-            struct dev_copy c = {o, 0};
+            struct dev_copy c = {o, 0, d};
             s->conf->adapter->health(s->state, copy_device, &c);
         }
     }
@@ -1223,6 +1277,7 @@ out:
     free(d.tracked);
     free(d.carried_src);
     free(d.carried_out);
+    free(d.carried_dev);
     cg_errs_done(&errs);
     cg_config_text_done(&raw);
     pthread_mutex_destroy(&d.lock);
