@@ -524,7 +524,8 @@ static void carry_device(void *ctx, const struct cg_health_item *h)
     struct carry_dev_ctx *c = ctx;
     char key[300];
     snprintf(key, sizeof(key), "%s/%s", c->source, h->device ? h->device : "");
-    struct carried_dev *cd = carry_slot((void **)&c->d->carried_dev, &c->d->n_carried_dev, sizeof(*cd), sizeof(cd->name), key);
+    struct carried_dev *cd =
+        carry_slot((void **)&c->d->carried_dev, &c->d->n_carried_dev, sizeof(*cd), sizeof(cd->name), key);
     if (cd != NULL) {
         cd->ok += h->ok;
         cd->failed += h->failed;

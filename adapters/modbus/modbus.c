@@ -917,7 +917,8 @@ static int mb_start(void *state)
         struct dev *d = &a->devs[i];
         int64_t iv = d->c->s.poll_interval_ms;
         /* staggered start: device i of n begins i/n of its interval late */
-        d->next_due_ms = now + (a->src->stagger && !test_mode(a) ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+        bool stagger = a->src->stagger && !test_mode(a);
+        d->next_due_ms = now + (stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
     }
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -66,7 +66,8 @@ static int configs(const char *type, char *good, size_t gn, char *bad, size_t bn
                  env("CG_TEST_MODBUS_PORT"), env("CG_TEST_PROFILE_DIR"));
         snprintf(bad, bn,
                  "{\"type\":\"modbus\",\"transport\":\"tcp\",\"host\":\"127.0.0.1\",\"port\":%s,"
-                 "\"profile_dirs\":[\"%s\"],\"devices\":[{\"name\":\"m1\",\"unit_id\":1,\"profile\":\"eastron_sdm630\"},"
+                 "\"profile_dirs\":[\"%s\"],"
+                 "\"devices\":[{\"name\":\"m1\",\"unit_id\":1,\"profile\":\"eastron_sdm630\"},"
                  "{\"name\":\"m2\",\"unit_id\":1,\"profile\":\"no_such_profile\",\"poll_interval_ms\":-1}]}",
                  env("CG_TEST_MODBUS_PORT"), env("CG_TEST_PROFILE_DIR"));
         return 0;
