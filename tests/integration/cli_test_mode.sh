@@ -37,12 +37,15 @@ J
 write_config "$T/gw.json" '[{"name":"m1","unit_id":1,"profile":"eastron_sdm630","poll_interval_ms":60000}]' 'sf/#'
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -r -t sf/retained -m 'sf,run=retained v=1i 1700000000000000001'
 
+# run_test NAME CONFIG WANT_RC: citygate --test for 2 s, stdout in NAME.lp, stderr in NAME.log.
+run_test() {
+    local rc=0
+    "$CITYGATE" --config "$2" --test --test-wait 2 >"$T/$1.lp" 2>"$T/$1.log" || rc=$?
+    expect "--test exit code ($1)" "$rc" "$3"
+}
+
 # 1. --test: one poll, now (the interval is a minute), MQTT for 2 s, nothing stored.
-set +e
-"$CITYGATE" --config "$T/gw.json" --test --test-wait 2 >"$T/test.lp" 2>"$T/test.log"
-rc=$?
-set -e
-expect "--test exit code" "$rc" 0
+run_test test "$T/gw.json" 0
 grep -q '^energy,device=m1,gateway=gw1,.*,site=cab1,.* voltage_l1=' "$T/test.lp" || { cat "$T/test.lp"; fail "no Modbus reading printed"; }
 grep -qx 'sf,gateway=gw1,run=retained,site=cab1 v=1i 1700000000000000001' "$T/test.lp" || fail "no MQTT reading printed"
 n=$(grep -c '^energy,' "$T/test.lp")
@@ -58,11 +61,7 @@ pass "--test printed one poll and the MQTT reading, stored nothing, exit 0"
 # 2. Exit 1: a dead device, a subscription with no message.
 write_config "$T/bad.json" '[{"name":"m1","unit_id":1,"profile":"eastron_sdm630"},
   {"name":"m9","unit_id":1,"port":'"$DEAD"',"profile":"eastron_sdm630"}]' 'quiet/#'
-set +e
-"$CITYGATE" --config "$T/bad.json" --test --test-wait 2 >"$T/bad.lp" 2>"$T/bad.log"
-rc=$?
-set -e
-expect "--test exit code with a dead device and a silent broker" "$rc" 1
+run_test bad "$T/bad.json" 1
 grep -q '^citygate --test: meters: device m9: no reading (' "$T/bad.log" || { cat "$T/bad.log"; fail "dead device not named"; }
 grep -qx 'citygate --test: broker: no reading' "$T/bad.log" || fail "silent source not named"
 pass "--test exit 1 names the dead device and the silent source"
