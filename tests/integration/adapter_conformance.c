@@ -17,6 +17,9 @@
 #include "registry.h"
 #include "sink.h"
 
+#include <MQTTAsync.h>
+#include <stdatomic.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,35 @@ static int failures;
             failures++;                                                                                                \
         }                                                                                                              \
     } while (0)
+
+/* Paho clients alive (linked with --wrap, see tests/lifecycle.cmake). */
+static atomic_int paho_clients, paho_created;
+
+int __real_MQTTAsync_createWithOptions(MQTTAsync *handle, const char *uri, const char *id, int ptype, void *pctx,
+                                       MQTTAsync_createOptions *o);
+void __real_MQTTAsync_destroy(MQTTAsync *handle);
+
+int __wrap_MQTTAsync_createWithOptions(MQTTAsync *handle, const char *uri, const char *id, int ptype, void *pctx,
+                                       MQTTAsync_createOptions *o);
+int __wrap_MQTTAsync_createWithOptions(MQTTAsync *handle, const char *uri, const char *id, int ptype, void *pctx,
+                                       MQTTAsync_createOptions *o)
+{
+    int e = __real_MQTTAsync_createWithOptions(handle, uri, id, ptype, pctx, o);
+    if (e == MQTTASYNC_SUCCESS) {
+        atomic_fetch_add(&paho_clients, 1);
+        atomic_fetch_add(&paho_created, 1);
+    }
+    return e;
+}
+
+void __wrap_MQTTAsync_destroy(MQTTAsync *handle);
+void __wrap_MQTTAsync_destroy(MQTTAsync *handle)
+{
+    if (handle != NULL && *handle != NULL) {
+        atomic_fetch_sub(&paho_clients, 1);
+    }
+    __real_MQTTAsync_destroy(handle);
+}
 
 static const char *env(const char *name)
 {
@@ -171,6 +203,11 @@ static void run(const struct cg_adapter *a, struct cg_pipeline *pl)
     a->stop(state); /* twice: harmless */
     a->destroy(state);
     cg_sink_free(sink);
+    CHECK(atomic_load(&paho_clients) == 0, "%s: %d Paho clients left after destroy() (%d created)", a->type,
+          atomic_load(&paho_clients), atomic_load(&paho_created));
+    if (strcmp(a->type, "mqtt") == 0) {
+        printf("ok: mqtt: %d Paho clients created over 3 starts, none left\n", atomic_load(&paho_created));
+    }
 }
 
 int main(void)
