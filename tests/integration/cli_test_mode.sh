@@ -37,14 +37,14 @@ J
 write_config "$T/gw.json" '[{"name":"m1","unit_id":1,"profile":"eastron_sdm630","poll_interval_ms":60000}]' 'sf/#'
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -r -t sf/retained -m 'sf,run=retained v=1i 1700000000000000001'
 
-# run_test NAME CONFIG WANT_RC: citygate --test for 2 s, stdout in NAME.lp, stderr in NAME.log.
+# run_test NAME CONFIG WANT_RC: citygate --test for 3 s, stdout in NAME.lp, stderr in NAME.log.
 run_test() {
     local rc=0
-    "$CITYGATE" --config "$2" --test --test-wait 2 >"$T/$1.lp" 2>"$T/$1.log" || rc=$?
+    "$CITYGATE" --config "$2" --test --test-wait 3 >"$T/$1.lp" 2>"$T/$1.log" || rc=$?
     expect "--test exit code ($1)" "$rc" "$3"
 }
 
-# 1. --test: one poll, now (the interval is a minute), MQTT for 2 s, nothing stored.
+# 1. --test: one poll, now (the interval is a minute), MQTT for 3 s, nothing stored.
 run_test test "$T/gw.json" 0
 grep -q '^energy,device=m1,gateway=gw1,.*,site=cab1,.* voltage_l1=' "$T/test.lp" || { cat "$T/test.lp"; fail "no Modbus reading printed"; }
 grep -qx 'sf,gateway=gw1,run=retained,site=cab1 v=1i 1700000000000000001' "$T/test.lp" || fail "no MQTT reading printed"
