@@ -118,6 +118,11 @@ bool cg_sink_dry_run(const struct cg_sink *sink)
     return sink->pl->dry_run;
 }
 
+bool cg_sink_test_mode(const struct cg_sink *sink)
+{
+    return sink->pl->test_mode;
+}
+
 static int encode_one(struct cg_sink *sink, struct cg_pipeline *pl, struct cg_buf *buf, const struct cg_point *p,
                       struct cg_lp_counters *cnt)
 {

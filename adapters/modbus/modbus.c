@@ -39,6 +39,8 @@ __attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_p
 /* Declared weak so this adapter also links against a core without it: true
  * when the core only validates the config (--check-config). */
 extern bool cg_sink_check_only(const struct cg_sink *sink) __attribute__((weak));
+extern bool cg_sink_test_mode(const struct cg_sink *sink) __attribute__((weak));
+
 
 struct group {
     const char *measurement; /* borrowed */
@@ -110,6 +112,12 @@ struct adapter {
     atomic_bool stopping;
     bool lock_init;
 };
+/* citygate --test: every device once, now, then nothing more (cli). */
+static bool test_mode(const struct adapter *a)
+{
+    return cg_sink_test_mode && a->sink && cg_sink_test_mode(a->sink);
+}
+
 
 static int64_t mono_us(void)
 {
@@ -597,6 +605,10 @@ static void *bus_thread(void *arg)
         } else {
             poll_device(c, next);
         }
+        if (test_mode(a)) {
+            next->next_due_ms = INT64_MAX / 2000; /* polled once: not again until stopped */
+            continue;
+        }
         /* keep the phase: skip slots a slow poll ran over, never burst */
         int64_t iv = next->c->s.poll_interval_ms;
         next->next_due_ms += iv;
@@ -905,7 +917,8 @@ static int mb_start(void *state)
         struct dev *d = &a->devs[i];
         int64_t iv = d->c->s.poll_interval_ms;
         /* staggered start: device i of n begins i/n of its interval late */
-        d->next_due_ms = now + (a->src->stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+        bool stagger = a->src->stagger && !test_mode(a);
+        d->next_due_ms = now + (stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
     }
     pthread_attr_t attr;
     pthread_attr_init(&attr);
