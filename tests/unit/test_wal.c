@@ -8,7 +8,10 @@
 #include "journal.h"
 #include "wal.h"
 
+#include <citygate/point.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,8 +26,12 @@
 /* Injected fdatasync failures: this definition in the test executable takes
  * the place of libc's for the WAL linked into it (no hook in the WAL). */
 static int fail_fdatasync; /* the next N calls fail with EIO */
+static int slow_fdatasync_ms; /* every call takes this long */
 int fdatasync(int fd)
 {
+    if (slow_fdatasync_ms > 0) {
+        usleep((useconds_t)slow_fdatasync_ms * 1000);
+    }
     if (fail_fdatasync > 0) {
         fail_fdatasync--;
         errno = EIO;
@@ -539,6 +546,39 @@ static void test_bit_flip_skipped_on_read(void **state)
     cg_journal_free(j);
 }
 
+static void *slow_append(void *arg)
+{
+    struct cg_journal *j = arg;
+    const char *line = "m v=2i 2\n";
+    return (void *)(intptr_t)cg_journal_append(j, line, strlen(line), 1, 0);
+}
+
+/* A slow disk (every fdatasync 800 ms, fsync always) must not stall the
+ * outputs: reading, committing and the stats behind /metrics do not wait for
+ * an append's sync (they did: it ran under the buffer's only lock). */
+static void test_sync_outside_the_lock(void **state)
+{
+    (void)state;
+    struct cg_journal *j = open_j(1 << 20, 0, 1, NULL);
+    append_n(j, 0, 1);
+    slow_fdatasync_ms = 800;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, slow_append, j), 0);
+    usleep(100 * 1000); /* the append is in its fdatasync now */
+    int64_t t0 = cg_time_mono_ms();
+    int first;
+    assert_int_equal(read_all(j, 0, &first, 0), 1);
+    struct cg_journal_stats st;
+    cg_journal_stats(j, &st);
+    int64_t took = cg_time_mono_ms() - t0;
+    void *rc;
+    pthread_join(t, &rc);
+    slow_fdatasync_ms = 0;
+    assert_int_equal((intptr_t)rc, 0);
+    assert_true(took < 400);
+    cg_journal_free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +595,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_100k_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_separates_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bit_flip_skipped_on_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_outside_the_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
