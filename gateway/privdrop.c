@@ -22,7 +22,9 @@ int cg_privdrop_to_owner(const char *state_dir, char *msg, size_t msglen)
     struct group *gr = getgrgid(gid);
     snprintf(group, sizeof(group), "%s", gr ? gr->gr_name : "?");
     int rc = 0;
-    if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(st.st_uid) < 0) {
+    /* the user's own supplementary groups (dialout for serial ports), no more */
+    int groups = pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL);
+    if (groups < 0 || setgid(gid) < 0 || setuid(st.st_uid) < 0) {
         rc = -errno;
     } else if (setuid(0) == 0) {
         rc = -EPERM; /* root could be regained: the switch did not hold */
