@@ -10,8 +10,7 @@
  * user, switches to that user (its primary group and its own supplementary
  * groups, e.g. dialout) for good. Returns 1 when it switched, 0 when there was
  * nothing to do (not root, or the directory belongs to root), -errno when it
- * could not (then the
- * caller must refuse to run). msg (when 1 or < 0) says which, for the log. */
+ * could not (then the caller must refuse to run). msg (when 1 or < 0) says which, for the log. */
 int cg_privdrop_to_owner(const char *state_dir, char *msg, size_t msglen);
 
 #endif
