@@ -1228,6 +1228,9 @@ static int seek(struct cg_wal *w, struct cursor *c, uint64_t *line)
         for (uint64_t off = 0; off < s->size && *line < s->bad_line;) {
             struct hdr h;
             int e = off + CG_WAL_HDR <= s->size ? read_hdr(w, s, off, &h) : -EIO;
+            if (e == -ENOMEM) {
+                return e; /* not the file's fault: try again later */
+            }
             const char *why = e == -EIO ? "segment file shorter than written" : e < 0 ? "cannot read" : NULL;
             if (e == 0) {
                 why = bad_header(&h, s, off, expect);
@@ -1273,6 +1276,9 @@ static long read_range(struct cg_wal *w, struct wreader *rd, struct cursor *c, u
         const char *p = NULL;
         if (skip_to == 0) {
             e = cached_read(w, s, c->off + CG_WAL_HDR, c->rec_len, &p);
+            if (e == -ENOMEM) {
+                break;
+            }
             if (e < 0) {
                 damage_tail(w, s, c->rec_first, c->off,
                             e == -EIO ? "segment file shorter than written" : "cannot read", e == -EIO ? 0 : e);
