@@ -11,31 +11,23 @@
 # /metrics report it at once.
 . "$SRC_DIR/tests/integration/lib.sh"
 . "$SRC_DIR/tests/integration/mqtt_lib.sh"
+. "$SRC_DIR/tests/integration/sf_lib.sh"
 WT="$PY $SRC_DIR/tests/integration/wal_tool.py"
 N=3000
 start_influxd
 influx_create_db city
 stop_pid "$INFLUX_PID"
 start_mosquitto "max_queued_messages 0"
-HTTP_PORT=$(free_port)
-mkdir -p "$T/state"
-cat >"$T/gw.json" <<J
-{"gateway":{"id":"gw1","state_dir":"$T/state","drain_timeout_ms":2000,"self_metrics_interval_s":0,"gap_records":false},
- "http":{"listen":"127.0.0.1:$HTTP_PORT"},
- "normalise":{"enabled":false},
- "buffer":{"fsync":"interval","fsync_interval_ms":100,"segment_bytes":65536},
- "outputs":[{"name":"db","type":"influxdb_v1","url":"$INFLUX_URL","database":"city","flush_interval_ms":100,
-   "batch_lines":200,"retry_initial_ms":100,"retry_max_ms":300}],
- "sources":[{"type":"mqtt","name":"broker","url":"$MQTT_URL","client_id":"dmg-gw","clean_session":false,
-   "subscriptions":[{"topic":"sf/#","qos":1}],"rules":[{"topic":"sf/{run}","format":"influx"}]}]}
-J
+SF_HTTP_PORT=$(free_port)
+sf_config "$T/gw.json" '[{"name":"db","type":"influxdb_v1","url":"'"$INFLUX_URL"'","database":"city",
+  "flush_interval_ms":100,"batch_lines":200,"retry_initial_ms":100,"retry_max_ms":300}]' \
+    '{"fsync":"interval","fsync_interval_ms":100,"segment_bytes":65536}'
 start_gw gw "$T/gw.json"
 pad=$(printf 'x%.0s' $(seq 200))
 seq 0 $((N - 1)) | awk -v p="$pad" '{ printf "sf,run=d,pad=%s v=%di 1700000000%09d\n", p, $1, $1 }' |
     mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t sf/d -l
-metric() { curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-appended_all() { [ "$(metric citygate_journal_appended_lines_total)" = "$N" ]; }
-wait_for 60 appended_all || fail "the buffer did not take $N readings: $(metric citygate_journal_appended_lines_total)"
+appended_all() { [ "$(sf_metric citygate_journal_appended_lines_total)" = "$N" ]; }
+wait_for 60 appended_all || fail "the buffer did not take $N readings: $(sf_metric citygate_journal_appended_lines_total)"
 sleep 0.5 # one fsync interval: everything written
 B="$T/state/buffer"
 $WT records "$B" >"$T/records"
@@ -88,8 +80,8 @@ for want in "segment $(id "$first") damaged at offset $cut_off (" \
     [ "$(grep -c -F "$want" "$T/gw.log")" = 1 ] || fail "want one log line '$want': $(grep -F damaged "$T/gw.log")"
 done
 pass "each damage logged once with segment and offset"
-expect "citygate_buffer_corrupt_records_total" "$(metric citygate_buffer_corrupt_records_total)" "$want_corrupt"
-code=$(curl -s -o "$T/healthz" -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")
+expect "citygate_buffer_corrupt_records_total" "$(sf_metric citygate_buffer_corrupt_records_total)" "$want_corrupt"
+code=$(curl -s -o "$T/healthz" -w '%{http_code}' "http://127.0.0.1:$SF_HTTP_PORT/healthz")
 expect "/healthz status" "$code" 503
 grep -q "^buffer damaged: $want_corrupt damaged records skipped" "$T/healthz" || fail "healthz: $(cat "$T/healthz")"
 pass "/healthz: $(grep damaged "$T/healthz")"

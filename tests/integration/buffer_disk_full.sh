@@ -24,25 +24,16 @@ start_influxd
 influx_create_db city
 stop_pid "$INFLUX_PID"
 start_mosquitto "max_queued_messages 0"
-HTTP_PORT=$(free_port)
-cat >"$T/gw.json" <<J
-{"gateway":{"id":"gw1","state_dir":"$FS","drain_timeout_ms":2000,"self_metrics_interval_s":0,"gap_records":false},
- "http":{"listen":"127.0.0.1:$HTTP_PORT"},
- "normalise":{"enabled":false},
- "buffer":{"fsync":"interval","fsync_interval_ms":100,"segment_bytes":32768},
- "outputs":[$(influx_out db "$INFLUX_URL")],
- "sources":[{"type":"mqtt","name":"broker","url":"$MQTT_URL","client_id":"full-gw","clean_session":false,
-   "emit_timeout_ms":200,"subscriptions":[{"topic":"sf/#","qos":1}],"rules":[{"topic":"sf/{run}","format":"influx"}]}]}
-J
+SF_HTTP_PORT=$(free_port) SF_STATE=$FS SF_SRC_EXTRA='"emit_timeout_ms":200,'
+sf_config "$T/gw.json" "[$(influx_out db "$INFLUX_URL")]" '{"fsync":"interval","fsync_interval_ms":100,"segment_bytes":32768}'
 start_gw gw "$T/gw.json"
-metric() { curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 sf_publish f 0 "$N" 10000 &
 PUB=$!
-write_errors_grow() { [ "$(metric citygate_buffer_write_errors_total)" -gt "${1:-0}" ]; }
+write_errors_grow() { [ "$(sf_metric citygate_buffer_write_errors_total)" -gt "${1:-0}" ]; }
 wait_for 60 write_errors_grow || fail "the disk never filled"
-taken1=$(metric citygate_journal_appended_lines_total)
-pass "disk full after $taken1 readings; write errors: $(metric citygate_buffer_write_errors_total)"
-code=$(curl -s -o "$T/healthz" -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")
+taken1=$(sf_metric citygate_journal_appended_lines_total)
+pass "disk full after $taken1 readings; write errors: $(sf_metric citygate_buffer_write_errors_total)"
+code=$(curl -s -o "$T/healthz" -w '%{http_code}' "http://127.0.0.1:$SF_HTTP_PORT/healthz")
 expect "/healthz status while the disk is full" "$code" 503
 grep -q "^buffer cannot write to $FS/buffer (write: No space left on device): readings are held" "$T/healthz" ||
     fail "healthz: $(cat "$T/healthz")"
@@ -52,14 +43,14 @@ wait_for 10 grep -q "gateway buffer cannot write (No space left on device): hold
     fail "the source did not say it holds the message: $(grep -i space "$T/gw.log" | head -3)"
 grep -q "dropped" "$T/gw.log" && fail "something was dropped: $(grep dropped "$T/gw.log" | head -3)"
 sleep 1
-taken2=$(metric citygate_journal_appended_lines_total)
+taken2=$(sf_metric citygate_journal_appended_lines_total)
 [ $((taken2 - taken1)) -lt 100 ] || fail "intake went on while the disk was full: $taken1 -> $taken2"
 pass "intake held while the disk is full ($taken2 taken of $N)"
 
 rm "$FS/filler" # 1. space returns: intake resumes by itself
-more_taken() { [ "$(metric citygate_journal_appended_lines_total)" -gt $((taken2 + 1000)) ]; }
-wait_for 30 more_taken || fail "intake did not resume after space was freed: $(metric citygate_journal_appended_lines_total)"
-pass "space freed: intake resumed ($(metric citygate_journal_appended_lines_total) taken)"
+more_taken() { [ "$(sf_metric citygate_journal_appended_lines_total)" -gt $((taken2 + 1000)) ]; }
+wait_for 30 more_taken || fail "intake did not resume after space was freed: $(sf_metric citygate_journal_appended_lines_total)"
+pass "space freed: intake resumed ($(sf_metric citygate_journal_appended_lines_total) taken)"
 
 wait "$PUB" || fail "mosquitto_pub failed"
 restart_influxd # 2. the output drains, freeing segments; intake resumes again

@@ -12,30 +12,20 @@ SHIM="$BUILD_DIR/tests/libcg_fsync_fail_shim.so"
 start_influxd
 influx_create_db city
 start_mosquitto "max_queued_messages 0"
-HTTP_PORT=$(free_port)
-mkdir -p "$T/state"
-cat >"$T/gw.json" <<J
-{"gateway":{"id":"gw1","state_dir":"$T/state","drain_timeout_ms":2000,"self_metrics_interval_s":0,"gap_records":false},
- "http":{"listen":"127.0.0.1:$HTTP_PORT"},
- "normalise":{"enabled":false},
- "buffer":{"fsync":"always"},
- "outputs":[$(influx_out db "$INFLUX_URL")],
- "sources":[{"type":"mqtt","name":"broker","url":"$MQTT_URL","client_id":"fsync-gw","clean_session":false,
-   "emit_timeout_ms":200,"subscriptions":[{"topic":"sf/#","qos":1}],"rules":[{"topic":"sf/{run}","format":"influx"}]}]}
-J
+SF_HTTP_PORT=$(free_port) SF_SRC_EXTRA='"emit_timeout_ms":200,'
+sf_config "$T/gw.json" "[$(influx_out db "$INFLUX_URL")]" '{"fsync":"always"}'
 export CG_FSYNC_FAIL_FILE="$T/fail-fsync"
 LD_PRELOAD="$SHIM" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" start_gw gw "$T/gw.json"
-metric() { curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 touch "$CG_FSYNC_FAIL_FILE"
 sf_publish s 0 50
-write_errors() { [ "$(metric citygate_buffer_write_errors_total)" -gt 0 ]; }
+write_errors() { [ "$(sf_metric citygate_buffer_write_errors_total)" -gt 0 ]; }
 wait_for 20 write_errors || fail "no write error counted"
 wait_for 10 grep -q "gateway buffer cannot write (Input/output error): holding the message" "$T/gw.log" ||
     fail "the source does not hold the message"
 sleep 1
-expect "lines taken while fdatasync fails" "$(metric citygate_journal_appended_lines_total)" 0
+expect "lines taken while fdatasync fails" "$(sf_metric citygate_journal_appended_lines_total)" 0
 expect "points in the database while fdatasync fails" "$(sf_count s)" 0
-curl -s "http://127.0.0.1:$HTTP_PORT/healthz" >"$T/healthz" || true
+curl -s "http://127.0.0.1:$SF_HTTP_PORT/healthz" >"$T/healthz" || true
 grep -qx "buffer cannot write to $T/state/buffer (fdatasync: Input/output error): readings are held" "$T/healthz" ||
     fail "healthz: $(cat "$T/healthz")"
 pass "/healthz: $(grep ^buffer "$T/healthz")"
