@@ -17,6 +17,7 @@
 #include "log.h"
 #include "normalise.h"
 #include "notify.h"
+#include "privdrop.h"
 #include "output_influx.h"
 #include "registry.h"
 #include "sink.h"
@@ -440,10 +441,19 @@ static struct cg_journal *open_journal(const struct cg_config *conf, bool dry_ru
         return NULL;
     }
     if (o.dir != NULL) {
+        /* unsent per output, apart from what every output already delivered
+         * (a clean stop keeps the last segment): issue 11 */
+        char unsent[1024] = "";
+        size_t u = 0;
+        for (unsigned i = 0; i < o.n_readers && u < sizeof(unsent); i++) {
+            u += (size_t)snprintf(unsent + u, sizeof(unsent) - u, " %s=%llu", np[i],
+                                  (unsigned long long)rec.unsent_lines[i]);
+        }
         cg_log(rec.torn_bytes || rec.corrupt_bytes ? CG_LOG_WARN : CG_LOG_INFO, "buffer",
-               "%s: %llu lines in %llu segments recovered; torn tail cut: %llu bytes; corrupt data skipped: "
-               "%llu bytes in %llu segments",
-               o.dir, (unsigned long long)rec.lines, (unsigned long long)rec.segments,
+               "%s: %llu lines in %llu segments recovered (unsent:%s; already delivered, kept until freed: %llu); "
+               "torn tail cut: %llu bytes; corrupt data skipped: %llu bytes in %llu segments",
+               o.dir, (unsigned long long)rec.lines, (unsigned long long)rec.segments, unsent,
+               (unsigned long long)rec.delivered_lines,
                (unsigned long long)rec.torn_bytes, (unsigned long long)rec.corrupt_bytes,
                (unsigned long long)rec.corrupt_segments);
     }
@@ -1164,6 +1174,17 @@ static int run(const char *file, bool dry_run, bool test, long run_for_s, const 
                strerror(errno));
         cg_config_free(conf);
         goto out;
+    }
+    if (!dry_run) { /* before anything is opened or written there */
+        char pmsg[768];
+        int pr = cg_privdrop_to_owner(conf->gw.state_dir, pmsg, sizeof(pmsg));
+        if (pr != 0) {
+            cg_log(pr < 0 ? CG_LOG_ERROR : CG_LOG_WARN, "citygate", "%s", pmsg);
+        }
+        if (pr < 0) {
+            cg_config_free(conf);
+            goto out;
+        }
     }
     d.started_ns = cg_time_now_ns();
     d.g = gen_create(conf, dry_run, test, false, &errs);

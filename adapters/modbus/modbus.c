@@ -521,6 +521,10 @@ static bool poll_device(struct conn *c, struct dev *d)
             int e = cg_sink_emit(a->sink, d->points, n_points, (int)a->src->emit_timeout_ms);
             if (e == -ETIMEDOUT) {
                 set_error(a, d, "gateway buffer full: readings of this poll dropped");
+            } else if (cg_sink_hold(e)) { /* counted by the core as refused */
+                snprintf(buf, sizeof buf, "gateway buffer cannot write (%s): readings of this poll not stored",
+                         strerror(-e));
+                set_error(a, d, buf);
             }
         }
     }

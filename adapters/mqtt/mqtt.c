@@ -988,11 +988,17 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
             }
             return 1;
         }
-        if (e == -ETIMEDOUT) {
+        if (cg_sink_hold(e)) { /* buffer full, or its disk full or failing: nothing was taken */
             atomic_fetch_add(&m->held, 1);
-            cg_complain(&m->full_c, CG_LOG_WARN, m->name,
-                        "gateway buffer full: holding the message from '%.*s' and reading nothing more from the "
-                        "broker until there is room", (int)tlen, topic);
+            if (e == -ETIMEDOUT) {
+                cg_complain(&m->full_c, CG_LOG_WARN, m->name,
+                            "gateway buffer full: holding the message from '%.*s' and reading nothing more from the "
+                            "broker until there is room", (int)tlen, topic);
+            } else {
+                cg_complain(&m->full_c, CG_LOG_WARN, m->name,
+                            "gateway buffer cannot write (%s): holding the message from '%.*s' and reading nothing "
+                            "more from the broker until it can", strerror(-e), (int)tlen, topic);
+            }
             if (atomic_load(&m->stopping)) {
                 atomic_fetch_add(&m->redeliver, 1);
                 return 0;

@@ -43,6 +43,7 @@
 #include <citygate/config.h>
 #include <citygate/log.h>
 #include <citygate/point.h>
+#include <errno.h>
 #include <stdbool.h>
 
 #define CG_ADAPTER_API_VERSION 1
@@ -60,8 +61,19 @@ struct cg_sink; /* opaque, owned by the core, outlives the adapter state */
  * Returns the number of points accepted (invalid ones are counted and skipped:
  * see cg_sink_last_error), -ETIMEDOUT when the buffer stayed full (nothing was
  * taken: the caller still owns the readings, e.g. an MQTT message stays
- * unacknowledged), -ESHUTDOWN when the gateway is stopping. */
+ * unacknowledged), a storage error (-ENOSPC, -EIO, ...) when the disk buffer
+ * cannot write (nothing was taken either; see cg_sink_hold), -ESHUTDOWN when
+ * the gateway is stopping. */
 int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms);
+
+/* True when cg_sink_emit took nothing but can take the same points later: the
+ * buffer stayed full, or the disk under it is full or failing. Hold them (an
+ * MQTT message stays unacknowledged) and try again; never drop them. */
+static inline bool cg_sink_hold(int rc)
+{
+    return rc == -ETIMEDOUT || rc == -ENOSPC || rc == -EDQUOT || rc == -EIO || rc == -EROFS || rc == -EMFILE ||
+           rc == -ENFILE || rc == -EFBIG || rc == -EACCES || rc == -EPERM || rc == -ENOENT;
+}
 
 /* Why the last point of the last cg_sink_emit() call on this thread was rejected
  * (static text), or NULL. */
