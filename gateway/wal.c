@@ -1226,7 +1226,7 @@ static int seek(struct cg_wal *w, struct cursor *c, uint64_t *line)
         }
         uint64_t expect = s->first_line;
         for (uint64_t off = 0; off < s->size && *line < s->bad_line;) {
-            struct hdr h;
+            struct hdr h = {0}; /* read_hdr fills it when it returns 0; -O2 cannot see that */
             int e = off + CG_WAL_HDR <= s->size ? read_hdr(w, s, off, &h) : -EIO;
             if (e == -ENOMEM) {
                 return e; /* not the file's fault: try again later */
