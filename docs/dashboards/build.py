@@ -271,7 +271,8 @@ def sensor_health():
           desc="Closed gaps that started in the range; a device without a row had no gap. Open gaps: next panel."),
         P("Gaps open now", "table", "none",
           'SELECT "start_ns", "cause" FROM (SELECT last("start_ns") AS "start_ns", last("open") AS "open" FROM %s '
-          'WHERE %s GROUP BY %s) WHERE "open" = true' % (m("gap"), wd, group("scope", "source", TAG_DEVICE, "cause"))),
+          'WHERE %s GROUP BY %s) WHERE "open" = true GROUP BY %s'
+          % (m("gap"), wd, group("scope", "source", TAG_DEVICE, "cause"), group("scope", "source", TAG_DEVICE, "cause"))),
         P("Data completeness by district and station (readings received x report interval / range)", "table",
           "percent", presence,
           desc="Every station, Modbus or MQTT/LoRa: readings in the range times the expected report "

@@ -64,7 +64,7 @@ def variable_values(url, db, dash, name, values=None):
     """What Grafana offers for a query variable (its query run with the others substituted)."""
     v = [x for x in dash["templating"]["list"] if x["name"] == name][0]
     q = render(v["query"], dash, 0, 0, values=values)
-    return sorted(row[1] for s in query(url, db, q) for row in s["values"])
+    return sorted({row[1] for s in query(url, db, q) for row in s["values"]})  # Grafana shows each once
 
 
 def run_panel(url, db, dash, title, frm_ms, to_ms, interval="1m", values=None):
