@@ -5,6 +5,8 @@ generated, and docs/dashboards.md describes each panel.
 
     python3 docs/dashboards/build.py          write the *.json dashboards
     python3 docs/dashboards/build.py --check  exit 1 if they are out of date
+    python3 docs/dashboards/build.py --urls INFLUX_URL [DB]
+                                              the main panels' data, as influxd URLs
 
 When the schema changes, edit SCHEMA (and a query if a field changed), run the
 script, commit both. tests/integration/ops_dashboards.sh runs every query
@@ -301,6 +303,37 @@ def sensor_health():
     ], panels
 
 
+# The panels whose data URL scripts/demo prints (build.py --urls).
+MAIN = {
+    "citygate-air-quality": ["24-h means by district", "PM2.5 now (worst station per district)",
+                             "PM2.5: days over the WHO 2021 24-h guideline (15 µg/m³), per station"],
+    "citygate-traffic": ["Vehicles per day by corridor", "Peak hour by corridor (vehicles in the busiest hour of each day)",
+                         "Vehicles per day by district"],
+    "citygate-energy-water": ["Energy per day by site", "Water per day by site"],
+    "citygate-sensor-health": ["Data completeness by district and station (readings received x report interval / range)",
+                               "Data completeness by source and device (from gap records)", "Devices: state now"],
+}
+
+
+def urls(influx, db, hours=24):
+    """Each main panel's query as an influxd /query URL over the last `hours`,
+    with every variable on All, as Grafana sends it for a relative range."""
+    import urllib.parse
+    out = []
+    for name, fn in FILES.items():
+        uid, title, variables, panels = fn()
+        out.append("%s (%s)" % (title, name))
+        for p in panels:
+            if p.title not in MAIN[uid]:
+                continue
+            q = p.queries[0].replace(TF, "time >= now() - %dh" % hours).replace(IV, "5m")
+            q = q.replace(RANGE_S, str(hours * 3600))
+            for v in sorted(variables, key=lambda v: -len(v["name"])):
+                q = q.replace("$" + v["name"], v["query"] if v["type"] == "textbox" else v["allValue"])
+            out.append("  %s\n    %s/query?%s" % (p.title, influx, urllib.parse.urlencode({"db": db, "q": q})))
+    return out
+
+
 def dashboard(uid, title, variables, panels):
     out = []
     for i, p in enumerate(panels):
@@ -350,6 +383,9 @@ FILES = {
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
+    if sys.argv[1:2] == ["--urls"]:
+        print("\n".join(urls(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "city")))
+        return 0
     check = "--check" in sys.argv[1:]
     stale = []
     for name, fn in FILES.items():

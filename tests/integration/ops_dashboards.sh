@@ -111,3 +111,13 @@ print("%d panels, %d empty" % (n, len(bad)))
 sys.exit(1 if bad else 0)
 PY
 pass "every panel's query returns data"
+
+# the data URLs scripts/demo prints: each answers without an error
+n=0
+while read -r u; do
+    out=$(curl -fsS "$u") || fail "demo URL: $u"
+    case "$out" in *'"error"'*) fail "demo URL answers an error: $out ($u)" ;; esac
+    n=$((n + 1))
+done < <($PY "$D/build.py" --urls "$INFLUX_URL" city | sed -n 's/^ *\(http:.*\)/\1/p')
+[ "$n" -ge 8 ] || fail "build.py --urls printed $n URLs"
+pass "the $n dashboard data URLs scripts/demo prints answer"
