@@ -123,6 +123,12 @@ class P:
         self.limits, self.bars, self.desc = limits, bars, desc
 
 
+def over_time(title, unit, agg, field, measurement_key, w, tag):
+    """A time series of agg(field) per `tag`, one point per Grafana interval."""
+    return P(title, "timeseries", unit, 'SELECT %s("%s") FROM %s WHERE %s GROUP BY time(%s), "%s" fill(null)'
+             % (agg, field, m(measurement_key), w, IV, tag), "$tag_" + tag)
+
+
 # ---- air quality -------------------------------------------------------------
 AQ_FIELDS = [("pm2_5", "PM2.5"), ("pm10", "PM10"), ("no2", "NO2"), ("o3", "O3")]
 
@@ -204,12 +210,8 @@ def traffic():
         ]
     w = where(flt(TAG_CORRIDOR), flt(TAG_QUALITY))
     panels += [
-        P("Average speed by corridor", "timeseries", "velocitykmh",
-          'SELECT mean("speed_avg") FROM %s WHERE %s GROUP BY time(%s), "%s" fill(null)'
-          % (m("traffic"), w, IV, TAG_CORRIDOR), "$tag_corridor"),
-        P("Lane occupancy by corridor", "timeseries", "percent",
-          'SELECT mean("occupancy") FROM %s WHERE %s GROUP BY time(%s), "%s" fill(null)'
-          % (m("traffic"), w, IV, TAG_CORRIDOR), "$tag_corridor"),
+        over_time("Average speed by corridor", "velocitykmh", "mean", "speed_avg", "traffic", w, TAG_CORRIDOR),
+        over_time("Lane occupancy by corridor", "percent", "mean", "occupancy", "traffic", w, TAG_CORRIDOR),
     ]
     return "citygate-traffic", "Traffic by corridor and district", [
         var("corridor", "traffic", TAG_CORRIDOR), var("district", "traffic", TAG_DISTRICT),
@@ -285,12 +287,8 @@ def sensor_health():
         P("Readings by quality mark and district", "table", "none",
           ['SELECT count("%s") AS "%s" FROM %s WHERE %s GROUP BY %s'
            % (f, f, m(k), ws, group(TAG_DISTRICT, TAG_QUALITY)) for k, f in PRESENCE]),
-        P("Poll latency by device", "timeseries", "ms",
-          'SELECT mean("latency_ms") FROM %s WHERE %s GROUP BY time(%s), "%s" fill(null)'
-          % (m("device"), wd, IV, TAG_DEVICE), "$tag_device"),
-        P("Failures in a row by device", "timeseries", "short",
-          'SELECT max("consecutive_failures") FROM %s WHERE %s GROUP BY time(%s), "%s" fill(null)'
-          % (m("device"), wd, IV, TAG_DEVICE), "$tag_device"),
+        over_time("Poll latency by device", "ms", "mean", "latency_ms", "device", wd, TAG_DEVICE),
+        over_time("Failures in a row by device", "short", "max", "consecutive_failures", "device", wd, TAG_DEVICE),
     ]
     return "citygate-sensor-health", "Sensor health and data completeness", [
         var("gateway", "device", TAG_GATEWAY),
