@@ -131,6 +131,10 @@ int cg_http_conf_parse(const cJSON *obj, const char *path, struct cg_http_conf *
         cg_path_key(p, sizeof(p), path, c->username ? "password" : "username");
         cg_errs_add(errs, p, "missing: basic auth needs both username and password");
     }
+    if (c->username && c->username[0] == '\0') {
+        cg_path_key(p, sizeof(p), path, "username");
+        cg_errs_add(errs, p, "must not be empty; leave username and password out for none");
+    }
     if (c->username && strchr(c->username, ':')) {
         cg_path_key(p, sizeof(p), path, "username");
         cg_errs_add(errs, p, "must not contain ':' (basic auth separates user and password with it)");
@@ -749,7 +753,10 @@ static const char status_page[] =
 
 struct cg_http {
     struct MHD_Daemon *mhd;
-    const struct cg_http_conf *conf;
+    const struct cg_http_conf *conf; /* &own */
+    /* A private copy: a reload frees the config the server was started
+     * with, while the server (and its credentials) keep running. */
+    struct cg_http_conf own;
     cg_status_collect_fn collect;
     void *ctx;
     char *page; /* status_page with the refresh interval filled in */
@@ -968,7 +975,16 @@ struct cg_http *cg_http_start(const struct cg_http_conf *c, cg_status_collect_fn
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    h->conf = c;
+    h->own = *c;
+    h->own.listen = h->own.token = h->own.username = h->own.password = NULL;
+    if ((c->listen && (h->own.listen = strdup(c->listen)) == NULL) ||
+        (c->token && (h->own.token = strdup(c->token)) == NULL) ||
+        (c->username && (h->own.username = strdup(c->username)) == NULL) ||
+        (c->password && (h->own.password = strdup(c->password)) == NULL)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    h->conf = &h->own;
     h->collect = collect;
     h->ctx = ctx;
     /* Our own socket, so "address in use" reaches the log with its errno. */
@@ -1003,6 +1019,7 @@ fail:
         close(fd);
     }
     if (h) {
+        cg_opt_free(cg_http_options, &h->own);
         free(h->page);
         free(h);
     }
@@ -1020,6 +1037,7 @@ void cg_http_stop(struct cg_http *h)
         return;
     }
     MHD_stop_daemon(h->mhd); /* joins its thread and closes the listening socket */
+    cg_opt_free(cg_http_options, &h->own);
     free(h->page);
     free(h);
 }

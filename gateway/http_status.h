@@ -49,7 +49,8 @@ bool cg_http_conf_enabled(const struct cg_http_conf *c);
 
 struct cg_http;
 
-/* Starts the server thread. c must outlive the server (borrowed); collect is
+/* Starts the server thread. c is copied (a reload may free it while the
+ * server runs on with the settings it started with); collect is
  * called from the server's threads, once per request, with ctx. Returns NULL
  * with a message in err (e.g. "cannot listen on 127.0.0.1:9273: Address
  * already in use") on failure. Returns NULL with err = "" when the conf

@@ -220,6 +220,14 @@ static void log_errs(const char *what, const struct cg_config_text *raw, struct 
     }
 }
 
+/* Config warnings (a secret file others can read): logged, the config stands. */
+static void log_warnings(const struct cg_errs *errs)
+{
+    for (size_t i = 0; i < errs->n_warn; i++) {
+        cg_log(CG_LOG_WARN, "citygate", "%s", errs->warn[i]);
+    }
+}
+
 /* ---- generations ---------------------------------------------------------- */
 
 /* Builds a generation from a loaded config: normaliser, sinks, adapter states
@@ -772,6 +780,7 @@ static void reload(struct daemon *d, const char *file)
         goto out;
     }
     cg_config_text_done(&raw);
+    log_warnings(&errs);
     /* The new config is valid: stop the old sources (nothing new comes in),
      * then the old outputs without draining: what they had not sent stays in
      * the journal and the new outputs take it from there. */
@@ -835,6 +844,9 @@ static int check_config(const char *file)
         gen_free(gen_create(conf, false, true, &errs));
     }
     int bad = cg_errs_count(&errs) > 0;
+    for (size_t i = 0; i < errs.n_warn; i++) {
+        fprintf(stderr, "citygate: warning: %s\n", errs.warn[i]);
+    }
     if (bad) {
         print_errs(file, &raw, &errs);
     } else {
@@ -888,6 +900,7 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
         goto out;
     }
     cg_config_text_done(&raw); /* not kept for the daemon's lifetime */
+    log_warnings(&errs);
     if ((d.journal = open_journal(d.g->conf, dry_run)) == NULL) {
         goto out;
     }

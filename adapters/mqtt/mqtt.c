@@ -650,7 +650,12 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
             m->ssl = true;
         }
         cg_path_key(p, sizeof(p), path, "url");
-        if (rest == NULL || rest[0] == '\0' || rest[0] == ':') {
+        size_t hostlen = rest ? strcspn(rest, "/?#") : 0;
+        if (rest != NULL && memchr(rest, '@', hostlen) != NULL) {
+            /* Never echo the URL: the part before '@' is a password. */
+            cg_errs_add(errs, p, "must not contain credentials (user:password@): use the username and password "
+                                 "(or password_file) keys");
+        } else if (rest == NULL || rest[0] == '\0' || rest[0] == ':') {
             cg_errs_add(errs, p, "must be tcp://host[:port] or ssl://host[:port] (mqtt://, mqtts://), got '%s'", u);
         } else {
             size_t n = strlen(rest) + 16;
