@@ -35,8 +35,14 @@ const struct cg_opt cg_http_options[] = {
      .doc = "Basic-auth user name (with `password`)."},
     {.name = "password", .type = CG_OPT_STRING, .offset = H(password), .flags = CG_OPT_SECRET,
      .doc = "Basic-auth password; or `password_file`."},
-    {.name = "max_connections", .type = CG_OPT_INT, .offset = H(max_connections), .def = "16", .min = 1,
-     .max = 1024, .doc = "Concurrent HTTP connections accepted."},
+    {.name = "max_connections", .type = CG_OPT_INT, .offset = H(max_connections), .def = "64", .min = 2,
+     .max = 1024, .doc = "Concurrent HTTP connections accepted, in total."},
+    {.name = "max_connections_per_client", .type = CG_OPT_INT, .offset = H(max_connections_per_client),
+     .def = "8", .min = 1, .max = 1024,
+     .doc = "Concurrent connections from one client address (more are closed at once), so one slow or hostile "
+            "client cannot take every connection; must be below `max_connections`."},
+    {.name = "timeout_s", .type = CG_OPT_INT, .offset = H(timeout_s), .def = "10", .min = 1, .max = 600,
+     .doc = "A connection that sends nothing for this long (headers included) is closed."},
     {.name = "refresh_ms", .type = CG_OPT_INT, .offset = H(refresh_ms), .def = "2000", .min = 500,
      .max = 60000, .doc = "How often the status page refreshes itself."},
     CG_OPT_END,
@@ -138,6 +144,12 @@ int cg_http_conf_parse(const cJSON *obj, const char *path, struct cg_http_conf *
     if (c->username && strchr(c->username, ':')) {
         cg_path_key(p, sizeof(p), path, "username");
         cg_errs_add(errs, p, "must not contain ':' (basic auth separates user and password with it)");
+    }
+    if (c->max_connections_per_client >= c->max_connections) {
+        cg_path_key(p, sizeof(p), path, "max_connections_per_client");
+        cg_errs_add(errs, p, "must be below max_connections (%" PRId64 "), got %" PRId64
+                             ": one client could then take every connection",
+                    c->max_connections, c->max_connections_per_client);
     }
     if (cg_http_conf_enabled(c)) {
         cg_path_key(p, sizeof(p), path, "listen");
@@ -767,50 +779,14 @@ struct cg_http {
 static bool ct_equal(const char *a, size_t la, const char *b)
 {
     size_t lb = strlen(b);
+    if (lb == 0) { /* config refuses empty secrets; an empty one never matches either */
+        return false;
+    }
     unsigned char d = la != lb;
     for (size_t i = 0; i < la; i++) {
         d |= (unsigned char)a[i] ^ (unsigned char)b[lb ? i % lb : 0];
     }
     return d == 0;
-}
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Decodes base64 into out (NUL-terminated); -EINVAL on bad input or overflow. */
-static int b64decode(const char *s, char *out, size_t outsz)
-{
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64val((unsigned char)*s);
-        if (v < 0) {
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= outsz) {
-                return -EINVAL;
-            }
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[n] = '\0';
-    return (int)n;
 }
 
 static bool authorized(const struct cg_http *h, struct MHD_Connection *conn)
@@ -831,20 +807,17 @@ static bool authorized(const struct cg_http *h, struct MHD_Connection *conn)
         return ct_equal(t, strlen(t), c->token);
     }
     if (c->username && strncasecmp(v, "Basic ", 6) == 0) {
-        char dec[HTTP_AUTH_MAX];
-        const char *t = v + 6;
-        while (*t == ' ') {
-            t++;
+        char *pass = NULL;
+        char *user = MHD_basic_auth_get_username_password(conn, &pass);
+        /* Both compared in full whatever the first one says: the time taken
+         * tells nothing about which part was wrong. */
+        bool user_ok = user != NULL && ct_equal(user, strlen(user), c->username);
+        bool pass_ok = pass != NULL && ct_equal(pass, strlen(pass), c->password);
+        if (pass != NULL) {
+            explicit_bzero(pass, strlen(pass));
         }
-        if (b64decode(t, dec, sizeof(dec)) < 0) {
-            return false;
-        }
-        char *colon = strchr(dec, ':');
-        if (colon == NULL) {
-            return false;
-        }
-        bool user_ok = ct_equal(dec, (size_t)(colon - dec), c->username);
-        bool pass_ok = ct_equal(colon + 1, strlen(colon + 1), c->password);
+        MHD_free(user);
+        MHD_free(pass);
         return user_ok && pass_ok;
     }
     return false;
@@ -1008,7 +981,8 @@ struct cg_http *cg_http_start(const struct cg_http_conf *c, cg_status_collect_fn
     }
     h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_LISTEN_SOCKET, fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-                              MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_client,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout_s, MHD_OPTION_END);
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTP server on %s", c->listen);
         goto fail;

@@ -29,6 +29,8 @@ struct cg_http_conf {
     char *username; /* Basic auth, with password */
     char *password; /* secret (or password_file) */
     int64_t max_connections;
+    int64_t max_connections_per_client;
+    int64_t timeout_s;
     int64_t refresh_ms; /* status page refresh */
     /* derived by cg_http_conf_parse */
     struct sockaddr_storage addr;

@@ -376,7 +376,9 @@ static void test_conf_defaults(void **state)
     assert_string_equal(c->listen, "127.0.0.1:9273");
     assert_true(c->enabled && c->loopback && cg_http_conf_enabled(c));
     assert_null(c->token);
-    assert_int_equal(c->max_connections, 16);
+    assert_int_equal(c->max_connections, 64);
+    assert_int_equal(c->max_connections_per_client, 8);
+    assert_int_equal(c->timeout_s, 10);
     cg_http_conf_free(c);
     cg_http_conf_free(NULL);
 }
@@ -419,7 +421,20 @@ static void test_conf_errors(void **state)
                 (const char *const[]){"http.password: missing: basic auth needs both username and password", NULL});
     expect_conf("{\"lisen\":\"127.0.0.1:1\",\"max_connections\":0}", -EINVAL,
                 (const char *const[]){"http.lisen: unknown key (did you mean 'listen'?)",
-                                      "http.max_connections: must be 1..1024, got 0", NULL});
+                                      "http.max_connections: must be 2..1024, got 0", NULL});
+    expect_conf("{\"max_connections\":8,\"max_connections_per_client\":8}", -EINVAL,
+                (const char *const[]){"http.max_connections_per_client: must be below max_connections (8), got 8: "
+                                      "one client could then take every connection",
+                                      NULL});
+    /* An empty secret is not "no authentication": Authorization: Bearer (empty)
+     * would match it. */
+    expect_conf("{\"token\":\"\"}", -EINVAL,
+                (const char *const[]){"http.token: must not be empty; leave the key out for none", NULL});
+    expect_conf("{\"username\":\"tech\",\"password\":\"\"}", -EINVAL,
+                (const char *const[]){"http.password: must not be empty; leave the key out for none", NULL});
+    expect_conf("{\"username\":\"\",\"password\":\"pw\"}", -EINVAL,
+                (const char *const[]){"http.username: must not be empty; leave username and password out for none",
+                                      NULL});
     expect_conf("{\"token\":\"a\",\"token_file\":\"/nonexistent\"}", -EINVAL,
                 (const char *const[]){"http.token_file: give either token or token_file, not both", NULL});
     expect_conf("[1]", -EINVAL, (const char *const[]){"http: must be an object", NULL});
