@@ -374,6 +374,11 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
     sample_u(&w, "citygate_build_info", build, 1);
     family(&w, "citygate_healthy", "gauge", "1 when /healthz says ok, 0 when degraded.");
     sample_u(&w, "citygate_healthy", NULL, cg_status_healthy(st, reasons, sizeof(reasons)) ? 1 : 0);
+    family(&w, "citygate_clock_synchronized", "gauge",
+           "1 when the system clock is synchronised (adjtimex), 0 when not; absent when not checked.");
+    if (st->clock != CG_STATUS_CLOCK_UNCHECKED) {
+        sample_u(&w, "citygate_clock_synchronized", NULL, st->clock == CG_STATUS_CLOCK_SYNCED ? 1 : 0);
+    }
 
     for (size_t m = 0; m < sizeof(source_metrics) / sizeof(source_metrics[0]); m++) {
         family(&w, source_metrics[m].name, source_metrics[m].type, source_metrics[m].help);
@@ -477,6 +482,16 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
         }
         *nl = '\0';
         cJSON_AddItemToArray(rs, cJSON_CreateString(line));
+    }
+    cJSON *ck = cJSON_AddObjectToObject(root, "clock");
+    if (ck) {
+        cJSON_AddBoolToObject(ck, "checked", st->clock != CG_STATUS_CLOCK_UNCHECKED);
+        if (st->clock == CG_STATUS_CLOCK_UNCHECKED) {
+            cJSON_AddNullToObject(ck, "synchronized");
+        } else {
+            cJSON_AddBoolToObject(ck, "synchronized", st->clock == CG_STATUS_CLOCK_SYNCED);
+        }
+        cJSON_AddBoolToObject(ck, "affects_health", !st->clock_ignored);
     }
     cJSON *j = cJSON_AddObjectToObject(root, "buffer");
     if (j) {
@@ -617,6 +632,7 @@ static const char status_page[] =
     "<header>\n"
     " <h1>citygate <span id=\"gw\"></span></h1>\n"
     " <span id=\"health\" class=\"badge\">...</span>\n"
+    " <span id=\"clock\" class=\"badge\" hidden></span>\n"
     " <span class=\"meta\" id=\"meta\">connecting...</span>\n"
     "</header>\n"
     "<main>\n"
@@ -689,6 +705,11 @@ static const char status_page[] =
     "  var h = $(\"health\"); h.textContent = s.health; h.className = \"badge b-\" + s.health;\n"
     "  $(\"meta\").textContent = \"v\" + s.version + \" \\u00b7 up \" + dur(s.uptime_s) + \" \\u00b7 updated \" +\n"
     "    new Date(s.now_ms).toLocaleTimeString();\n"
+    "  var ck = $(\"clock\"), c = s.clock;\n"
+    "  ck.hidden = !c.checked;\n"
+    "  ck.textContent = c.synchronized ? \"clock synchronised\" : \"clock NOT synchronised\";\n"
+    "  ck.className = \"badge \" + (c.synchronized ? \"b-ok\" : c.affects_health ? \"b-degraded\" : \"b-idle\");\n"
+    "  ck.title = c.synchronized ? \"\" : \"timestamps may be wrong; readings are marked quality=unsynced_clock\";\n"
     "  var rs = $(\"reasons\"); clear(rs);\n"
     "  s.reasons.forEach(function (r) { rs.appendChild(el(\"li\", null, r)); });\n"
     "  $(\"problems\").hidden = s.reasons.length === 0;\n"
@@ -892,9 +913,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     struct cg_buf b;
     cg_buf_init(&b, HTTP_BODY_MAX);
     if (healthz) {
-        char reasons[HTTP_REASONS_MAX];
+        char reasons[HTTP_REASONS_MAX], notes[HTTP_REASONS_MAX];
         bool ok = cg_status_healthy(&st, reasons, sizeof(reasons));
+        cg_status_notes(&st, notes, sizeof(notes));
         int rc = cg_buf_printf(&b, "%s\n%s", ok ? "ok" : "degraded", reasons);
+        for (char *line = notes, *nl; rc >= 0 && *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (nl == NULL) {
+                break;
+            }
+            *nl = '\0';
+            rc = cg_buf_printf(&b, "note: %s\n", line);
+        }
         ret = rc < 0 ? reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n")
                      : reply_text(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, b.data);
     } else {

@@ -75,6 +75,7 @@ struct daemon {
     struct cg_http *http;
     struct tracked *tracked;
     size_t n_tracked;
+    enum cg_status_clock clock_logged; /* the clock state last logged */
 };
 
 static void usage(FILE *f)
@@ -467,6 +468,18 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
     snprintf(d->last_error, sizeof(d->last_error), "%s", h->last_error ? h->last_error : "");
 }
 
+/* The clock as the normaliser last probed it (not checked without one). */
+static enum cg_status_clock clock_state(const struct gen *g)
+{
+    struct cg_norm_clock ck = {.synced = -1};
+    if (g->norm != NULL) {
+        cg_norm_clock_state(g->norm, &ck);
+    }
+    return ck.synced == 1 ? CG_STATUS_CLOCK_SYNCED
+           : ck.synced == 0 ? CG_STATUS_CLOCK_UNSYNCED
+                            : CG_STATUS_CLOCK_UNCHECKED;
+}
+
 static int collect(void *ctx, struct cg_status *st)
 {
     struct daemon *d = ctx;
@@ -480,6 +493,8 @@ static int collect(void *ctx, struct cg_status *st)
     cg_journal_stats(d->journal, &st->journal);
     st->fields_nonfinite = atomic_load(&g->pl.fields_nonfinite);
     st->uint_clipped = atomic_load(&g->pl.uint_clipped);
+    st->clock = clock_state(g);
+    st->clock_ignored = g->conf->gw.unsynced_clock == 1;
     int rc = 0;
     st->sources = calloc(g->n_sources ? g->n_sources : 1, sizeof(*st->sources));
     st->outputs = calloc(g->n_outputs ? g->n_outputs : 1, sizeof(*st->outputs));
@@ -631,6 +646,12 @@ static void second_tick(struct daemon *d)
     }
     if (g->norm) {
         cg_norm_tick(g->norm, cg_time_now_ns(), emit_normalised, g);
+    }
+    enum cg_log_level lvl = CG_LOG_INFO;
+    const char *clock_msg =
+        cg_status_clock_transition(&d->clock_logged, clock_state(g), g->conf->gw.unsynced_clock == 1, &lvl);
+    if (clock_msg != NULL) {
+        cg_log(lvl, "citygate", "%s", clock_msg);
     }
 }
 

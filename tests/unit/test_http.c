@@ -74,6 +74,9 @@ static const char expected_metrics[] =
     "# HELP citygate_healthy 1 when /healthz says ok, 0 when degraded.\n"
     "# TYPE citygate_healthy gauge\n"
     "citygate_healthy 0\n"
+    "# HELP citygate_clock_synchronized 1 when the system clock is synchronised (adjtimex), 0 when not; absent when "
+    "not checked.\n"
+    "# TYPE citygate_clock_synchronized gauge\n"
     "# HELP citygate_source_points_in_total Readings accepted into the buffer.\n"
     "# TYPE citygate_source_points_in_total counter\n"
     "citygate_source_points_in_total{source=\"bus-north\",type=\"modbus\"} 4990\n"
@@ -368,6 +371,75 @@ static void expect_conf(const char *json, int want_rc, const char *const *want)
     cJSON_Delete(o);
 }
 
+/* An unsynchronised clock: gauge 0, degraded with the reason (or a note when
+ * ignored), status.json's clock object. */
+static void test_clock(void **state)
+{
+    (void)state;
+    struct cg_status st;
+    struct cg_buf b;
+    char reasons[1024], notes[256];
+    fixture(&st);
+    st.sources[0].devices[1].up = true; /* healthy but for the clock */
+    assert_true(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    st.clock = CG_STATUS_CLOCK_UNSYNCED;
+    assert_false(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    assert_string_equal(reasons, "system clock not synchronised (adjtimex); timestamps may be wrong, readings are "
+                                 "marked quality=unsynced_clock\n");
+    cg_status_notes(&st, notes, sizeof(notes));
+    assert_string_equal(notes, "");
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_metrics(&st, &b), 0);
+    assert_non_null(strstr(b.data, "\ncitygate_clock_synchronized 0\n"));
+    assert_non_null(strstr(b.data, "\ncitygate_healthy 0\n"));
+    cg_buf_done(&b);
+    st.clock_ignored = true;
+    assert_true(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    cg_status_notes(&st, notes, sizeof(notes));
+    assert_string_equal(notes, "system clock not synchronised (adjtimex); ignored by gateway.unsynced_clock\n");
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_json(&st, &b), 0);
+    cJSON *j = cJSON_Parse(b.data);
+    assert_non_null(j);
+    cJSON *ck = cJSON_GetObjectItem(j, "clock");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ck, "checked")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(ck, "synchronized")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(ck, "affects_health")));
+    cJSON_Delete(j);
+    cg_buf_done(&b);
+    st.clock = CG_STATUS_CLOCK_SYNCED;
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_metrics(&st, &b), 0);
+    assert_non_null(strstr(b.data, "\ncitygate_clock_synchronized 1\n"));
+    cg_buf_done(&b);
+    cg_status_done(&st);
+}
+
+/* One log line per change: unsynced at start, synced again, nothing while
+ * unchanged or unchecked, nothing for "synced from the start". */
+static void test_clock_transition(void **state)
+{
+    (void)state;
+    enum cg_status_clock last = CG_STATUS_CLOCK_UNCHECKED;
+    enum cg_log_level lvl = CG_LOG_DEBUG;
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNCHECKED, false, &lvl));
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_SYNCED, false, &lvl));
+    assert_int_equal(last, CG_STATUS_CLOCK_SYNCED);
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_SYNCED, false, &lvl));
+    const char *m = cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNSYNCED, false, &lvl);
+    assert_string_equal(m, "system clock not synchronised (adjtimex): readings are marked quality=unsynced_clock; "
+                           "/healthz says degraded until it is");
+    assert_int_equal(lvl, CG_LOG_WARN);
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNSYNCED, false, &lvl));
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNCHECKED, false, &lvl)); /* probe failed */
+    m = cg_status_clock_transition(&last, CG_STATUS_CLOCK_SYNCED, false, &lvl);
+    assert_string_equal(m, "system clock synchronised again");
+    assert_int_equal(lvl, CG_LOG_INFO);
+    m = cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNSYNCED, true, &lvl);
+    assert_string_equal(m, "system clock not synchronised (adjtimex): readings are marked quality=unsynced_clock; "
+                           "/healthz stays ok (gateway.unsynced_clock: ignore)");
+}
+
 static void test_conf_defaults(void **state)
 {
     struct cg_http_conf *c = NULL;
@@ -468,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_metrics_empty), cmocka_unit_test(test_json),
         cmocka_unit_test(test_conf_defaults), cmocka_unit_test(test_conf_ok),
         cmocka_unit_test(test_conf_errors),   cmocka_unit_test(test_conf_token_file),
+        cmocka_unit_test(test_clock),         cmocka_unit_test(test_clock_transition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
