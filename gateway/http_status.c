@@ -320,6 +320,21 @@ static const struct src_metric device_metrics[] = {
      DV(last_ok_ns), V_TS},
 };
 
+/* Links, subscriptions and rules: not devices, so an alert on
+ * citygate_device_up never fires for a silent subscription. */
+static const struct src_metric item_metrics[] = {
+    {"citygate_source_item_up", "gauge",
+     "1 when a source's link (bus, TCP gateway, broker connection), subscription or rule works; label kind.",
+     DV(up), V_BOOL},
+    {"citygate_source_item_reads_total", "counter", "Successful polls or messages through the item.", DV(ok), V_U64},
+    {"citygate_source_item_errors_total", "counter", "Failed polls or rejected messages through the item.",
+     DV(failed), V_U64},
+    {"citygate_source_item_consecutive_failures", "gauge", "Failures since the item last worked.",
+     DV(consecutive_failures), V_U64},
+    {"citygate_source_item_last_success_timestamp_seconds", "gauge", "When the item last worked (0 = never).",
+     DV(last_ok_ns), V_TS},
+};
+
 #define OS(m) offsetof(struct cg_status_output, st.m)
 static const struct src_metric output_metrics[] = {
     {"citygate_output_up", "gauge", "1 when the last write got a 2xx answer.", OS(up), V_BOOL},
@@ -391,8 +406,26 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
         family(&w, device_metrics[m].name, device_metrics[m].type, device_metrics[m].help);
         for (size_t i = 0; i < st->n_sources; i++) {
             for (size_t k = 0; k < st->sources[i].n_devices; k++) {
-                const char *l[] = {"source", st->sources[i].name, "device", st->sources[i].devices[k].name, NULL};
-                sample_kind(&w, &device_metrics[m], l, &st->sources[i].devices[k]);
+                const struct cg_status_device *d = &st->sources[i].devices[k];
+                if (d->kind != CG_HEALTH_DEVICE) {
+                    continue;
+                }
+                const char *l[] = {"source", st->sources[i].name, "device", d->name, NULL};
+                sample_kind(&w, &device_metrics[m], l, d);
+            }
+        }
+    }
+    for (size_t m = 0; m < sizeof(item_metrics) / sizeof(item_metrics[0]); m++) {
+        family(&w, item_metrics[m].name, item_metrics[m].type, item_metrics[m].help);
+        for (size_t i = 0; i < st->n_sources; i++) {
+            for (size_t k = 0; k < st->sources[i].n_devices; k++) {
+                const struct cg_status_device *d = &st->sources[i].devices[k];
+                if (d->kind == CG_HEALTH_DEVICE) {
+                    continue;
+                }
+                const char *l[] = {"source", st->sources[i].name, "item", d->name, "kind",
+                                   cg_status_kind_name(d->kind), NULL};
+                sample_kind(&w, &item_metrics[m], l, d);
             }
         }
     }
@@ -534,6 +567,7 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
                 goto out;
             }
             cJSON_AddStringToObject(dj, "name", d->name);
+            cJSON_AddStringToObject(dj, "kind", cg_status_kind_name(d->kind));
             cJSON_AddStringToObject(dj, "state", d->quarantined ? "quarantined" : d->up ? "up" : "down");
             cJSON_AddNumberToObject(dj, "ok", (double)d->ok);
             cJSON_AddNumberToObject(dj, "failed", (double)d->failed);
@@ -746,9 +780,9 @@ static const char status_page[] =
     "    kv(gg, \"refused\", num(src.points_refused), src.points_refused ? \"err\" : null);\n"
     "    d.appendChild(gg);\n"
     "    if (src.devices.length) {\n"
-    "      d.appendChild(table([\"device\", \"state\", \"latency\", \"ok\", \"failed\", \"last ok\", \"last error\"],\n"
+    "      d.appendChild(table([\"name\", \"kind\", \"state\", \"latency\", \"ok\", \"failed\", \"last ok\", \"last error\"],\n"
     "        src.devices.map(function (v) {\n"
-    "          return [v.name, badge(v.state), v.latency_ms === null ? \"-\" : v.latency_ms + \" ms\", num(v.ok),\n"
+    "          return [v.name, v.kind, badge(v.state), v.latency_ms === null ? \"-\" : v.latency_ms + \" ms\", num(v.ok),\n"
     "                  num(v.failed), ago(v.last_ok_age_s), {cls: \"err\", text: v.last_error}];\n"
     "        })));\n"
     "    }\n"

@@ -458,6 +458,7 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
     struct cg_status_device *d = &s->devices[s->n_devices++];
     memset(d, 0, sizeof(*d));
     snprintf(d->name, sizeof(d->name), "%s", h->device ? h->device : "");
+    d->kind = h->kind;
     d->up = h->up;
     d->quarantined = h->quarantined;
     d->ok = h->ok;

@@ -180,14 +180,18 @@ bool cg_status_healthy(const struct cg_status *st, char *reasons, size_t reasons
         refused += s->counters.points_refused;
         for (size_t k = 0; k < s->n_devices; k++) {
             const struct cg_status_device *d = &s->devices[k];
+            /* MQTT names its subscriptions and rules "subscription x" and
+             * "rule y" already; devices and links get the word here. */
+            bool named = d->kind == CG_HEALTH_SUBSCRIPTION || d->kind == CG_HEALTH_RULE;
+            const char *kind = named ? "" : cg_status_kind_name(d->kind);
             if (d->quarantined) {
                 ok = false;
-                reason(&r, "device %s/%s quarantined after %" PRIu64 " failures%s%s", s->name, d->name,
-                       d->consecutive_failures, d->last_error[0] ? ": " : "", d->last_error);
+                reason(&r, "%s%s%s/%s quarantined after %" PRIu64 " failures%s%s", kind, named ? "" : " ", s->name,
+                       d->name, d->consecutive_failures, d->last_error[0] ? ": " : "", d->last_error);
             } else if (!d->up) {
                 ok = false;
-                reason(&r, "device %s/%s down%s%s", s->name, d->name, d->last_error[0] ? ": " : "",
-                       d->last_error);
+                reason(&r, "%s%s%s/%s down%s%s", kind, named ? "" : " ", s->name, d->name,
+                       d->last_error[0] ? ": " : "", d->last_error);
             }
         }
     }
@@ -238,4 +242,18 @@ const char *cg_status_clock_transition(enum cg_status_clock *last, enum cg_statu
     }
     *level = CG_LOG_INFO;
     return "system clock synchronised again";
+}
+
+const char *cg_status_kind_name(enum cg_health_kind kind)
+{
+    switch (kind) {
+    case CG_HEALTH_LINK:
+        return "link";
+    case CG_HEALTH_SUBSCRIPTION:
+        return "subscription";
+    case CG_HEALTH_RULE:
+        return "rule";
+    default:
+        return "device";
+    }
 }

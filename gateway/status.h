@@ -11,8 +11,11 @@
 #include <citygate/log.h>
 #include <stdint.h>
 
+/* One health item of a source: a device, or a link, subscription or rule
+ * (kind). The name is kept for "device" as the JSON and C field name. */
 struct cg_status_device {
     char name[128];
+    enum cg_health_kind kind;
     bool up, quarantined;
     uint64_t ok, failed, consecutive_failures;
     double latency_ms;
@@ -76,6 +79,9 @@ int64_t cg_status_oldest_unsent_s(const struct cg_status *st, const struct cg_st
 int64_t cg_status_output_down_s(const struct cg_status *st, const struct cg_status_output *o);
 
 bool cg_status_healthy(const struct cg_status *st, char *reasons, size_t reasons_len);
+
+/* "device", "link", "subscription", "rule" (the kind label). */
+const char *cg_status_kind_name(enum cg_health_kind kind);
 
 /* What is worth saying but does not fail health (an unsynchronised clock with
  * gateway.unsynced_clock "ignore"): one per line, like the reasons. */

@@ -1551,6 +1551,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
         snprintf(dev, sizeof(dev), "subscription %s", s->wire);
         report(ctx, &(struct cg_health_item){
                         .device = dev,
+                        .kind = CG_HEALTH_SUBSCRIPTION,
                         .up = up && atomic_load(&s->subscribed) && !silent,
                         .ok = atomic_load(&s->messages),
                         .latency_ms = -1,
@@ -1563,6 +1564,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
         snprintf(dev, sizeof(dev), "rule %s", r->pattern_text ? r->pattern_text : "?");
         report(ctx, &(struct cg_health_item){
                         .device = dev,
+                        .kind = CG_HEALTH_RULE,
                         .up = true,
                         .ok = atomic_load(&r->messages) - atomic_load(&r->bad),
                         .failed = atomic_load(&r->bad),
@@ -1572,6 +1574,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
     }
     report(ctx, &(struct cg_health_item){
                     .device = "unmatched topics",
+                    .kind = CG_HEALTH_RULE,
                     .up = true,
                     .failed = atomic_load(&m->unmatched),
                     .latency_ms = -1,

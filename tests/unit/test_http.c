@@ -116,6 +116,17 @@ static const char expected_metrics[] =
     "# TYPE citygate_device_last_success_timestamp_seconds gauge\n"
     "citygate_device_last_success_timestamp_seconds{source=\"bus-north\",device=\"airq-12\"} 1700000599.000\n"
     "citygate_device_last_success_timestamp_seconds{source=\"bus-north\",device=\"meter \\\"B\\\"\\\\2\\nx\"} 0\n"
+    "# HELP citygate_source_item_up 1 when a source's link (bus, TCP gateway, broker connection), subscription or "
+    "rule works; label kind.\n"
+    "# TYPE citygate_source_item_up gauge\n"
+    "# HELP citygate_source_item_reads_total Successful polls or messages through the item.\n"
+    "# TYPE citygate_source_item_reads_total counter\n"
+    "# HELP citygate_source_item_errors_total Failed polls or rejected messages through the item.\n"
+    "# TYPE citygate_source_item_errors_total counter\n"
+    "# HELP citygate_source_item_consecutive_failures Failures since the item last worked.\n"
+    "# TYPE citygate_source_item_consecutive_failures gauge\n"
+    "# HELP citygate_source_item_last_success_timestamp_seconds When the item last worked (0 = never).\n"
+    "# TYPE citygate_source_item_last_success_timestamp_seconds gauge\n"
     "# HELP citygate_output_up 1 when the last write got a 2xx answer.\n"
     "# TYPE citygate_output_up gauge\n"
     "citygate_output_up{output=\"city-db\"} 1\n"
@@ -440,6 +451,42 @@ static void test_clock_transition(void **state)
                            "/healthz stays ok (gateway.unsynced_clock: ignore)");
 }
 
+/* Items that are not devices (a bus, a subscription, a rule) stay out of the
+ * device families and carry their kind; a link that is down says "link". */
+static void test_item_kinds(void **state)
+{
+    (void)state;
+    struct cg_status st;
+    struct cg_buf b;
+    char reasons[1024];
+    fixture(&st);
+    struct cg_status_device *d = &st.sources[0].devices[1];
+    snprintf(d->name, sizeof(d->name), "rtu:/dev/ttyUSB0");
+    d->kind = CG_HEALTH_LINK;
+    assert_false(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    assert_string_equal(reasons, "link bus-north/rtu:/dev/ttyUSB0 down: timeout after 1000 ms\n");
+    d->kind = CG_HEALTH_SUBSCRIPTION;
+    snprintf(d->name, sizeof(d->name), "subscription t/#");
+    assert_false(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    assert_string_equal(reasons, "bus-north/subscription t/# down: timeout after 1000 ms\n");
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_metrics(&st, &b), 0);
+    assert_null(strstr(b.data, "device=\"subscription t/#\""));
+    assert_non_null(strstr(b.data, "\ncitygate_device_up{source=\"bus-north\",device=\"airq-12\"} 1\n"));
+    assert_non_null(strstr(b.data, "\ncitygate_source_item_up{source=\"bus-north\",item=\"subscription t/#\","
+                                   "kind=\"subscription\"} 0\n"));
+    assert_non_null(strstr(b.data, "\ncitygate_source_item_errors_total{source=\"bus-north\",item=\"subscription "
+                                   "t/#\",kind=\"subscription\"} 7\n"));
+    cg_buf_done(&b);
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_json(&st, &b), 0);
+    assert_non_null(strstr(b.data, "\"name\":\"airq-12\",\"kind\":\"device\""));
+    assert_non_null(strstr(b.data, "\"name\":\"subscription t/#\",\"kind\":\"subscription\""));
+    cg_buf_done(&b);
+    assert_string_equal(cg_status_kind_name(CG_HEALTH_RULE), "rule");
+    cg_status_done(&st);
+}
+
 static void test_conf_defaults(void **state)
 {
     struct cg_http_conf *c = NULL;
@@ -541,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_conf_defaults), cmocka_unit_test(test_conf_ok),
         cmocka_unit_test(test_conf_errors),   cmocka_unit_test(test_conf_token_file),
         cmocka_unit_test(test_clock),         cmocka_unit_test(test_clock_transition),
+        cmocka_unit_test(test_item_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
