@@ -13,19 +13,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* "path: message" on the heap (just "message" without a path); NULL when out of memory. */
+static char *path_message(const char *path, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *s = NULL;
+    if (asprintf(&s, "%s%s%s", path && *path ? path : "", path && *path ? ": " : "", msg) < 0) {
+        return NULL;
+    }
+    return s;
+}
+
 void cg_errs_add(struct cg_errs *e, const char *path, const char *fmt, ...)
 {
     if (e->n >= CG_ERRS_MAX) {
         e->lost++;
         return;
     }
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *s = path_message(path, fmt, ap);
     va_end(ap);
-    char *s = NULL;
-    if (asprintf(&s, "%s%s%s", path && *path ? path : "", path && *path ? ": " : "", msg) < 0) {
+    if (s == NULL) {
         e->lost++;
         return;
     }
@@ -38,13 +48,11 @@ void cg_errs_warn(struct cg_errs *e, const char *path, const char *fmt, ...)
     if (e->n_warn >= CG_ERRS_MAX) {
         return;
     }
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *s = path_message(path, fmt, ap);
     va_end(ap);
-    char *s = NULL;
-    if (asprintf(&s, "%s%s%s", path && *path ? path : "", path && *path ? ": " : "", msg) >= 0) {
+    if (s != NULL) {
         e->warn[e->n_warn++] = s;
     }
 }

@@ -379,6 +379,28 @@ static void sample_kind(struct w *w, const struct src_metric *m, const char *con
     }
 }
 
+/* The health items of every source: devices (labels source, device) or
+ * everything else (labels source, item, kind), one family per table row. */
+static void render_items(struct w *w, const struct cg_status *st, const struct src_metric *table, size_t n,
+                         bool devices)
+{
+    for (size_t m = 0; m < n; m++) {
+        family(w, table[m].name, table[m].type, table[m].help);
+        for (size_t i = 0; i < st->n_sources; i++) {
+            for (size_t k = 0; k < st->sources[i].n_devices; k++) {
+                const struct cg_status_device *d = &st->sources[i].devices[k];
+                if ((d->kind == CG_HEALTH_DEVICE) != devices) {
+                    continue;
+                }
+                const char *dl[] = {"source", st->sources[i].name, "device", d->name, NULL};
+                const char *il[] = {"source", st->sources[i].name, "item", d->name, "kind",
+                                    cg_status_kind_name(d->kind), NULL};
+                sample_kind(w, &table[m], devices ? dl : il, d);
+            }
+        }
+    }
+}
+
 int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
 {
     struct w w = {.b = out, .rc = 0};
@@ -402,33 +424,8 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
             sample_kind(&w, &source_metrics[m], l, &st->sources[i]);
         }
     }
-    for (size_t m = 0; m < sizeof(device_metrics) / sizeof(device_metrics[0]); m++) {
-        family(&w, device_metrics[m].name, device_metrics[m].type, device_metrics[m].help);
-        for (size_t i = 0; i < st->n_sources; i++) {
-            for (size_t k = 0; k < st->sources[i].n_devices; k++) {
-                const struct cg_status_device *d = &st->sources[i].devices[k];
-                if (d->kind != CG_HEALTH_DEVICE) {
-                    continue;
-                }
-                const char *l[] = {"source", st->sources[i].name, "device", d->name, NULL};
-                sample_kind(&w, &device_metrics[m], l, d);
-            }
-        }
-    }
-    for (size_t m = 0; m < sizeof(item_metrics) / sizeof(item_metrics[0]); m++) {
-        family(&w, item_metrics[m].name, item_metrics[m].type, item_metrics[m].help);
-        for (size_t i = 0; i < st->n_sources; i++) {
-            for (size_t k = 0; k < st->sources[i].n_devices; k++) {
-                const struct cg_status_device *d = &st->sources[i].devices[k];
-                if (d->kind == CG_HEALTH_DEVICE) {
-                    continue;
-                }
-                const char *l[] = {"source", st->sources[i].name, "item", d->name, "kind",
-                                   cg_status_kind_name(d->kind), NULL};
-                sample_kind(&w, &item_metrics[m], l, d);
-            }
-        }
-    }
+    render_items(&w, st, device_metrics, sizeof(device_metrics) / sizeof(device_metrics[0]), true);
+    render_items(&w, st, item_metrics, sizeof(item_metrics) / sizeof(item_metrics[0]), false);
     for (size_t m = 0; m < sizeof(output_metrics) / sizeof(output_metrics[0]); m++) {
         family(&w, output_metrics[m].name, output_metrics[m].type, output_metrics[m].help);
         for (size_t i = 0; i < st->n_outputs; i++) {

@@ -61,7 +61,8 @@ code=$(curl -s -o "$T/hz" -w '%{http_code}' "$URL/healthz")
 [ "$(head -1 "$T/hz")" = ok ] || fail "healthz body: $(cat "$T/hz")"
 grep -q '^note: system clock not synchronised (adjtimex); ignored by gateway.unsynced_clock$' "$T/hz" ||
     fail "healthz does not report the clock: $(cat "$T/hz")"
-curl -fsS "$URL/metrics" | grep -q '^citygate_clock_synchronized 0$' || fail "gauge with ignore"
+curl -fsS "$URL/metrics" >"$T/m2"
+grep -q '^citygate_clock_synchronized 0$' "$T/m2" || fail "gauge with ignore"
 curl -fsS "$URL/status.json" | $PY -c 'import json,sys; c=json.load(sys.stdin)["clock"]; assert c=={"synchronized":False,"affects_health":False,"checked":True}, c' ||
     fail "status.json with ignore"
 pass "gateway.unsynced_clock ignore: /healthz 200 with a note, gauge still 0"
@@ -70,7 +71,9 @@ stop_pid "$GW"
 run_gw nocheck "" '{"clock_check":false}'
 code=$(curl -s -o "$T/hz" -w '%{http_code}' "$URL/healthz")
 [ "$code" = 200 ] || fail "healthz with clock_check off: $code $(cat "$T/hz")"
-! curl -fsS "$URL/metrics" | grep -q '^citygate_clock_synchronized ' || fail "gauge without a check"
+curl -fsS "$URL/metrics" >"$T/m3"
+grep -q '^# TYPE citygate_clock_synchronized gauge$' "$T/m3" || fail "clock family missing"
+! grep -q '^citygate_clock_synchronized ' "$T/m3" || fail "gauge without a check"
 curl -fsS "$URL/status.json" | $PY -c 'import json,sys; c=json.load(sys.stdin)["clock"]; assert c["checked"] is False and c["synchronized"] is None, c' ||
     fail "status.json with clock_check off"
 pass "normalise.clock_check off: no claim either way"

@@ -39,5 +39,6 @@ kinds = {d["name"]: d["kind"] for d in s["sources"][0]["devices"]}
 assert kinds == {sys.argv[2]: "link", "subscription t/#": "subscription", "rule t/{device}": "rule",
                  "unmatched topics": "rule"}, kinds
 PY
-curl -fsS "http://127.0.0.1:$HP/" | grep -q '"kind"' || fail "the status page does not show the kind"
+curl -fsS "http://127.0.0.1:$HP/" >"$T/page.html"
+grep -q '\["name", "kind", "state"' "$T/page.html" || fail "the status page does not show the kind"
 pass "/status.json and the page carry each item's kind"
