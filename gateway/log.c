@@ -89,11 +89,11 @@ static void vlog(enum cg_log_level level, const char *who, const char *fmt, va_l
     escape_line(msg, sizeof(msg), raw);
     escape_line(name, sizeof(name), who ? who : "citygate");
     /* One write per line, so lines from threads never interleave. */
-    static int journal = -1;
+    static int journal = -1; /* read and set under log_lock: any thread may log first */
+    pthread_mutex_lock(&log_lock);
     if (journal < 0) {
         journal = getenv("JOURNAL_STREAM") != NULL;
     }
-    pthread_mutex_lock(&log_lock);
     if (journal) {
         fprintf(stderr, "<%d>%s: %s\n", (int)level, name, msg);
     } else {

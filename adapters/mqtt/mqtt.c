@@ -674,6 +674,10 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
         cg_errs_add(errs, p, "must not exceed reconnect_max_ms (%lld), got %lld", (long long)m->c.reconnect_max_ms,
                     (long long)m->c.reconnect_min_ms);
     }
+    if (m->c.username != NULL && m->c.username[0] == '\0') {
+        cg_path_key(p, sizeof(p), path, "username");
+        cg_errs_add(errs, p, "must not be empty; leave username and password out for none");
+    }
     if (m->c.password != NULL && m->c.username == NULL) {
         cg_path_key(p, sizeof(p), path, "password");
         cg_errs_add(errs, p, "needs username");

@@ -63,7 +63,9 @@ for url in "mqtt://gw:hunter2@127.0.0.1:1883" "tcp://gw:hunter2@127.0.0.1" "mqtt
 done
 check mqtt_pw ",\"sources\":[{\"type\":\"mqtt\",\"name\":\"b\",\"url\":\"mqtt://127.0.0.1\",\"username\":\"gw\",\"password\":\"\",$MQ}]"
 expect_error mqtt_pw 'sources[0].password: must not be empty'
-pass "MQTT: user:password@ in the url refused (password not echoed); empty password an error"
+check mqtt_user ",\"sources\":[{\"type\":\"mqtt\",\"name\":\"b\",\"url\":\"mqtt://127.0.0.1\",\"username\":\"\",\"password\":\"x\",$MQ}]"
+expect_error mqtt_user 'sources[0].username: must not be empty'
+pass "MQTT: user:password@ in the url refused (password not echoed); empty password or user name an error"
 
 # Secret files: 0600 is quiet; 0644 warns (exit 0); with "refuse" it is an error.
 printf 's3cr3t\n' >"$T/tok.ok"
