@@ -25,6 +25,8 @@ struct cg_gateway_conf {
     int64_t self_metrics_interval_s;
     bool gap_records;
     bool write_uint;
+    int secret_files;   /* 0 warn, 1 refuse: a secret file others can read */
+    int unsynced_clock; /* 0 degrade, 1 ignore: whether an unsynchronised clock fails /healthz */
 };
 
 struct cg_buffer_conf {

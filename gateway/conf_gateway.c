@@ -22,6 +22,8 @@
 
 const char *const cg_log_level_names[] = {"error", "warn", "info", "debug", NULL};
 
+static const char *const secret_file_modes[] = {"warn", "refuse", NULL};
+static const char *const unsynced_clock_modes[] = {"degrade", "ignore", NULL};
 #define G(m) offsetof(struct cg_gateway_conf, m)
 const struct cg_opt cg_gateway_options[] = {
     {.name = "id", .type = CG_OPT_STRING, .offset = G(id),
@@ -42,6 +44,14 @@ const struct cg_opt cg_gateway_options[] = {
      .doc = "Write `citygate_gap` records when a device or an output goes down and comes back."},
     {.name = "write_uint", .type = CG_OPT_BOOL, .offset = G(write_uint), .def = "false",
      .doc = "Write unsigned fields with the `u` suffix (InfluxDB 2.x, VictoriaMetrics). Off: as integers."},
+    {.name = "secret_files", .type = CG_OPT_ENUM, .offset = G(secret_files), .def = "warn",
+     .choices = secret_file_modes,
+     .doc = "A `*_file` secret that others (or a group citygate does not run as) can read or write: `warn` "
+            "(logged, and printed by --check-config) or `refuse` (a config error; the packaged config sets it)."},
+    {.name = "unsynced_clock", .type = CG_OPT_ENUM, .offset = G(unsynced_clock), .def = "degrade",
+     .choices = unsynced_clock_modes,
+     .doc = "An unsynchronised system clock (normalise.clock_check): `degrade` makes /healthz 503 with the reason; "
+            "`ignore` keeps it ok (still logged, shown and in /metrics)."},
     CG_OPT_END,
 };
 
@@ -331,6 +341,8 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
         cg_opt_parse(top_options, c->doc, "", &none, errs);
     }
     cg_opt_parse(cg_gateway_options, cJSON_GetObjectItemCaseSensitive(c->doc, "gateway"), "gateway", &c->gw, errs);
+    /* Every section after this one may read secret files. */
+    errs->refuse_open_secrets = c->gw.secret_files == 1;
     cg_opt_parse(cg_buffer_options, cJSON_GetObjectItemCaseSensitive(c->doc, "buffer"), "buffer", &c->buffer, errs);
     if (c->buffer.dir == NULL && c->gw.state_dir != NULL &&
         asprintf(&c->buffer.dir, "%s/buffer", c->gw.state_dir) < 0) {

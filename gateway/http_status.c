@@ -35,8 +35,14 @@ const struct cg_opt cg_http_options[] = {
      .doc = "Basic-auth user name (with `password`)."},
     {.name = "password", .type = CG_OPT_STRING, .offset = H(password), .flags = CG_OPT_SECRET,
      .doc = "Basic-auth password; or `password_file`."},
-    {.name = "max_connections", .type = CG_OPT_INT, .offset = H(max_connections), .def = "16", .min = 1,
-     .max = 1024, .doc = "Concurrent HTTP connections accepted."},
+    {.name = "max_connections", .type = CG_OPT_INT, .offset = H(max_connections), .def = "64", .min = 2,
+     .max = 1024, .doc = "Concurrent HTTP connections accepted, in total."},
+    {.name = "max_connections_per_client", .type = CG_OPT_INT, .offset = H(max_connections_per_client),
+     .def = "8", .min = 1, .max = 1024,
+     .doc = "Concurrent connections from one client address (more are closed at once), so one slow or hostile "
+            "client cannot take every connection; must be below `max_connections`."},
+    {.name = "timeout_s", .type = CG_OPT_INT, .offset = H(timeout_s), .def = "10", .min = 1, .max = 600,
+     .doc = "A connection that sends nothing for this long (headers included) is closed."},
     {.name = "refresh_ms", .type = CG_OPT_INT, .offset = H(refresh_ms), .def = "2000", .min = 500,
      .max = 60000, .doc = "How often the status page refreshes itself."},
     CG_OPT_END,
@@ -131,9 +137,19 @@ int cg_http_conf_parse(const cJSON *obj, const char *path, struct cg_http_conf *
         cg_path_key(p, sizeof(p), path, c->username ? "password" : "username");
         cg_errs_add(errs, p, "missing: basic auth needs both username and password");
     }
+    if (c->username && c->username[0] == '\0') {
+        cg_path_key(p, sizeof(p), path, "username");
+        cg_errs_add(errs, p, "must not be empty; leave username and password out for none");
+    }
     if (c->username && strchr(c->username, ':')) {
         cg_path_key(p, sizeof(p), path, "username");
         cg_errs_add(errs, p, "must not contain ':' (basic auth separates user and password with it)");
+    }
+    if (c->max_connections_per_client >= c->max_connections) {
+        cg_path_key(p, sizeof(p), path, "max_connections_per_client");
+        cg_errs_add(errs, p, "must be below max_connections (%" PRId64 "), got %" PRId64
+                             ": one client could then take every connection",
+                    c->max_connections, c->max_connections_per_client);
     }
     if (cg_http_conf_enabled(c)) {
         cg_path_key(p, sizeof(p), path, "listen");
@@ -304,6 +320,21 @@ static const struct src_metric device_metrics[] = {
      DV(last_ok_ns), V_TS},
 };
 
+/* Links, subscriptions and rules: not devices, so an alert on
+ * citygate_device_up never fires for a silent subscription. */
+static const struct src_metric item_metrics[] = {
+    {"citygate_source_item_up", "gauge",
+     "1 when a source's link (bus, TCP gateway, broker connection), subscription or rule works; label kind.",
+     DV(up), V_BOOL},
+    {"citygate_source_item_reads_total", "counter", "Successful polls or messages through the item.", DV(ok), V_U64},
+    {"citygate_source_item_errors_total", "counter", "Failed polls or rejected messages through the item.",
+     DV(failed), V_U64},
+    {"citygate_source_item_consecutive_failures", "gauge", "Failures since the item last worked.",
+     DV(consecutive_failures), V_U64},
+    {"citygate_source_item_last_success_timestamp_seconds", "gauge", "When the item last worked (0 = never).",
+     DV(last_ok_ns), V_TS},
+};
+
 #define OS(m) offsetof(struct cg_status_output, st.m)
 static const struct src_metric output_metrics[] = {
     {"citygate_output_up", "gauge", "1 when the last write got a 2xx answer.", OS(up), V_BOOL},
@@ -348,6 +379,28 @@ static void sample_kind(struct w *w, const struct src_metric *m, const char *con
     }
 }
 
+/* The health items of every source: devices (labels source, device) or
+ * everything else (labels source, item, kind), one family per table row. */
+static void render_items(struct w *w, const struct cg_status *st, const struct src_metric *table, size_t n,
+                         bool devices)
+{
+    for (size_t m = 0; m < n; m++) {
+        family(w, table[m].name, table[m].type, table[m].help);
+        for (size_t i = 0; i < st->n_sources; i++) {
+            for (size_t k = 0; k < st->sources[i].n_devices; k++) {
+                const struct cg_status_device *d = &st->sources[i].devices[k];
+                if ((d->kind == CG_HEALTH_DEVICE) != devices) {
+                    continue;
+                }
+                const char *dl[] = {"source", st->sources[i].name, "device", d->name, NULL};
+                const char *il[] = {"source", st->sources[i].name, "item", d->name, "kind",
+                                    cg_status_kind_name(d->kind), NULL};
+                sample_kind(w, &table[m], devices ? dl : il, d);
+            }
+        }
+    }
+}
+
 int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
 {
     struct w w = {.b = out, .rc = 0};
@@ -358,6 +411,11 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
     sample_u(&w, "citygate_build_info", build, 1);
     family(&w, "citygate_healthy", "gauge", "1 when /healthz says ok, 0 when degraded.");
     sample_u(&w, "citygate_healthy", NULL, cg_status_healthy(st, reasons, sizeof(reasons)) ? 1 : 0);
+    family(&w, "citygate_clock_synchronized", "gauge",
+           "1 when the system clock is synchronised (adjtimex), 0 when not; absent when not checked.");
+    if (st->clock != CG_STATUS_CLOCK_UNCHECKED) {
+        sample_u(&w, "citygate_clock_synchronized", NULL, st->clock == CG_STATUS_CLOCK_SYNCED ? 1 : 0);
+    }
 
     for (size_t m = 0; m < sizeof(source_metrics) / sizeof(source_metrics[0]); m++) {
         family(&w, source_metrics[m].name, source_metrics[m].type, source_metrics[m].help);
@@ -366,15 +424,8 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
             sample_kind(&w, &source_metrics[m], l, &st->sources[i]);
         }
     }
-    for (size_t m = 0; m < sizeof(device_metrics) / sizeof(device_metrics[0]); m++) {
-        family(&w, device_metrics[m].name, device_metrics[m].type, device_metrics[m].help);
-        for (size_t i = 0; i < st->n_sources; i++) {
-            for (size_t k = 0; k < st->sources[i].n_devices; k++) {
-                const char *l[] = {"source", st->sources[i].name, "device", st->sources[i].devices[k].name, NULL};
-                sample_kind(&w, &device_metrics[m], l, &st->sources[i].devices[k]);
-            }
-        }
-    }
+    render_items(&w, st, device_metrics, sizeof(device_metrics) / sizeof(device_metrics[0]), true);
+    render_items(&w, st, item_metrics, sizeof(item_metrics) / sizeof(item_metrics[0]), false);
     for (size_t m = 0; m < sizeof(output_metrics) / sizeof(output_metrics[0]); m++) {
         family(&w, output_metrics[m].name, output_metrics[m].type, output_metrics[m].help);
         for (size_t i = 0; i < st->n_outputs; i++) {
@@ -468,6 +519,16 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
         *nl = '\0';
         cJSON_AddItemToArray(rs, cJSON_CreateString(line));
     }
+    cJSON *ck = cJSON_AddObjectToObject(root, "clock");
+    if (ck) {
+        cJSON_AddBoolToObject(ck, "checked", st->clock != CG_STATUS_CLOCK_UNCHECKED);
+        if (st->clock == CG_STATUS_CLOCK_UNCHECKED) {
+            cJSON_AddNullToObject(ck, "synchronized");
+        } else {
+            cJSON_AddBoolToObject(ck, "synchronized", st->clock == CG_STATUS_CLOCK_SYNCED);
+        }
+        cJSON_AddBoolToObject(ck, "affects_health", !st->clock_ignored);
+    }
     cJSON *j = cJSON_AddObjectToObject(root, "buffer");
     if (j) {
         cJSON_AddNumberToObject(j, "bytes", (double)st->journal.bytes);
@@ -509,6 +570,7 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
                 goto out;
             }
             cJSON_AddStringToObject(dj, "name", d->name);
+            cJSON_AddStringToObject(dj, "kind", cg_status_kind_name(d->kind));
             cJSON_AddStringToObject(dj, "state", d->quarantined ? "quarantined" : d->up ? "up" : "down");
             cJSON_AddNumberToObject(dj, "ok", (double)d->ok);
             cJSON_AddNumberToObject(dj, "failed", (double)d->failed);
@@ -607,6 +669,7 @@ static const char status_page[] =
     "<header>\n"
     " <h1>citygate <span id=\"gw\"></span></h1>\n"
     " <span id=\"health\" class=\"badge\">...</span>\n"
+    " <span id=\"clock\" class=\"badge\" hidden></span>\n"
     " <span class=\"meta\" id=\"meta\">connecting...</span>\n"
     "</header>\n"
     "<main>\n"
@@ -679,6 +742,11 @@ static const char status_page[] =
     "  var h = $(\"health\"); h.textContent = s.health; h.className = \"badge b-\" + s.health;\n"
     "  $(\"meta\").textContent = \"v\" + s.version + \" \\u00b7 up \" + dur(s.uptime_s) + \" \\u00b7 updated \" +\n"
     "    new Date(s.now_ms).toLocaleTimeString();\n"
+    "  var ck = $(\"clock\"), c = s.clock;\n"
+    "  ck.hidden = !c.checked;\n"
+    "  ck.textContent = c.synchronized ? \"clock synchronised\" : \"clock NOT synchronised\";\n"
+    "  ck.className = \"badge \" + (c.synchronized ? \"b-ok\" : c.affects_health ? \"b-degraded\" : \"b-idle\");\n"
+    "  ck.title = c.synchronized ? \"\" : \"timestamps may be wrong; readings are marked quality=unsynced_clock\";\n"
     "  var rs = $(\"reasons\"); clear(rs);\n"
     "  s.reasons.forEach(function (r) { rs.appendChild(el(\"li\", null, r)); });\n"
     "  $(\"problems\").hidden = s.reasons.length === 0;\n"
@@ -715,9 +783,9 @@ static const char status_page[] =
     "    kv(gg, \"refused\", num(src.points_refused), src.points_refused ? \"err\" : null);\n"
     "    d.appendChild(gg);\n"
     "    if (src.devices.length) {\n"
-    "      d.appendChild(table([\"device\", \"state\", \"latency\", \"ok\", \"failed\", \"last ok\", \"last error\"],\n"
+    "      d.appendChild(table([\"name\", \"kind\", \"state\", \"latency\", \"ok\", \"failed\", \"last ok\", \"last error\"],\n"
     "        src.devices.map(function (v) {\n"
-    "          return [v.name, badge(v.state), v.latency_ms === null ? \"-\" : v.latency_ms + \" ms\", num(v.ok),\n"
+    "          return [v.name, v.kind, badge(v.state), v.latency_ms === null ? \"-\" : v.latency_ms + \" ms\", num(v.ok),\n"
     "                  num(v.failed), ago(v.last_ok_age_s), {cls: \"err\", text: v.last_error}];\n"
     "        })));\n"
     "    }\n"
@@ -755,7 +823,10 @@ static const char status_page[] =
 
 struct cg_http {
     struct MHD_Daemon *mhd;
-    const struct cg_http_conf *conf;
+    const struct cg_http_conf *conf; /* &own */
+    /* A private copy: a reload frees the config the server was started
+     * with, while the server (and its credentials) keep running. */
+    struct cg_http_conf own;
     cg_status_collect_fn collect;
     void *ctx;
     char *page; /* status_page with the refresh interval filled in */
@@ -766,50 +837,14 @@ struct cg_http {
 static bool ct_equal(const char *a, size_t la, const char *b)
 {
     size_t lb = strlen(b);
+    if (lb == 0) { /* config refuses empty secrets; an empty one never matches either */
+        return false;
+    }
     unsigned char d = la != lb;
     for (size_t i = 0; i < la; i++) {
         d |= (unsigned char)a[i] ^ (unsigned char)b[lb ? i % lb : 0];
     }
     return d == 0;
-}
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Decodes base64 into out (NUL-terminated); -EINVAL on bad input or overflow. */
-static int b64decode(const char *s, char *out, size_t outsz)
-{
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64val((unsigned char)*s);
-        if (v < 0) {
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= outsz) {
-                return -EINVAL;
-            }
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[n] = '\0';
-    return (int)n;
 }
 
 static bool authorized(const struct cg_http *h, struct MHD_Connection *conn)
@@ -830,20 +865,17 @@ static bool authorized(const struct cg_http *h, struct MHD_Connection *conn)
         return ct_equal(t, strlen(t), c->token);
     }
     if (c->username && strncasecmp(v, "Basic ", 6) == 0) {
-        char dec[HTTP_AUTH_MAX];
-        const char *t = v + 6;
-        while (*t == ' ') {
-            t++;
+        char *pass = NULL;
+        char *user = MHD_basic_auth_get_username_password(conn, &pass);
+        /* Both compared in full whatever the first one says: the time taken
+         * tells nothing about which part was wrong. */
+        bool user_ok = user != NULL && ct_equal(user, strlen(user), c->username);
+        bool pass_ok = pass != NULL && ct_equal(pass, strlen(pass), c->password);
+        if (pass != NULL) {
+            explicit_bzero(pass, strlen(pass));
         }
-        if (b64decode(t, dec, sizeof(dec)) < 0) {
-            return false;
-        }
-        char *colon = strchr(dec, ':');
-        if (colon == NULL) {
-            return false;
-        }
-        bool user_ok = ct_equal(dec, (size_t)(colon - dec), c->username);
-        bool pass_ok = ct_equal(colon + 1, strlen(colon + 1), c->password);
+        MHD_free(user);
+        MHD_free(pass);
         return user_ok && pass_ok;
     }
     return false;
@@ -918,9 +950,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     struct cg_buf b;
     cg_buf_init(&b, HTTP_BODY_MAX);
     if (healthz) {
-        char reasons[HTTP_REASONS_MAX];
+        char reasons[HTTP_REASONS_MAX], notes[HTTP_REASONS_MAX];
         bool ok = cg_status_healthy(&st, reasons, sizeof(reasons));
+        cg_status_notes(&st, notes, sizeof(notes));
         int rc = cg_buf_printf(&b, "%s\n%s", ok ? "ok" : "degraded", reasons);
+        for (char *line = notes, *nl; rc >= 0 && *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (nl == NULL) {
+                break;
+            }
+            *nl = '\0';
+            rc = cg_buf_printf(&b, "note: %s\n", line);
+        }
         ret = rc < 0 ? reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n")
                      : reply_text(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, b.data);
     } else {
@@ -974,7 +1015,16 @@ struct cg_http *cg_http_start(const struct cg_http_conf *c, cg_status_collect_fn
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    h->conf = c;
+    h->own = *c;
+    h->own.listen = h->own.token = h->own.username = h->own.password = NULL;
+    if ((c->listen && (h->own.listen = strdup(c->listen)) == NULL) ||
+        (c->token && (h->own.token = strdup(c->token)) == NULL) ||
+        (c->username && (h->own.username = strdup(c->username)) == NULL) ||
+        (c->password && (h->own.password = strdup(c->password)) == NULL)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    h->conf = &h->own;
     h->collect = collect;
     h->ctx = ctx;
     /* Our own socket, so "address in use" reaches the log with its errno. */
@@ -998,7 +1048,8 @@ struct cg_http *cg_http_start(const struct cg_http_conf *c, cg_status_collect_fn
     }
     h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_LISTEN_SOCKET, fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-                              MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_client,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout_s, MHD_OPTION_END);
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTP server on %s", c->listen);
         goto fail;
@@ -1009,6 +1060,7 @@ fail:
         close(fd);
     }
     if (h) {
+        cg_opt_free(cg_http_options, &h->own);
         free(h->page);
         free(h);
     }
@@ -1026,6 +1078,7 @@ void cg_http_stop(struct cg_http *h)
         return;
     }
     MHD_stop_daemon(h->mhd); /* joins its thread and closes the listening socket */
+    cg_opt_free(cg_http_options, &h->own);
     free(h->page);
     free(h);
 }

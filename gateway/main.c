@@ -91,6 +91,7 @@ struct daemon {
     struct carried_dev *carried_dev;
     size_t n_carried_dev;
     uint64_t carried_nonfinite, carried_clipped;
+    enum cg_status_clock clock_logged; /* the clock state last logged */
 };
 
 static void usage(FILE *f)
@@ -238,6 +239,14 @@ static void log_errs(const char *what, const struct cg_config_text *raw, struct 
     cg_log(CG_LOG_ERROR, "citygate", "%s: %zu error%s", what, cg_errs_count(errs), cg_errs_count(errs) == 1 ? "" : "s");
     for (size_t i = 0; i < errs->n; i++) {
         cg_log(CG_LOG_ERROR, "citygate", "  %s%s", errs->msg[i], err_where(errs, i, raw, where, sizeof(where)));
+    }
+}
+
+/* Config warnings (a secret file others can read): logged, the config stands. */
+static void log_warnings(const struct cg_errs *errs)
+{
+    for (size_t i = 0; i < errs->n_warn; i++) {
+        cg_log(CG_LOG_WARN, "citygate", "%s", errs->warn[i]);
     }
 }
 
@@ -687,6 +696,7 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
     struct cg_status_device *d = &s->devices[s->n_devices++];
     memset(d, 0, sizeof(*d));
     snprintf(d->name, sizeof(d->name), "%s", h->device ? h->device : "");
+    d->kind = h->kind;
     d->up = h->up;
     d->quarantined = h->quarantined;
     d->ok = h->ok;
@@ -702,6 +712,18 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
     snprintf(d->last_error, sizeof(d->last_error), "%s", h->last_error ? h->last_error : "");
 }
 
+/* The clock as the normaliser last probed it (not checked without one). */
+static enum cg_status_clock clock_state(const struct gen *g)
+{
+    struct cg_norm_clock ck = {.synced = -1};
+    if (g->norm != NULL) {
+        cg_norm_clock_state(g->norm, &ck);
+    }
+    return ck.synced == 1 ? CG_STATUS_CLOCK_SYNCED
+           : ck.synced == 0 ? CG_STATUS_CLOCK_UNSYNCED
+                            : CG_STATUS_CLOCK_UNCHECKED;
+}
+
 static int collect(void *ctx, struct cg_status *st)
 {
     struct daemon *d = ctx;
@@ -715,6 +737,8 @@ static int collect(void *ctx, struct cg_status *st)
     cg_journal_stats(d->journal, &st->journal);
     st->fields_nonfinite = atomic_load(&g->pl.fields_nonfinite) + d->carried_nonfinite;
     st->uint_clipped = atomic_load(&g->pl.uint_clipped) + d->carried_clipped;
+    st->clock = clock_state(g);
+    st->clock_ignored = g->conf->gw.unsynced_clock == 1;
     int rc = 0;
     st->sources = calloc(g->n_sources ? g->n_sources : 1, sizeof(*st->sources));
     st->outputs = calloc(g->n_outputs ? g->n_outputs : 1, sizeof(*st->outputs));
@@ -866,6 +890,12 @@ static void second_tick(struct daemon *d)
     }
     if (g->norm) {
         cg_norm_tick(g->norm, cg_time_now_ns(), emit_normalised, g);
+    }
+    enum cg_log_level lvl = CG_LOG_INFO;
+    const char *clock_msg =
+        cg_status_clock_transition(&d->clock_logged, clock_state(g), g->conf->gw.unsynced_clock == 1, &lvl);
+    if (clock_msg != NULL) {
+        cg_log(lvl, "citygate", "%s", clock_msg);
     }
 }
 
@@ -1020,6 +1050,7 @@ static void reload(struct daemon *d, const char *file)
         cg_log(CG_LOG_WARN, "citygate", "reload: the http section changed; the status server keeps its settings "
                                         "until the next restart");
     }
+    log_warnings(&errs);
     /* The new config is valid: stop the old sources (nothing new comes in),
      * then the old outputs without draining: what they had not sent stays in
      * the journal and the new outputs take it from there. */
@@ -1084,6 +1115,9 @@ static int check_config(const char *file)
         gen_free(gen_create(conf, false, false, true, &errs));
     }
     int bad = cg_errs_count(&errs) > 0;
+    for (size_t i = 0; i < errs.n_warn; i++) {
+        fprintf(stderr, "citygate: warning: %s\n", errs.warn[i]);
+    }
     if (bad) {
         print_errs(file, &raw, &errs);
     } else {
@@ -1193,6 +1227,7 @@ static int run(const char *file, bool dry_run, bool test, long run_for_s, const 
         goto out;
     }
     cg_config_text_done(&raw); /* not kept for the daemon's lifetime */
+    log_warnings(&errs);
     if ((d.journal = open_journal(d.g->conf, dry_run)) == NULL) {
         goto out;
     }

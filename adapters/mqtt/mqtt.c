@@ -656,7 +656,12 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
             m->ssl = true;
         }
         cg_path_key(p, sizeof(p), path, "url");
-        if (rest == NULL || rest[0] == '\0' || rest[0] == ':') {
+        size_t hostlen = rest ? strcspn(rest, "/?#") : 0;
+        if (rest != NULL && memchr(rest, '@', hostlen) != NULL) {
+            /* Never echo the URL: the part before '@' is a password. */
+            cg_errs_add(errs, p, "must not contain credentials (user:password@): use the username and password "
+                                 "(or password_file) keys");
+        } else if (rest == NULL || rest[0] == '\0' || rest[0] == ':') {
             cg_errs_add(errs, p, "must be tcp://host[:port] or ssl://host[:port] (mqtt://, mqtts://), got '%s'", u);
         } else {
             size_t n = strlen(rest) + 16;
@@ -674,6 +679,10 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
         cg_path_key(p, sizeof(p), path, "reconnect_min_ms");
         cg_errs_add(errs, p, "must not exceed reconnect_max_ms (%lld), got %lld", (long long)m->c.reconnect_max_ms,
                     (long long)m->c.reconnect_min_ms);
+    }
+    if (m->c.username != NULL && m->c.username[0] == '\0') {
+        cg_path_key(p, sizeof(p), path, "username");
+        cg_errs_add(errs, p, "must not be empty; leave username and password out for none");
     }
     if (m->c.password != NULL && m->c.username == NULL) {
         cg_path_key(p, sizeof(p), path, "password");
@@ -1587,6 +1596,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
         snprintf(dev, sizeof(dev), "subscription %s", s->wire);
         report(ctx, &(struct cg_health_item){
                         .device = dev,
+                        .kind = CG_HEALTH_SUBSCRIPTION,
                         .up = up && atomic_load(&s->subscribed) && !silent,
                         .ok = atomic_load(&s->messages),
                         .latency_ms = -1,
@@ -1599,6 +1609,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
         snprintf(dev, sizeof(dev), "rule %s", r->pattern_text ? r->pattern_text : "?");
         report(ctx, &(struct cg_health_item){
                         .device = dev,
+                        .kind = CG_HEALTH_RULE,
                         .up = true,
                         .ok = atomic_load(&r->messages) - atomic_load(&r->bad),
                         .failed = atomic_load(&r->bad),
@@ -1608,6 +1619,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
     }
     report(ctx, &(struct cg_health_item){
                     .device = "unmatched topics",
+                    .kind = CG_HEALTH_RULE,
                     .up = true,
                     .failed = atomic_load(&m->unmatched),
                     .latency_ms = -1,

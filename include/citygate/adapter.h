@@ -107,11 +107,16 @@ bool cg_sink_test_mode(const struct cg_sink *sink);
 
 /* What a health item describes: a device (the default), or the link a source
  * reaches its devices through (a serial bus, a TCP gateway, an MQTT broker
- * connection). Gap records name the scope, so a dashboard can tell "sensor
- * offline" from "link down". */
+ * connection), a subscription, or a rule (how messages are read, including a
+ * source's "unmatched topics"). Gap records name the scope, so a dashboard can
+ * tell "sensor offline" from "link down"; /metrics keeps devices in the
+ * citygate_device_* families and every other kind in citygate_source_item_*
+ * with a kind label. Values are only ever appended. */
 enum cg_health_kind {
     CG_HEALTH_DEVICE = 0,
     CG_HEALTH_LINK,
+    CG_HEALTH_SUBSCRIPTION,
+    CG_HEALTH_RULE,
 };
 
 /* Per-device state reported by health(). */

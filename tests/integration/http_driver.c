@@ -111,6 +111,10 @@ int main(int argc, char **argv)
         cJSON_Delete(root);
         return 1;
     }
+    for (size_t i = 0; i < errs.n_warn; i++) { /* e.g. a secret file others can read */
+        fprintf(stderr, "warning: %s\n", errs.warn[i]);
+    }
+    cg_errs_done(&errs);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

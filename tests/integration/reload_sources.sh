@@ -66,7 +66,7 @@ grep -q "^citygate_output_lines_sent_total{output=\"db\"} $total\$" "$T/metrics"
     { grep lines_sent "$T/metrics"; fail "metrics: lines sent after reloads, want $total"; }
 grep -q "^citygate_source_points_in_total{source=\"broker\",type=\"mqtt\"} $total\$" "$T/metrics" ||
     { grep points_in "$T/metrics"; fail "metrics: points in after reloads, want $total"; }
-grep -q "^citygate_device_reads_total{.*device=\"subscription sf/#\".*} $total\$" "$T/metrics" ||
+grep -q "^citygate_source_item_reads_total{.*item=\"subscription sf/#\",kind=\"subscription\"} $total\$" "$T/metrics" ||
     { grep reads_total "$T/metrics"; fail "metrics: subscription reads after reloads, want $total"; }
 pass "/metrics after 4 reloads: lines sent, points in and the subscription's reads = $total"
 
