@@ -86,36 +86,10 @@ static const char *check_slow(enum elem e, const char *s)
     return NULL;
 }
 
-/* Length and escape count, no checks (static tags are the operator's and are
- * written as configured). */
-static void measure(const char *s, unsigned esc, struct span *out)
+/* One pass over a NUL-terminated string: its length, how many of its bytes
+ * are of class esc, and the OR of all its bytes' classes. */
+static inline unsigned scan_bytes(const char *s, unsigned esc, size_t *len, size_t *nesc)
 {
-    size_t n = 0, k = 0;
-    for (;; n++) {
-        unsigned c = cls[(unsigned char)s[n]];
-        if (c != 0) {
-            if (c & C_END) {
-                break;
-            }
-            k += (c & esc) != 0;
-        }
-    }
-    out->s = s;
-    out->len = n;
-    out->esc = k;
-}
-
-/* Checks a name or tag value and measures it; a static reason when it cannot
- * be written. The reasons and their order are the encoder's contract. */
-static const char *scan(enum elem e, const char *s, size_t max, struct span *out)
-{
-    if (s == NULL || s[0] == '\0') {
-        return e == E_MEAS ? "empty measurement" : "empty key";
-    }
-    if (e != E_TAGVAL && s[0] == '_') {
-        return R_RESERVED;
-    }
-    unsigned esc = esc_class(e);
     size_t n = 0, k = 0;
     unsigned acc = 0;
     for (;; n++) {
@@ -128,6 +102,31 @@ static const char *scan(enum elem e, const char *s, size_t max, struct span *out
             k += (c & esc) != 0;
         }
     }
+    *len = n;
+    *nesc = k;
+    return acc;
+}
+
+/* Length and escape count, no checks (static tags are the operator's and are
+ * written as configured). */
+static void measure(const char *s, unsigned esc, struct span *out)
+{
+    out->s = s;
+    (void)scan_bytes(s, esc, &out->len, &out->esc);
+}
+
+/* Checks a name or tag value and measures it; a static reason when it cannot
+ * be written. The reasons and their order are the encoder's contract. */
+static const char *scan(enum elem e, const char *s, size_t max, struct span *out)
+{
+    if (s == NULL || s[0] == '\0') {
+        return e == E_MEAS ? "empty measurement" : "empty key";
+    }
+    if (e != E_TAGVAL && s[0] == '_') {
+        return R_RESERVED;
+    }
+    size_t n, k;
+    unsigned acc = scan_bytes(s, esc_class(e), &n, &k);
     if (acc & C_CHECK) {
         const char *r = check_slow(e, s);
         if (r != NULL) {
@@ -708,18 +707,8 @@ static const char *scan_fields(const struct cg_point *p, struct fent *fe, struct
                 reason = "NULL string field";
                 goto out;
             }
-            size_t n = 0, e = 0;
-            unsigned acc = 0;
-            for (;; n++) {
-                unsigned c = cls[(unsigned char)s[n]];
-                if (c != 0) {
-                    if (c & C_END) {
-                        break;
-                    }
-                    acc |= c;
-                    e += (c & C_ESC_STR) != 0;
-                }
-            }
+            size_t n, e;
+            unsigned acc = scan_bytes(s, C_ESC_STR, &n, &e);
             if (n > CG_POINT_MAX_STRING) {
                 reason = "string field too long";
                 goto out;
