@@ -884,11 +884,19 @@ static void count_reject(struct cg_lp_counters *cnt, const char **why, const cha
     }
 }
 
-static void count_point(struct cg_lp_counters *cnt, uint64_t nonfinite, uint64_t clipped)
+/* Writes the fields and the time stamp after the head (which ends at o),
+ * ends the line and counts it. */
+static void finish_line(struct cg_buf *out, char *o, const struct cg_point *p, const struct fent *fe,
+                        const struct cg_lp_opts *opts, const struct fscan *fs, struct cg_lp_counters *cnt)
 {
+    uint64_t clipped = 0;
+    o = write_fields(o, p, fe, opts->write_uint, &clipped);
+    o = write_ts(o, p->time_ns);
+    *o = '\0';
+    out->len = (size_t)(o - out->data);
     if (cnt != NULL) {
         cnt->points++;
-        cnt->fields_nonfinite += nonfinite;
+        cnt->fields_nonfinite += fs->nonfinite;
         cnt->uint_clipped += clipped;
     }
 }
@@ -900,7 +908,6 @@ int cg_lp_encode(struct cg_buf *out, const struct cg_point *p, const struct cg_l
     struct fent fe[CG_POINT_MAX_FIELDS];
     struct fscan fs = {0};
     const char *reason;
-    uint64_t clipped = 0;
     size_t start = out->len;
     int rc;
 
@@ -927,12 +934,7 @@ int cg_lp_encode(struct cg_buf *out, const struct cg_point *p, const struct cg_l
     if ((rc = cg_buf_reserve(out, need)) < 0) {
         goto fail;
     }
-    char *o = write_head(out->data + start, &h);
-    o = write_fields(o, p, fe, opts->write_uint, &clipped);
-    o = write_ts(o, p->time_ns);
-    *o = '\0';
-    out->len = (size_t)(o - out->data);
-    count_point(cnt, fs.nonfinite, clipped);
+    finish_line(out, write_head(out->data + start, &h), p, fe, opts, &fs, cnt);
     return 0;
 
 reject:
@@ -970,7 +972,6 @@ int cg_lp_encode_with_key(struct cg_buf *out, const char *key, size_t key_len, c
     struct fent fe[CG_POINT_MAX_FIELDS];
     struct fscan fs = {0};
     const char *reason;
-    uint64_t clipped = 0;
     size_t start = out->len;
     int rc;
 
@@ -996,13 +997,8 @@ int cg_lp_encode_with_key(struct cg_buf *out, const char *key, size_t key_len, c
     if ((rc = cg_buf_reserve(out, need)) < 0) {
         return rc;
     }
-    char *o = out->data + start;
-    memcpy(o, key, key_len);
-    o = write_fields(o + key_len, p, fe, opts->write_uint, &clipped);
-    o = write_ts(o, p->time_ns);
-    *o = '\0';
-    out->len = (size_t)(o - out->data);
-    count_point(cnt, fs.nonfinite, clipped);
+    memcpy(out->data + start, key, key_len);
+    finish_line(out, out->data + start + key_len, p, fe, opts, &fs, cnt);
     return 0;
 
 reject:
