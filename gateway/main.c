@@ -239,6 +239,10 @@ static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool check_o
     g->pl.state_dir = conf->gw.state_dir;
     g->pl.dry_run = dry_run;
     g->pl.check_only = check_only;
+    if ((g->pl.drops = cg_drops_new()) == NULL) {
+        cg_errs_add(errs, "gateway", "out of memory");
+        return g;
+    }
     if (cg_norm_conf_enabled(conf->norm) && (g->norm = cg_norm_new(conf->norm)) == NULL) {
         cg_errs_add(errs, "normalise", "out of memory");
         return g;
@@ -311,6 +315,7 @@ static void gen_free(struct gen *g)
         cg_sink_free(g->sources[i].sink);
     }
     free(g->sources);
+    cg_drops_free(g->pl.drops);
     cg_config_free(g->conf);
     free(g);
 }
@@ -500,6 +505,7 @@ static int collect(void *ctx, struct cg_status *st)
         cg_journal_reader_stats(d->journal, (unsigned)i, &rs);
         o->oldest_unsent_ns = rs.oldest_unread_ns;
     }
+    rc = cg_drops_snapshot(g->pl.drops, &st->drops, &st->n_drops);
 out:
     pthread_mutex_unlock(&d->lock);
     cg_status_add_process(st);

@@ -198,6 +198,16 @@ void cg_norm_free(struct cg_norm *n)
     free(n);
 }
 
+const struct cg_norm_conf *cg_norm_conf_of(const struct cg_norm *n)
+{
+    return n ? n->c : NULL;
+}
+
+const struct cg_schema *cg_norm_schema(const struct cg_norm *n)
+{
+    return n ? n->c->schema : NULL;
+}
+
 void cg_norm_counters(const struct cg_norm *n, struct cg_norm_counters *out)
 {
     norm_counters_read(&n->cnt, out);
@@ -590,6 +600,28 @@ static bool series_key(char *out, size_t outsz, const char *meas, struct cg_tag 
     return true;
 }
 
+/* Notes what was not written as it came (or written unmapped). Repeats of a
+ * (cause, field) add up; when the list is full the rest count under the last
+ * slot's cause with field "other", so nothing goes uncounted. */
+static void ev(struct cg_norm_scratch *s, enum cg_drop_cause c, const char *field)
+{
+    for (size_t i = 0; i < s->n_ev; i++) {
+        struct cg_norm_event *e = &s->ev[i];
+        if (e->cause == c && (e->field == field || (e->field && field && strcmp(e->field, field) == 0))) {
+            e->n++;
+            return;
+        }
+    }
+    if (s->n_ev == CG_NORM_EVENTS_MAX) {
+        struct cg_norm_event *e = &s->ev[CG_NORM_EVENTS_MAX - 1];
+        e->cause = c;
+        e->field = CG_DROPS_OTHER;
+        e->n++;
+        return;
+    }
+    s->ev[s->n_ev++] = (struct cg_norm_event){.cause = c, .field = field, .n = 1};
+}
+
 static void finish(struct cg_norm *n, struct cg_norm_source *src, struct cg_norm_counters *L)
 {
     norm_counters_add(&n->cnt, L);
@@ -617,6 +649,8 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
 
     *why = NULL;
     L.points_in = 1;
+    s->n_ev = 0;
+    s->ev_measurement = in->measurement;
     if (!c->enabled) {
         out[0] = *in;
         L.points_out = 1;
@@ -629,34 +663,51 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
     const char *meas = in->measurement;
     const char *mm = src ? norm_map(src->meas_map, src->n_meas_map, meas) : NULL;
     meas = mm ? mm : meas;
+    s->ev_measurement = meas;
+    int policy = src && src->schema_policy >= 0 ? src->schema_policy : c->schema_policy;
     const struct cg_schema_meas *sm = cg_schema_measurement(c->schema, meas);
     if (sm == NULL) {
         L.unknown_measurements++;
-        if (c->unknown_measurements == UNKNOWN_DROP) {
+        if (policy == SCHEMA_STRICT) {
+            L.unknown_measurements_dropped++;
+            ev(s, CG_DROP_SCHEMA_MEASUREMENT, NULL);
             return drop(n, src, &L, why, "measurement not in the schema");
         }
+        ev(s, CG_DROP_UNMAPPED_MEASUREMENT, NULL);
     }
 
     /* tags: rename, privacy; the quality tag is ours */
     struct cg_tag *tags = s->tags[0];
     size_t nt = 0;
     int64_t t = in->time_ns;
-    for (size_t i = 0; i < in->n_tags && nt < CG_POINT_MAX_TAGS; i++) {
+    for (size_t i = 0; i < in->n_tags; i++) {
         const char *key = in->tags[i].key, *val = in->tags[i].value;
         const char *rk = src ? norm_map(src->tag_map, src->n_tag_map, key) : NULL;
         key = rk ? rk : key;
-        if (val == NULL || val[0] == '\0' || (qtag && strcmp(key, qtag) == 0)) {
+        if (qtag && strcmp(key, qtag) == 0) {
+            continue; /* ours: replaced by the quality mark below */
+        }
+        if (val == NULL || val[0] == '\0') {
+            L.empty_tags++;
+            ev(s, CG_DROP_EMPTY_TAG, key);
+            continue;
+        }
+        if (nt == CG_POINT_MAX_TAGS) {
+            L.tags_over_limit++;
+            ev(s, CG_DROP_TAG_LIMIT, key);
             continue;
         }
         const struct priv_rule *pr = norm_priv(src, key);
         if (pr && pr->act == PRIV_DROP) {
             L.privacy_dropped++;
+            ev(s, CG_DROP_PRIVACY_TAG, key);
             continue;
         }
         if (pr && pr->act != PRIV_KEEP) {
             val = privatise(n, pr, val, t, s);
             if (val == NULL) {
                 L.text_overflow++;
+                ev(s, CG_DROP_PRIVACY_OVERFLOW, key);
                 return drop(n, src, &L, why, "privacy output does not fit");
             }
             pr->act == PRIV_HASH ? L.privacy_hashed++ : L.privacy_truncated++;
@@ -672,6 +723,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
         L.time_future++;
         if (c->future_policy == TIME_DROP) {
             L.time_dropped++;
+            ev(s, CG_DROP_TIME_FUTURE, NULL);
             return drop(n, src, &L, why, "timestamp too far in the future");
         }
         if (c->future_policy == TIME_CLAMP) {
@@ -683,6 +735,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
         L.time_past++;
         if (c->past_policy == TIME_DROP) {
             L.time_dropped++;
+            ev(s, CG_DROP_TIME_PAST, NULL);
             return drop(n, src, &L, why, "timestamp too far in the past");
         }
         if (c->past_policy == TIME_CLAMP) {
@@ -698,7 +751,6 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
     bool have_key = series_key(s->key, sizeof(s->key), meas, tags, nt);
     uint64_t h = have_key ? fnv_str(fnv_str(FNV0, src ? src->name : ""), s->key) : 0;
     int64_t stuck_polls = src && src->stuck_polls >= 0 ? src->stuck_polls : c->stuck_polls;
-    int unknown_fields = src && src->unknown_fields >= 0 ? src->unknown_fields : c->unknown_fields;
     int64_t w_ns = src ? src->window_s * NS_PER_S : 0;
     const struct name_num *db_all = src ? norm_num(src->deadband, src->n_deadband, "*") : NULL;
 
@@ -722,6 +774,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
             snprintf(cd->example, sizeof(cd->example), "%s", tags[i].value);
             pthread_mutex_unlock(&n->mu);
             L.cardinality_held++;
+            ev(s, CG_DROP_CARDINALITY, tags[i].key);
             return drop(n, src, &L, why, "cardinality budget: too many distinct tag values");
         }
     }
@@ -740,21 +793,28 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
     }
 
     size_t nf = 0;
-    for (size_t i = 0; i < in->n_fields && nf < CG_POINT_MAX_FIELDS; i++) {
+    for (size_t i = 0; i < in->n_fields; i++) {
         const struct cg_field *f = &in->fields[i];
         const char *name = f->key;
+        if (nf == CG_POINT_MAX_FIELDS) {
+            L.fields_over_limit++;
+            ev(s, CG_DROP_FIELD_LIMIT, name);
+            continue;
+        }
         const char *rn = src ? norm_map(src->field_map, src->n_field_map, name) : NULL;
         name = rn ? rn : name;
         const struct cg_schema_field *sf = cg_schema_field(sm, name);
         if (sf) {
             name = sf->name;
         } else if (sm) {
-            if (unknown_fields == UNKNOWN_DROP) {
+            if (policy == SCHEMA_STRICT) {
                 L.unknown_fields_dropped++;
+                ev(s, CG_DROP_SCHEMA_FIELD, name);
                 reason = "fields not in the schema";
                 continue;
             }
             L.unknown_fields_kept++;
+            ev(s, CG_DROP_UNMAPPED_FIELD, name);
         }
         struct cg_field of = *f;
         of.key = name;
@@ -766,6 +826,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
         }
         if ((pr && pr->act == PRIV_DROP) || (pr == NULL && sf && sf->private_data)) {
             L.privacy_dropped++;
+            ev(s, CG_DROP_PRIVACY_FIELD, name);
             reason = "privacy rule";
             continue;
         }
@@ -784,6 +845,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
             const char *o = privatise(n, pr, text ? text : "", t, s);
             if (o == NULL) {
                 L.text_overflow++;
+                ev(s, CG_DROP_PRIVACY_OVERFLOW, name);
                 continue;
             }
             pr->act == PRIV_HASH ? L.privacy_hashed++ : L.privacy_truncated++;
@@ -808,6 +870,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                     cg_units_conv(sf->kind, unit, sf->unit, sf->molar_mass_g_mol, (enum cg_units_ref)c->gas_reference,
                                   &conv, msg, sizeof(msg)) < 0) {
                     L.unit_errors++;
+                    ev(s, CG_DROP_UNIT, name);
                     reason = "unknown unit";
                     continue;
                 }
@@ -826,6 +889,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                 }
                 if (!ok) {
                     L.type_mismatch++;
+                    ev(s, CG_DROP_TYPE, name);
                     reason = "field type does not match the schema";
                     continue;
                 }
@@ -850,6 +914,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                     if (se) {
                         se->c_drop++;
                     }
+                    ev(s, CG_DROP_IMPOSSIBLE, name);
                     reason = "value outside the physical limits";
                     continue;
                 }
@@ -864,6 +929,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                     if (se) {
                         se->c_drop++;
                     }
+                    ev(s, CG_DROP_OUT_OF_RANGE, name);
                     reason = "value out of range";
                     continue;
                 }
@@ -901,6 +967,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                     reason = "aggregated into a window";
                 } else {
                     L.window_late++;
+                    ev(s, CG_DROP_WINDOW_LATE, name);
                     reason = "late for its window";
                 }
                 continue;

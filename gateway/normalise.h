@@ -18,6 +18,7 @@
 #ifndef CG_NORMALISE_H
 #define CG_NORMALISE_H
 
+#include "drops.h"
 #include "schema.h"
 #include <cjson/cJSON.h>
 #include <citygate/adapter.h>
@@ -98,6 +99,15 @@ void *cg_norm_source_user(const struct cg_norm_source *s);
 int cg_norm_check_unit(const struct cg_norm_conf *c, const char *measurement, const char *field,
                        const char *unit, char *msg, size_t msgsz);
 
+/* Config-time check of a name an adapter will write (a profile's field, an
+ * MQTT rule's measurement and fields), after the source's renames. Returns 0
+ * when the schema knows it, else the cause it will meet at run time
+ * (CG_DROP_UNMAPPED_* under schema_policy open, CG_DROP_SCHEMA_* under
+ * strict) with *meas_out / *field_out the names after renaming and *hint the
+ * closest schema name or NULL. field may be NULL (the measurement only). */
+int cg_norm_check_name(const struct cg_norm_conf *c, const struct cg_norm_source *src, const char *measurement,
+                       const char *field, const char **meas_out, const char **field_out, const char **hint);
+
 /* ---- the hot path -------------------------------------------------------- */
 
 struct cg_norm;
@@ -106,7 +116,21 @@ struct cg_norm;
  * borrow from it until the next call with the same scratch. About 40 KiB: make
  * it static _Thread_local or allocate it once per thread. No field needs
  * initialising. */
+/* What cg_norm_point() did not write as it came (and the names it wrote
+ * although the schema does not know them), for the caller's ledger
+ * (drops.h) and its once-per-key log line. field is NULL for the whole point;
+ * it borrows from the input point or the schema. */
+#define CG_NORM_EVENTS_MAX 32
+struct cg_norm_event {
+    enum cg_drop_cause cause;
+    const char *field;
+    uint32_t n;
+};
+
 struct cg_norm_scratch {
+    struct cg_norm_event ev[CG_NORM_EVENTS_MAX];
+    size_t n_ev;
+    const char *ev_measurement; /* the measurement the events are about (after renaming) */
     struct cg_tag tags[CG_NORM_OUT_MAX][CG_POINT_MAX_TAGS + 1];
     struct cg_field fields[CG_POINT_MAX_FIELDS];
     struct cg_field grouped[CG_POINT_MAX_FIELDS];
@@ -117,6 +141,8 @@ struct cg_norm_scratch {
 };
 
 struct cg_norm *cg_norm_new(const struct cg_norm_conf *c); /* conf borrowed; NULL on ENOMEM */
+const struct cg_schema *cg_norm_schema(const struct cg_norm *n); /* NULL-safe */
+const struct cg_norm_conf *cg_norm_conf_of(const struct cg_norm *n); /* NULL-safe */
 void cg_norm_free(struct cg_norm *n);                        /* NULL-safe */
 
 /* Normalises one point. src may be NULL (no source rules). now_ns is the
@@ -124,7 +150,8 @@ void cg_norm_free(struct cg_norm *n);                        /* NULL-safe */
  * Writes up to CG_NORM_OUT_MAX points to out[] (one per quality mark present;
  * they borrow from scratch, conf and in) and returns how many: >= 1 keep
  * (encode out[0..rc)), 0 dropped or held back (counted; *why says why, static
- * text), or -ENOMEM. in is borrowed and not modified. */
+ * text), or -ENOMEM. in is borrowed and not modified. Whatever it did not
+ * write as it came is listed in scratch->ev[0..n_ev) whatever it returns. */
 int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg_point *in,
                   int64_t now_ns, struct cg_norm_scratch *scratch, struct cg_point out[CG_NORM_OUT_MAX],
                   const char **why);
@@ -180,6 +207,8 @@ struct cg_norm_counters {
     uint64_t points_in, points_out, points_dropped;
     uint64_t unknown_measurements; /* points of measurements outside the schema */
     uint64_t unknown_fields_dropped, unknown_fields_kept;
+    uint64_t unknown_measurements_dropped; /* schema_policy strict */
+    uint64_t empty_tags, tags_over_limit, fields_over_limit;
     uint64_t unit_converted, unit_errors; /* unit errors: unknown unit at run time, field dropped */
     uint64_t type_coerced, type_mismatch; /* mismatch: field dropped */
     uint64_t out_of_range, impossible, stuck, jump;

@@ -11,11 +11,11 @@
 #define SCHEMA_SYSTEM_PATH "/usr/share/citygate/schema.json"
 #define MAP_MAX 1024 /* entries per rename / units / privacy / deadband map */
 
-static const char *const keep_drop[] = {"keep", "drop", NULL};
+static const char *const open_strict[] = {"open", "strict", NULL};
 static const char *const mark_drop[] = {"mark", "drop", NULL};
 static const char *const time_policies[] = {"clamp", "drop", "keep", NULL};
 static const char *const gas_refs[] = {"20C", "25C", NULL};
-static const char *const inherit_keep_drop[] = {"inherit", "keep", "drop", NULL};
+static const char *const inherit_open_strict[] = {"inherit", "open", "strict", NULL};
 
 #define C(m) offsetof(struct cg_norm_conf, m)
 const struct cg_opt cg_norm_options[] = {
@@ -23,10 +23,10 @@ const struct cg_opt cg_norm_options[] = {
      "normalise every point (false: points pass unchanged)"},
     {"schema_file", CG_OPT_STRING, C(schema_file), NULL, 0, 0, NULL, 0,
      "schema file; default <config dir>/schema.json, then " SCHEMA_SYSTEM_PATH ", then the built-in copy"},
-    {"unknown_measurements", CG_OPT_ENUM, C(unknown_measurements), "keep", 0, 0, keep_drop, 0,
-     "points of measurements outside the schema: keep (unchanged names/units) or drop"},
-    {"unknown_fields", CG_OPT_ENUM, C(unknown_fields), "drop", 0, 0, keep_drop, 0,
-     "fields of a schema measurement that the schema does not list: keep under their own name, or drop"},
+    {"schema_policy", CG_OPT_ENUM, C(schema_policy), "open", 0, 0, open_strict, 0,
+     "measurements and fields the schema does not know: open = written unchanged (validated, counted in "
+     "citygate_unmapped_total, one warning per name); strict = dropped (counted in citygate_discarded_total, "
+     "one warning per name)"},
     {"out_of_range", CG_OPT_ENUM, C(out_of_range), "mark", 0, 0, mark_drop, 0,
      "values outside the plausible range: mark (quality=out_of_range) or drop"},
     {"impossible", CG_OPT_ENUM, C(impossible), "drop", 0, 0, mark_drop, 0,
@@ -76,8 +76,8 @@ const struct cg_opt cg_norm_source_options[] = {
     {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "rename tag keys: {\"dev\": \"sensor_id\"}"},
     {"units", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
      "unit the source reports a field in, when the adapter does not say: {\"temperature\": \"degF\"}"},
-    {"unknown_fields", CG_OPT_ENUM, S(unknown_fields), "inherit", 0, 0, inherit_keep_drop, 0,
-     "override normalise.unknown_fields for this source"},
+    {"schema_policy", CG_OPT_ENUM, S(schema_policy), "inherit", 0, 0, inherit_open_strict, 0,
+     "override normalise.schema_policy for this source"},
     {"privacy", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
      "per field or tag: \"drop\", \"hash\", \"truncate:N\" or \"keep\": {\"mac\": \"hash\"}"},
     {"stuck_polls", CG_OPT_INT, S(stuck_polls), "-1", -1, 1000000, NULL, 0,
@@ -565,7 +565,7 @@ int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, cons
     s->conf = conf;
     s->aggregates = AGG_MEAN;
     cg_opt_parse(cg_norm_source_options, obj, path, s, errs);
-    s->unknown_fields -= 1; /* inherit -1, keep 0, drop 1 */
+    s->schema_policy -= 1; /* inherit -1, open 0, strict 1 */
     if (obj != NULL && cJSON_IsObject(obj)) {
         cg_path_key(p, sizeof(p), path, "measurements");
         parse_map(cJSON_GetObjectItemCaseSensitive(obj, "measurements"), p, &s->meas_map, &s->n_meas_map, errs);
@@ -647,4 +647,27 @@ int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, cons
     }
     *out = s;
     return 0;
+}
+
+int cg_norm_check_name(const struct cg_norm_conf *c, const struct cg_norm_source *src, const char *measurement,
+                       const char *field, const char **meas_out, const char **field_out, const char **hint)
+{
+    const char *m = src ? norm_map(src->meas_map, src->n_meas_map, measurement) : NULL;
+    m = m ? m : measurement;
+    const char *f = field && src ? norm_map(src->field_map, src->n_field_map, field) : NULL;
+    f = f ? f : field;
+    bool strict = (src && src->schema_policy >= 0 ? src->schema_policy : c->schema_policy) == SCHEMA_STRICT;
+    *meas_out = m;
+    *field_out = f;
+    *hint = NULL;
+    const struct cg_schema_meas *sm = cg_schema_measurement(c->schema, m);
+    if (sm == NULL) {
+        *hint = cg_schema_closest_measurement(c->schema, m);
+        return strict ? CG_DROP_SCHEMA_MEASUREMENT : CG_DROP_UNMAPPED_MEASUREMENT;
+    }
+    if (f == NULL || cg_schema_field(sm, f) != NULL) {
+        return 0;
+    }
+    *hint = cg_schema_closest_field(sm, f);
+    return strict ? CG_DROP_SCHEMA_FIELD : CG_DROP_UNMAPPED_FIELD;
 }

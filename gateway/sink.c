@@ -1,7 +1,11 @@
 /* citygate — where readings enter the core (see sink.h). */
 #include "sink.h"
 
+#include "drops.h"
 #include "normalise.h"
+
+#include <citygate/log.h>
+#include <math.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -13,6 +17,7 @@
 #define EMIT_MAX_BYTES (64 * 1024 * 1024)
 
 #define LAST_LINES_MAX 2048
+#define EXPECT_MAX 256 /* distinct names a source is warned about under --check-config */
 
 struct cg_sink {
     struct cg_pipeline *pl;
@@ -25,6 +30,10 @@ struct cg_sink {
     atomic_uint_fast64_t points_rejected;
     atomic_uint_fast64_t points_refused;
     atomic_int_fast64_t last_ns;
+    char own[4][CG_POINT_MAX_NAME]; /* reserved measurement names this source writes itself */
+    size_t n_own;
+    uint64_t expected[EXPECT_MAX]; /* --check-config: names already warned about (hashes) */
+    size_t n_expected;
 };
 
 static _Thread_local const char *last_error;
@@ -113,18 +122,154 @@ bool cg_sink_check_only(const struct cg_sink *sink)
     return sink->pl->check_only;
 }
 
+/* Copies a name for a log line with control characters made visible, so a
+ * device cannot forge log lines through its names. */
+static const char *loggable(char *out, size_t outsz, const char *s)
+{
+    size_t k = 0;
+    for (; s && *s && k + 5 < outsz; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f) {
+            k += (size_t)snprintf(out + k, outsz - k, "\\x%02x", c);
+        } else {
+            out[k++] = (char)c;
+        }
+    }
+    out[k] = '\0';
+    return out;
+}
+
+static uint64_t name_hash(const char *a, const char *b)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const char *s = a ? a : ""; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    }
+    h = (h ^ 0x100) * 1099511628211ULL;
+    for (const char *s = b ? b : ""; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    }
+    return h;
+}
+
+void cg_sink_expect_field(struct cg_sink *sink, const char *path, const char *measurement, const char *field)
+{
+    struct cg_pipeline *pl = sink->pl;
+    const struct cg_norm_conf *nc = cg_norm_conf_of(pl->norm);
+    if (!pl->check_only || nc == NULL || measurement == NULL) {
+        return;
+    }
+    const char *m, *f, *hint;
+    int c = cg_norm_check_name(nc, sink->norm_src, measurement, field, &m, &f, &hint);
+    if (c == 0) {
+        return;
+    }
+    bool whole = c == CG_DROP_UNMAPPED_MEASUREMENT || c == CG_DROP_SCHEMA_MEASUREMENT;
+    uint64_t h = name_hash(m, whole ? NULL : f);
+    for (size_t i = 0; i < sink->n_expected; i++) {
+        if (sink->expected[i] == h) {
+            return;
+        }
+    }
+    if (sink->n_expected < EXPECT_MAX) {
+        sink->expected[sink->n_expected++] = h;
+    }
+    char a[160], b[160], what[400], hb[200] = "";
+    if (whole) {
+        snprintf(what, sizeof(what), "measurement '%s' is not in the city schema", loggable(a, sizeof(a), m));
+    } else {
+        snprintf(what, sizeof(what), "field '%s' of measurement '%s' is not in the city schema",
+                 loggable(b, sizeof(b), f), loggable(a, sizeof(a), m));
+    }
+    if (hint) {
+        snprintf(hb, sizeof(hb), "; did you mean '%s'?", hint);
+    }
+    bool strict = c == CG_DROP_SCHEMA_MEASUREMENT || c == CG_DROP_SCHEMA_FIELD;
+    cg_log(CG_LOG_WARN, sink->name, "%s: %s: %s%s", path ? path : sink->name, what,
+           strict ? "it will be dropped (normalise.schema_policy strict)"
+                  : "it will be written unchanged and counted as unmapped (normalise.schema_policy open)",
+           hb);
+}
+
 bool cg_sink_dry_run(const struct cg_sink *sink)
 {
     return sink->pl->dry_run;
+}
+
+/* Counts one cause in the ledger and, the first time the key is seen (rate
+ * limited by the ledger), says so once in the log, with the closest schema
+ * name when the name is not in the schema. */
+static void account(struct cg_sink *sink, struct cg_pipeline *pl, enum cg_drop_cause c, const char *meas,
+                    const char *field, uint64_t n, const char *detail)
+{
+    const char *source = sink ? sink->name : "citygate";
+    if (!cg_drops_add(pl->drops, c, source, meas, field, n, cg_time_mono_ms())) {
+        return;
+    }
+    const struct cg_schema *sc = cg_norm_schema(pl->norm);
+    const char *hint = NULL;
+    if (c == CG_DROP_UNMAPPED_MEASUREMENT || c == CG_DROP_SCHEMA_MEASUREMENT) {
+        hint = cg_schema_closest_measurement(sc, meas);
+    } else if (c == CG_DROP_UNMAPPED_FIELD || c == CG_DROP_SCHEMA_FIELD) {
+        hint = cg_schema_closest_field(cg_schema_measurement(sc, meas), field);
+    }
+    char m[160], f[160], h[200] = "", what[400];
+    if (field) {
+        snprintf(what, sizeof(what), "measurement '%s', field '%s'", loggable(m, sizeof(m), meas),
+                 loggable(f, sizeof(f), field));
+    } else {
+        snprintf(what, sizeof(what), "measurement '%s'", loggable(m, sizeof(m), meas));
+    }
+    if (hint) {
+        snprintf(h, sizeof(h), " (did you mean '%s'?)", hint);
+    }
+    char counter[96];
+    if (cg_drops_cause_kept(c)) {
+        snprintf(counter, sizeof(counter), "citygate_unmapped_total{kind=\"%s\"}",
+                 c == CG_DROP_UNMAPPED_FIELD ? "field" : "measurement");
+    } else {
+        snprintf(counter, sizeof(counter), "citygate_discarded_total{cause=\"%s\"}", cg_drops_cause_name(c));
+    }
+    cg_log(CG_LOG_WARN, source, "%s: %s%s%s%s; counted in %s, logged once", what, cg_drops_cause_text(c),
+           detail ? ": " : "", detail ? detail : "", h, counter);
+}
+
+void cg_sink_own_measurement(struct cg_sink *sink, const char *measurement)
+{
+    if (sink->n_own < sizeof(sink->own) / sizeof(sink->own[0]) && measurement &&
+        strlen(measurement) < CG_POINT_MAX_NAME) {
+        strcpy(sink->own[sink->n_own++], measurement);
+    }
+}
+
+/* Reserved for the points citygate writes about itself (self metrics, gaps,
+ * clock, device health): a payload must not forge them. */
+static bool reserved_measurement(const struct cg_sink *sink, const char *m)
+{
+    if (m == NULL || strncmp(m, "citygate", 8) != 0 || (m[8] != '\0' && m[8] != '_')) {
+        return false;
+    }
+    for (size_t i = 0; sink && i < sink->n_own; i++) {
+        if (strcmp(sink->own[i], m) == 0) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static int encode_one(struct cg_sink *sink, struct cg_pipeline *pl, struct cg_buf *buf, const struct cg_point *p,
                       struct cg_lp_counters *cnt)
 {
     const char *why = NULL;
+    for (size_t i = 0; i < p->n_fields && i < CG_POINT_MAX_FIELDS; i++) {
+        if (p->fields[i].type == CG_FIELD_FLOAT && !isfinite(p->fields[i].v.f)) {
+            account(sink, pl, CG_DROP_NONFINITE, p->measurement, p->fields[i].key, 1, NULL);
+        }
+    }
     int e = cg_lp_encode(buf, p, &pl->lp, cnt, &why);
     if (e == -EINVAL) {
         last_error = why;
+        account(sink, pl, CG_DROP_INVALID, p->measurement, NULL, 1, why);
         return 0;
     }
     if (e < 0) {
@@ -178,6 +323,12 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
     cg_buf_init(&buf, EMIT_MAX_BYTES);
     int64_t now = cg_time_now_ns();
     for (size_t i = 0; i < n; i++) {
+        if (reserved_measurement(sink, points[i].measurement)) {
+            last_error = "measurement name reserved for citygate's own points";
+            cnt.rejected++;
+            account(sink, pl, CG_DROP_RESERVED_MEASUREMENT, points[i].measurement, NULL, 1, NULL);
+            continue;
+        }
         if (pl->norm == NULL) {
             lines += (uint32_t)encode_one(sink, pl, &buf, &points[i], &cnt);
             continue;
@@ -185,6 +336,17 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
         struct cg_point out[CG_NORM_OUT_MAX];
         const char *why = NULL;
         int k = cg_norm_point(pl->norm, sink->norm_src, &points[i], now, &norm_scratch, out, &why);
+        for (size_t e = 0; e < norm_scratch.n_ev; e++) {
+            const struct cg_norm_event *ev = &norm_scratch.ev[e];
+            account(sink, pl, ev->cause, norm_scratch.ev_measurement, ev->field, ev->n, NULL);
+        }
+        if (k > 0 && reserved_measurement(sink, out[0].measurement)) {
+            /* renamed onto a reserved name by the source's normalise rules */
+            last_error = "measurement name reserved for citygate's own points";
+            cnt.rejected++;
+            account(sink, pl, CG_DROP_RESERVED_MEASUREMENT, out[0].measurement, NULL, 1, NULL);
+            continue;
+        }
         if (k < 0) {
             last_error = "out of memory";
             cnt.rejected++;

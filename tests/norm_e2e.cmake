@@ -2,3 +2,6 @@
 # sensor (mosquitto) of two vendors, same quantities in other names and units,
 # identical in influxd.
 cg_integration_test(norm_e2e norm_e2e.sh TIMEOUT 120)
+# The README's headline config against citygate-sim (RTU), mosquitto (SenML)
+# and influxd (issue 11): its air-quality and energy readings land.
+cg_integration_test(readme_e2e readme_e2e.sh TIMEOUT 120)

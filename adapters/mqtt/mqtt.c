@@ -450,6 +450,34 @@ static int parse_map(const cJSON *obj, const char *path, bool fields, struct cg_
     return 0;
 }
 
+/* --check-config: tell the core which names this rule writes, so that names
+ * the city schema does not know are reported before any message arrives. */
+static void expect_fields(struct mqtt *m, const char *path, const struct rule *r)
+{
+    if (m->sink == NULL || r->measurement == NULL) {
+        return;
+    }
+    switch (r->format) {
+    case FMT_JSON:
+        for (size_t i = 0; i < r->n_fields; i++) {
+            cg_sink_expect_field(m->sink, path, r->measurement, r->fields[i].name);
+        }
+        if (r->n_fields == 0) {
+            cg_sink_expect_field(m->sink, path, r->measurement, NULL);
+        }
+        break;
+    case FMT_SENML:
+        cg_sink_expect_field(m->sink, path, r->measurement, "value");
+        break;
+    case FMT_VALUE:
+        cg_sink_expect_field(m->sink, path, r->measurement, r->value.field ? r->value.field : "value");
+        break;
+    default:
+        cg_sink_expect_field(m->sink, path, r->measurement, NULL);
+        break;
+    }
+}
+
 static int parse_rule(struct mqtt *m, const cJSON *obj, const char *path, struct rule *r, struct cg_errs *errs)
 {
     char p[512];
@@ -745,6 +773,7 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
                 rc = -ENOMEM;
                 goto out;
             }
+            expect_fields(m, rp, &m->rules[i]);
         }
     }
 

@@ -59,6 +59,22 @@ const char *cg_sink_state_dir(const struct cg_sink *sink);
  * (a poll plan that cannot fit its interval) into errors. */
 bool cg_sink_check_only(const struct cg_sink *sink);
 
+/* Measurement names starting with "citygate" (citygate, citygate_device,
+ * citygate_norm, ...) are reserved for points the gateway writes about itself:
+ * points under them are refused (counted, logged once) so that a payload
+ * cannot forge health or self metrics. An adapter that writes such points
+ * itself (device health) names the measurement here, at create time. The
+ * name is copied; at most 4 per source. */
+void cg_sink_own_measurement(struct cg_sink *sink, const char *measurement);
+
+/* Config time: the source will write field (NULL: any field) of measurement;
+ * path names the config item that says so ("sources[0].devices[2]",
+ * "sources[1].rules[0]"). Under --check-config the core warns (once per
+ * source, measurement and field) when the city schema does not know the
+ * name, says whether it will be written unchanged or dropped, and names the
+ * closest schema name. Does nothing otherwise. */
+void cg_sink_expect_field(struct cg_sink *sink, const char *path, const char *measurement, const char *field);
+
 /* True when citygate runs with --dry-run (adapters may log their plans). */
 bool cg_sink_dry_run(const struct cg_sink *sink);
 

@@ -205,31 +205,89 @@ static void test_types_and_unknown_units(void **state)
 
 /* ---- unknown names ----------------------------------------------------------- */
 
+/* The events of the last run(), as "cause:field cause:field" (field "-" for
+ * the whole point). */
+static const char *events(struct env *e)
+{
+    static char buf[512];
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < e->scratch.n_ev && o < sizeof(buf); i++) {
+        const struct cg_norm_event *v = &e->scratch.ev[i];
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s:%s", i ? " " : "", cg_drops_cause_name(v->cause),
+                              v->field ? v->field : "-");
+    }
+    return buf;
+}
+
 static void test_unknown_fields_and_measurements(void **state)
 {
     (void)state;
+    /* default (schema_policy open): written unchanged, reported as unmapped */
     struct env *e = env_new(NULL, NULL);
     struct cg_tag t[] = {{"sensor_id", "w1"}};
     struct cg_field f[] = {CG_FIELD_F("temperature", 5), CG_FIELD_F("vendor_magic", 42)};
     struct cg_point p = POINT("weather", t, f, 0);
-    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5 0");
+    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5,vendor_magic=42 0");
+    assert_string_equal(events(e), "unmapped_field:vendor_magic");
+    assert_string_equal(e->scratch.ev_measurement, "weather");
     struct cg_field only[] = {CG_FIELD_F("vendor_magic", 42)};
     struct cg_point p2 = POINT("weather", t, only, 0);
-    assert_string_equal(run(e, &p2, 0), "DROP: fields not in the schema");
-    /* measurements outside the schema pass unchanged (default keep) */
+    assert_string_equal(run(e, &p2, 0), "weather,sensor_id=w1,quality=ok vendor_magic=42 0");
+    /* still validated: an unmapped field has no schema unit, so it keeps its value */
     struct cg_field g[] = {with_unit(CG_FIELD_F("x", 1), "degF")};
     struct cg_point p3 = POINT("my_own", t, g, 0);
     assert_string_equal(run(e, &p3, 0), "my_own,sensor_id=w1,quality=ok x=1 0");
+    assert_string_equal(events(e), "unmapped_measurement:-");
     struct cg_norm_counters cnt;
     cg_norm_counters(e->n, &cnt);
-    assert_int_equal(cnt.unknown_fields_dropped, 2);
+    assert_int_equal(cnt.unknown_fields_kept, 2);
+    assert_int_equal(cnt.unknown_fields_dropped, 0);
     assert_int_equal(cnt.unknown_measurements, 1);
-    assert_int_equal(cnt.points_dropped, 1);
+    assert_int_equal(cnt.points_dropped, 0);
     env_free(e);
 
-    e = env_new("{\"unknown_measurements\": \"drop\"}", "{\"unknown_fields\": \"keep\"}");
-    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5,vendor_magic=42 0");
+    /* strict: dropped, still counted and reported */
+    e = env_new("{\"schema_policy\": \"strict\"}", NULL);
+    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5 0");
+    assert_string_equal(events(e), "schema_field:vendor_magic");
+    assert_string_equal(run(e, &p2, 0), "DROP: fields not in the schema");
     assert_string_equal(run(e, &p3, 0), "DROP: measurement not in the schema");
+    assert_string_equal(events(e), "schema_measurement:-");
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.unknown_fields_dropped, 2);
+    assert_int_equal(cnt.unknown_measurements_dropped, 1);
+    env_free(e);
+
+    /* a source overrides the gateway's policy */
+    e = env_new("{\"schema_policy\": \"strict\"}", "{\"schema_policy\": \"open\"}");
+    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5,vendor_magic=42 0");
+    env_free(e);
+}
+
+/* Did you mean: the closest schema name, aliases included, nothing when far. */
+static void test_closest_names(void **state)
+{
+    (void)state;
+    struct env *e = env_new(NULL, NULL);
+    const struct cg_schema *sc = cg_norm_schema(e->n);
+    const struct cg_schema_meas *noise = cg_schema_measurement(sc, "noise");
+    assert_string_equal(cg_schema_closest_field(noise, "LAmin"), "lamax");
+    assert_string_equal(cg_schema_closest_field(noise, "laeq_"), "laeq");
+    const struct cg_schema_meas *aq = cg_schema_measurement(sc, "air_quality");
+    assert_string_equal(cg_schema_closest_field(aq, "pm_25"), "pm2_5");
+    assert_string_equal(cg_schema_closest_field(aq, "Humidty"), "humidity");
+    assert_null(cg_schema_closest_field(aq, "rssi"));
+    assert_null(cg_schema_closest_field(aq, "value"));
+    assert_string_equal(cg_schema_closest_measurement(sc, "air_qualty"), "air_quality");
+    assert_null(cg_schema_closest_measurement(sc, "senml"));
+    /* config time: what a profile or rule field will meet */
+    const char *m, *f, *hint;
+    assert_int_equal(cg_norm_check_name(e->c, NULL, "noise", "LAmin", &m, &f, &hint), CG_DROP_UNMAPPED_FIELD);
+    assert_string_equal(hint, "lamax");
+    assert_int_equal(cg_norm_check_name(e->c, NULL, "noise", "LAeq", &m, &f, &hint), 0);
+    assert_int_equal(cg_norm_check_name(e->c, NULL, "nosie", NULL, &m, &f, &hint), CG_DROP_UNMAPPED_MEASUREMENT);
+    assert_string_equal(hint, "noise");
     env_free(e);
 }
 
@@ -772,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_two_vendors_identical),
         cmocka_unit_test(test_types_and_unknown_units),
         cmocka_unit_test(test_unknown_fields_and_measurements),
+        cmocka_unit_test(test_closest_names),
         cmocka_unit_test(test_quality_marks),
         cmocka_unit_test(test_stuck_and_jump),
         cmocka_unit_test(test_time_policy),
