@@ -99,6 +99,21 @@ void *cg_norm_source_user(const struct cg_norm_source *s);
 int cg_norm_check_unit(const struct cg_norm_conf *c, const char *measurement, const char *field,
                        const char *unit, char *msg, size_t msgsz);
 
+/* Static tags on this source's points (sources[i].normalise.static_tags):
+ * 0 keep under key, 1 renamed (*new_key), -1 removed (*new_key NULL). s may
+ * be NULL (keep). */
+int cg_norm_source_static_tag(const struct cg_norm_source *s, const char *key, const char **new_key);
+/* The keys the source's static_tags rules name (for checking them against
+ * the configured tags): i in 0..cg_norm_source_static_rules()-1. */
+size_t cg_norm_source_static_rules(const struct cg_norm_source *s);
+const char *cg_norm_source_static_rule(const struct cg_norm_source *s, size_t i);
+/* payload_tags: override (true) lets a point's own tag replace a configured
+ * static tag of the same key; protect (false, the default) does not. */
+bool cg_norm_source_payload_tags_override(const struct cg_norm_source *s);
+/* The key a point's tag is written under after the source's "tags" renames
+ * (key itself when not renamed; s may be NULL). */
+const char *cg_norm_source_tag_key(const struct cg_norm_source *s, const char *key);
+
 /* Config-time check of a name an adapter will write (a profile's field, an
  * MQTT rule's measurement and fields), after the source's renames. Returns 0
  * when the schema knows it, else the cause it will meet at run time

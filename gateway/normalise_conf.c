@@ -16,6 +16,7 @@ static const char *const mark_drop[] = {"mark", "drop", NULL};
 static const char *const time_policies[] = {"clamp", "drop", "keep", NULL};
 static const char *const gas_refs[] = {"20C", "25C", NULL};
 static const char *const inherit_open_strict[] = {"inherit", "open", "strict", NULL};
+static const char *const protect_override[] = {"protect", "override", NULL};
 
 #define C(m) offsetof(struct cg_norm_conf, m)
 const struct cg_opt cg_norm_options[] = {
@@ -78,6 +79,12 @@ const struct cg_opt cg_norm_source_options[] = {
      "unit the source reports a field in, when the adapter does not say: {\"temperature\": \"degF\"}"},
     {"schema_policy", CG_OPT_ENUM, S(schema_policy), "inherit", 0, 0, inherit_open_strict, 0,
      "override normalise.schema_policy for this source"},
+    {"static_tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "rename or remove configured static tags (top-level \"tags\", and \"gateway\") on this source's points: "
+     "{\"gateway\": null, \"city\": \"town\"}"},
+    {"payload_tags", CG_OPT_ENUM, S(payload_tags), "protect", 0, 0, protect_override, 0,
+     "a tag from a payload or device with the key of a configured static tag: protect = the configured value "
+     "is written (counted, logged once), override = the payload's value is written"},
     {"privacy", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
      "per field or tag: \"drop\", \"hash\", \"truncate:N\" or \"keep\": {\"mac\": \"hash\"}"},
     {"stuck_polls", CG_OPT_INT, S(stuck_polls), "-1", -1, 1000000, NULL, 0,
@@ -221,6 +228,38 @@ static int parse_map(const cJSON *o, const char *path, struct name_map **out, si
         m->from = strdup(it->string);
         m->to = strdup(it->valuestring);
         if (m->from == NULL || m->to == NULL) {
+            free(m->from);
+            free(m->to);
+            cg_errs_add(errs, p, "out of memory");
+            continue;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+/* {"gateway": null, "city": "town"}: null or false removes, a name renames. */
+static int parse_static_map(const cJSON *o, const char *path, struct name_map **out, size_t *n,
+                            struct cg_errs *errs)
+{
+    char p[512];
+    void *mem = NULL;
+    int rc = map_begin(o, path, sizeof(**out), &mem, errs);
+    if (rc <= 0) {
+        return rc;
+    }
+    *out = mem;
+    for (const cJSON *it = o->child; it; it = it->next) {
+        cg_path_key(p, sizeof(p), path, it->string);
+        bool remove = cJSON_IsNull(it) || cJSON_IsFalse(it);
+        if (!remove && (!cJSON_IsString(it) || !valid_name(it->valuestring))) {
+            cg_errs_add(errs, p, "must be a new tag key (string), or null to remove the tag");
+            continue;
+        }
+        struct name_map *m = &(*out)[*n];
+        m->from = strdup(it->string);
+        m->to = remove ? NULL : strdup(it->valuestring);
+        if (m->from == NULL || (!remove && m->to == NULL)) {
             free(m->from);
             free(m->to);
             cg_errs_add(errs, p, "out of memory");
@@ -437,6 +476,7 @@ void cg_norm_source_free(struct cg_norm_source *s)
     free_map(s->meas_map, s->n_meas_map);
     free_map(s->field_map, s->n_field_map);
     free_map(s->tag_map, s->n_tag_map);
+    free_map(s->static_map, s->n_static_map);
     free_map(s->units, s->n_units);
     for (size_t i = 0; i < s->n_privacy; i++) {
         free(s->privacy[i].key);
@@ -573,6 +613,9 @@ int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, cons
         parse_map(cJSON_GetObjectItemCaseSensitive(obj, "rename"), p, &s->field_map, &s->n_field_map, errs);
         cg_path_key(p, sizeof(p), path, "tags");
         parse_map(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, &s->tag_map, &s->n_tag_map, errs);
+        cg_path_key(p, sizeof(p), path, "static_tags");
+        parse_static_map(cJSON_GetObjectItemCaseSensitive(obj, "static_tags"), p, &s->static_map, &s->n_static_map,
+                         errs);
         cg_path_key(p, sizeof(p), path, "units");
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(obj, "units");
         if (u != NULL && cJSON_IsObject(u)) {
@@ -670,4 +713,37 @@ int cg_norm_check_name(const struct cg_norm_conf *c, const struct cg_norm_source
     }
     *hint = cg_schema_closest_field(sm, f);
     return strict ? CG_DROP_SCHEMA_FIELD : CG_DROP_UNMAPPED_FIELD;
+}
+
+int cg_norm_source_static_tag(const struct cg_norm_source *s, const char *key, const char **new_key)
+{
+    *new_key = key;
+    for (size_t i = 0; s && i < s->n_static_map; i++) {
+        if (strcmp(s->static_map[i].from, key) == 0) {
+            *new_key = s->static_map[i].to;
+            return s->static_map[i].to ? 1 : -1;
+        }
+    }
+    return 0;
+}
+
+size_t cg_norm_source_static_rules(const struct cg_norm_source *s)
+{
+    return s ? s->n_static_map : 0;
+}
+
+const char *cg_norm_source_static_rule(const struct cg_norm_source *s, size_t i)
+{
+    return s && i < s->n_static_map ? s->static_map[i].from : NULL;
+}
+
+bool cg_norm_source_payload_tags_override(const struct cg_norm_source *s)
+{
+    return s && s->payload_tags == 1;
+}
+
+const char *cg_norm_source_tag_key(const struct cg_norm_source *s, const char *key)
+{
+    const char *k = s ? norm_map(s->tag_map, s->n_tag_map, key) : NULL;
+    return k ? k : key;
 }

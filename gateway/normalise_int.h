@@ -87,6 +87,9 @@ struct cg_norm_source {
     /* parsed by hand */
     struct name_map *meas_map, *field_map, *tag_map;
     size_t n_meas_map, n_field_map, n_tag_map;
+    struct name_map *static_map; /* configured static tag -> new key; to NULL = removed */
+    size_t n_static_map;
+    int payload_tags; /* 0 protect, 1 override */
     struct name_map *units; /* canonical field -> unit */
     size_t n_units;
     struct priv_rule *privacy;

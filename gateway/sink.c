@@ -30,6 +30,9 @@ struct cg_sink {
     atomic_uint_fast64_t points_rejected;
     atomic_uint_fast64_t points_refused;
     atomic_int_fast64_t last_ns;
+    struct cg_lp_opts lp; /* the pipeline's, with this source's static tags */
+    struct cg_tag stags[CG_POINT_MAX_TAGS];
+    bool payload_tags_override;
     char own[4][CG_POINT_MAX_NAME]; /* reserved measurement names this source writes itself */
     size_t n_own;
     uint64_t expected[EXPECT_MAX]; /* --check-config: names already warned about (hashes) */
@@ -37,6 +40,9 @@ struct cg_sink {
 };
 
 static _Thread_local const char *last_error;
+/* The rule tags of the cg_sink_emit_rule() call running on this thread. */
+static _Thread_local const struct cg_tag *rule_tags;
+static _Thread_local size_t n_rule_tags;
 /* One normaliser work area per thread (about 40 KiB), so emit never allocates
  * on the hot path and threads never share it. */
 static _Thread_local struct cg_norm_scratch norm_scratch;
@@ -55,6 +61,29 @@ struct cg_sink *cg_sink_new(struct cg_pipeline *pl, const char *source_name, str
         free(s);
         return NULL;
     }
+    /* static tags as this source writes them: renamed or removed by its
+     * normalise.static_tags rules (keys and values borrowed from the config) */
+    s->lp = pl->lp;
+    s->lp.static_tags = s->stags;
+    s->lp.n_static_tags = 0;
+    for (size_t i = 0; i < pl->lp.n_static_tags && i < CG_POINT_MAX_TAGS; i++) {
+        const char *nk = NULL;
+        if (cg_norm_source_static_tag(norm_src, pl->lp.static_tags[i].key, &nk) >= 0) {
+            s->stags[s->lp.n_static_tags++] = (struct cg_tag){nk, pl->lp.static_tags[i].value};
+        }
+    }
+    for (size_t r = 0; r < cg_norm_source_static_rules(norm_src); r++) {
+        const char *k = cg_norm_source_static_rule(norm_src, r);
+        bool found = false;
+        for (size_t i = 0; i < pl->lp.n_static_tags && !found; i++) {
+            found = strcmp(pl->lp.static_tags[i].key, k) == 0;
+        }
+        if (!found) {
+            cg_log(CG_LOG_WARN, s->name, "normalise.static_tags: '%s' is not a configured static tag (top-level "
+                   "\"tags\" or \"gateway\"): the rule does nothing", k);
+        }
+    }
+    s->payload_tags_override = cg_norm_source_payload_tags_override(norm_src);
     return s;
 }
 
@@ -257,16 +286,61 @@ static bool reserved_measurement(const struct cg_sink *sink, const char *m)
     return true;
 }
 
+/* Configured static tags win over a point's tag of the same key (unless the
+ * source says payload_tags: override): the point's tag is left out, so the
+ * encoder adds the configured one. Returns p, or a copy in *tmp (tags in
+ * tbuf) without the protected tags. */
+static const struct cg_point *protect_tags(struct cg_sink *sink, struct cg_pipeline *pl, const struct cg_point *p,
+                                           struct cg_point *tmp, struct cg_tag *tbuf)
+{
+    if (sink == NULL || sink->payload_tags_override || sink->lp.n_static_tags == 0 || p->n_tags > CG_POINT_MAX_TAGS) {
+        return p;
+    }
+    size_t k = 0;
+    bool hit = false;
+    for (size_t i = 0; i < p->n_tags; i++) {
+        bool configured = false;
+        /* the key it will be written under (the source's tag renames) */
+        const char *key = p->tags[i].key ? cg_norm_source_tag_key(sink->norm_src, p->tags[i].key) : NULL;
+        for (size_t s = 0; s < sink->lp.n_static_tags && key && !configured; s++) {
+            configured = strcmp(key, sink->lp.static_tags[s].key) == 0 &&
+                         sink->lp.static_tags[s].value && sink->lp.static_tags[s].value[0];
+        }
+        for (size_t r = 0; r < n_rule_tags && configured; r++) {
+            configured = strcmp(p->tags[i].key, rule_tags[r].key) != 0; /* the rule's own: configuration too */
+        }
+        if (configured) {
+            hit = true;
+            account(sink, pl, CG_DROP_PROTECTED_TAG, p->measurement, key, 1, NULL);
+            continue;
+        }
+        tbuf[k++] = p->tags[i];
+    }
+    if (!hit) {
+        return p;
+    }
+    *tmp = *p;
+    tmp->tags = tbuf;
+    tmp->n_tags = k;
+    return tmp;
+}
+
 static int encode_one(struct cg_sink *sink, struct cg_pipeline *pl, struct cg_buf *buf, const struct cg_point *p,
                       struct cg_lp_counters *cnt)
 {
     const char *why = NULL;
+    for (size_t i = 0; i < p->n_tags && i < CG_POINT_MAX_TAGS; i++) {
+        if (p->tags[i].key && (p->tags[i].value == NULL || p->tags[i].value[0] == '\0')) {
+            /* the encoder leaves it out: line protocol has no empty tag value */
+            account(sink, pl, CG_DROP_EMPTY_TAG, p->measurement, p->tags[i].key, 1, NULL);
+        }
+    }
     for (size_t i = 0; i < p->n_fields && i < CG_POINT_MAX_FIELDS; i++) {
         if (p->fields[i].type == CG_FIELD_FLOAT && !isfinite(p->fields[i].v.f)) {
             account(sink, pl, CG_DROP_NONFINITE, p->measurement, p->fields[i].key, 1, NULL);
         }
     }
-    int e = cg_lp_encode(buf, p, &pl->lp, cnt, &why);
+    int e = cg_lp_encode(buf, p, sink ? &sink->lp : &pl->lp, cnt, &why);
     if (e == -EINVAL) {
         last_error = why;
         account(sink, pl, CG_DROP_INVALID, p->measurement, NULL, 1, why);
@@ -329,13 +403,16 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
             account(sink, pl, CG_DROP_RESERVED_MEASUREMENT, points[i].measurement, NULL, 1, NULL);
             continue;
         }
+        struct cg_point tmp;
+        struct cg_tag tbuf[CG_POINT_MAX_TAGS];
+        const struct cg_point *in = protect_tags(sink, pl, &points[i], &tmp, tbuf);
         if (pl->norm == NULL) {
-            lines += (uint32_t)encode_one(sink, pl, &buf, &points[i], &cnt);
+            lines += (uint32_t)encode_one(sink, pl, &buf, in, &cnt);
             continue;
         }
         struct cg_point out[CG_NORM_OUT_MAX];
         const char *why = NULL;
-        int k = cg_norm_point(pl->norm, sink->norm_src, &points[i], now, &norm_scratch, out, &why);
+        int k = cg_norm_point(pl->norm, sink->norm_src, in, now, &norm_scratch, out, &why);
         for (size_t e = 0; e < norm_scratch.n_ev; e++) {
             const struct cg_norm_event *ev = &norm_scratch.ev[e];
             account(sink, pl, ev->cause, norm_scratch.ev_measurement, ev->field, ev->n, NULL);
@@ -364,6 +441,17 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
     atomic_fetch_add(&sink->points_filtered, filtered);
     int rc = append(sink, pl, &buf, lines, &cnt, timeout_ms);
     cg_buf_done(&buf);
+    return rc;
+}
+
+int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
+                      const struct cg_tag *rtags, size_t n_rtags)
+{
+    rule_tags = rtags;
+    n_rule_tags = n_rtags;
+    int rc = cg_sink_emit(sink, points, n, timeout_ms);
+    rule_tags = NULL;
+    n_rule_tags = 0;
     return rc;
 }
 

@@ -8,3 +8,6 @@ cg_integration_test(readme_e2e readme_e2e.sh TIMEOUT 120)
 # Names outside the schema (issue 11): a noise-meter profile and an MQTT rule
 # with unknown fields, schema_policy open and strict.
 cg_integration_test(norm_unmapped norm_unmapped.sh TIMEOUT 120)
+# Configured tags win; static tags removed/renamed per source; line-protocol
+# passthrough keeps series keys byte-identical; reserved measurements (issues 11, 13).
+cg_integration_test(norm_tags norm_tags.sh TIMEOUT 120)

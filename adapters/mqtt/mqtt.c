@@ -977,7 +977,8 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
     /* Hand over. While the buffer is full we hold this message and read
      * nothing else: nothing more gets acknowledged (see the top comment). */
     for (;;) {
-        int e = cg_sink_emit(m->sink, b->points, b->n_points, (int)m->c.emit_timeout_ms);
+        int e = cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->c.emit_timeout_ms, b->base_tags,
+                                  b->n_base_tags);
         if (e >= 0) {
             cg_complain_clear(&m->full_c, m->name, "gateway buffer");
             atomic_fetch_add(&m->points, (uint64_t)e);

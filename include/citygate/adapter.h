@@ -41,6 +41,16 @@ struct cg_sink; /* opaque, owned by the core, outlives the adapter state */
  * unacknowledged), -ESHUTDOWN when the gateway is stopping. */
 int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms);
 
+/* As cg_sink_emit, for points whose tags with the keys of rule_tags were set
+ * by the source's configuration (an MQTT rule's topic captures and tags,
+ * which the codec lets win over the payload's), not by the payload: on these
+ * points they may replace the gateway's configured static tags of the same
+ * key. Any other tag with a static tag's key gives way to the configured
+ * value (counted, logged once) unless the source says payload_tags:
+ * override. rule_tags is borrowed for the call; only the keys are used. */
+int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
+                      const struct cg_tag *rule_tags, size_t n_rule_tags);
+
 /* Why the last point of the last cg_sink_emit() call on this thread was rejected
  * (static text), or NULL. */
 const char *cg_sink_last_error(void);
