@@ -35,6 +35,8 @@ struct fstate {
     int64_t closed;       /* windows starting before this were written: later values are late */
 };
 
+/* Per-series state, sized to the fields the series uses (issue 13: a fixed
+ * array of 64 cost ~9.3 KiB per series). */
 struct series {
     uint64_t h;
     char *key; /* "measurement,k=v,..." (sorted tags) */
@@ -42,8 +44,10 @@ struct series {
     struct cg_tag *tags; /* owned copies; immutable once made */
     size_t n_tags;
     struct cg_norm_source *src;
-    struct fstate f[CG_NORM_SERIES_FIELDS];
-    size_t n_f;
+    struct fstate *f; /* grows x2 up to CG_NORM_SERIES_FIELDS */
+    size_t n_f, cap_f;
+    int64_t seen_ns; /* last reading (idle eviction) */
+    size_t bytes;    /* what this series counts against max_state_mb */
     uint64_t c_oor, c_imp, c_stuck, c_jump, c_drop;
     struct series *next;
 };
@@ -67,6 +71,9 @@ struct gap {
 struct cg_norm {
     const struct cg_norm_conf *c;
     pthread_mutex_t mu; /* series, cards, gaps, clock */
+    size_t state_bytes; /* series state, against max_state_mb */
+    size_t n_cards;     /* (measurement, tag key) sets, at most max_tag_keys */
+    size_t evict_cursor;
     struct series **buckets;
     size_t n_buckets;
     struct series **all; /* append-only: stable indices for tick */
@@ -159,8 +166,13 @@ static void series_free(struct series *s)
     for (size_t i = 0; i < s->n_f; i++) {
         free(s->f[i].key);
     }
+    free(s->f);
     free(s);
 }
+
+/* Heap bytes of a string, with malloc's per-chunk overhead, so the budget
+ * follows what RSS sees. */
+#define CHUNK(n) ((((size_t)(n) + 8 + 15) / 16) * 16)
 
 static void gap_done(struct gap *g)
 {
@@ -310,7 +322,12 @@ static struct series *series_get(struct cg_norm *n, struct cg_norm_source *src, 
             return s;
         }
     }
-    if (n->n_all >= (size_t)n->c->max_series) {
+    size_t need = CHUNK(sizeof(struct series)) + CHUNK(strlen(key) + 1) + CHUNK(strlen(meas) + 1) +
+                  CHUNK((n_tags + 1) * sizeof(struct cg_tag));
+    for (size_t i = 0; i < n_tags; i++) {
+        need += CHUNK(strlen(tags[i].key) + 1) + CHUNK(strlen(tags[i].value) + 1);
+    }
+    if (n->n_all >= (size_t)n->c->max_series || n->state_bytes + need > n->c->max_state_bytes) {
         *full = true;
         return NULL;
     }
@@ -348,14 +365,19 @@ static struct series *series_get(struct cg_norm *n, struct cg_norm_source *src, 
         s->tags[s->n_tags].value = v;
         s->n_tags++;
     }
+    s->bytes = need;
+    n->state_bytes += need;
     s->next = n->buckets[b];
     n->buckets[b] = s;
     n->all[n->n_all++] = s;
     return s;
 }
 
-static struct fstate *fstate_get(struct series *s, const char *key, const struct cg_schema_field *sf,
-                                 enum cg_field_type type)
+/* The series' state of one field, made on first use. NULL (the value passes
+ * without state, counted state_full) past CG_NORM_SERIES_FIELDS fields or
+ * max_state_mb. n->mu held; the pointer is valid until the next call. */
+static struct fstate *fstate_get(struct cg_norm *n, struct series *s, const char *key,
+                                 const struct cg_schema_field *sf, enum cg_field_type type, bool *full)
 {
     if (s == NULL) {
         return NULL;
@@ -366,14 +388,38 @@ static struct fstate *fstate_get(struct series *s, const char *key, const struct
         }
     }
     if (s->n_f >= CG_NORM_SERIES_FIELDS) {
+        *full = true;
         return NULL;
+    }
+    size_t grow = 0, cap = s->cap_f;
+    if (s->n_f == s->cap_f) {
+        cap = s->cap_f ? s->cap_f * 2 : 2;
+        cap = cap > CG_NORM_SERIES_FIELDS ? CG_NORM_SERIES_FIELDS : cap;
+        grow = CHUNK(cap * sizeof(struct fstate)) - (s->cap_f ? CHUNK(s->cap_f * sizeof(struct fstate)) : 0);
+    }
+    size_t need = grow + CHUNK(strlen(key) + 1);
+    if (n->state_bytes + need > n->c->max_state_bytes) {
+        *full = true;
+        return NULL;
+    }
+    if (grow) {
+        struct fstate *a = realloc(s->f, cap * sizeof(*a));
+        if (a == NULL) {
+            return NULL;
+        }
+        s->f = a;
+        s->cap_f = cap;
     }
     struct fstate *f = &s->f[s->n_f];
     memset(f, 0, sizeof(*f));
     f->key = strdup(key);
     if (f->key == NULL) {
+        n->state_bytes += grow;
+        s->bytes += grow;
         return NULL;
     }
+    n->state_bytes += need;
+    s->bytes += need;
     f->sf = sf;
     f->type = type;
     s->n_f++;
@@ -388,7 +434,11 @@ static uint64_t budget_of(const struct cg_norm_conf *c, const char *meas)
     return b ? (uint64_t)b->v : (uint64_t)c->max_tag_values;
 }
 
-static struct card *card_get(struct cg_norm *n, const char *meas, const char *key)
+/* The value set of (measurement, tag key). NULL with *full set past
+ * max_tag_keys sets (a payload inventing tag keys must not grow memory
+ * without bound), NULL alone on ENOMEM. Sets start small and double up to
+ * twice the budget. */
+static struct card *card_get(struct cg_norm *n, const char *meas, const char *key, bool *full)
 {
     uint64_t h = fnv_str(fnv_str(FNV0, meas), key);
     struct card **head = &n->cards[h % CARD_BUCKETS];
@@ -397,6 +447,10 @@ static struct card *card_get(struct cg_norm *n, const char *meas, const char *ke
             return c;
         }
     }
+    if (n->n_cards >= (size_t)n->c->max_tag_keys) {
+        *full = true;
+        return NULL;
+    }
     struct card *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         return NULL;
@@ -404,9 +458,6 @@ static struct card *card_get(struct cg_norm *n, const char *meas, const char *ke
     c->h = h;
     c->limit = budget_of(n->c, meas);
     c->cap = 16;
-    while (c->cap < c->limit * 2) {
-        c->cap <<= 1;
-    }
     c->meas = strdup(meas);
     c->key = strdup(key);
     c->set = calloc(c->cap, sizeof(*c->set));
@@ -419,7 +470,34 @@ static struct card *card_get(struct cg_norm *n, const char *meas, const char *ke
     }
     c->next = *head;
     *head = c;
+    n->n_cards++;
     return c;
+}
+
+/* Doubles the set when it is half full, up to twice the budget. */
+static int card_grow(struct card *c)
+{
+    if ((c->n + 1) * 2 <= c->cap || c->cap >= c->limit * 2) {
+        return 0;
+    }
+    size_t cap = c->cap * 2;
+    uint64_t *set = calloc(cap, sizeof(*set));
+    if (set == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < c->cap; i++) {
+        if (c->set[i] != 0) {
+            size_t j = c->set[i] & (cap - 1);
+            while (set[j] != 0) {
+                j = (j + 1) & (cap - 1);
+            }
+            set[j] = c->set[i];
+        }
+    }
+    free(c->set);
+    c->set = set;
+    c->cap = cap;
+    return 0;
 }
 
 /* Slot of h in the set: where it is, or the empty slot where it would go. */
@@ -754,44 +832,9 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
     int64_t w_ns = src ? src->window_s * NS_PER_S : 0;
     const struct name_num *db_all = src ? norm_num(src->deadband, src->n_deadband, "*") : NULL;
 
-    pthread_mutex_lock(&n->mu);
-
-    /* cardinality budget: check every tag first, then admit the new values */
-    struct card *cards[CG_POINT_MAX_TAGS];
-    uint64_t vh[CG_POINT_MAX_TAGS];
-    for (size_t i = 0; i < nt; i++) {
-        cards[i] = card_get(n, meas, tags[i].key);
-        vh[i] = value_hash(tags[i].value);
-        if (cards[i] == NULL) {
-            pthread_mutex_unlock(&n->mu);
-            finish(n, src, &L);
-            return -ENOMEM;
-        }
-        struct card *cd = cards[i];
-        if (cd->set[card_slot(cd, vh[i])] == 0 && cd->n >= cd->limit) {
-            cd->held++;
-            snprintf(cd->source, sizeof(cd->source), "%s", src ? src->name : "");
-            snprintf(cd->example, sizeof(cd->example), "%s", tags[i].value);
-            pthread_mutex_unlock(&n->mu);
-            L.cardinality_held++;
-            ev(s, CG_DROP_CARDINALITY, tags[i].key);
-            return drop(n, src, &L, why, "cardinality budget: too many distinct tag values");
-        }
-    }
-    for (size_t i = 0; i < nt; i++) {
-        size_t slot = card_slot(cards[i], vh[i]);
-        if (cards[i]->set[slot] == 0) {
-            cards[i]->set[slot] = vh[i];
-            cards[i]->n++;
-        }
-    }
-
-    bool full = false;
-    struct series *se = have_key ? series_get(n, src, h, s->key, meas, tags, nt, &full) : NULL;
-    if (full) {
-        L.series_full++;
-    }
-
+    /* Pass 1, without the lock: names, privacy (HMAC), units and types are
+     * pure work on this point, so adapter threads do not wait on each other
+     * for them (issue 13). */
     size_t nf = 0;
     for (size_t i = 0; i < in->n_fields; i++) {
         const struct cg_field *f = &in->fields[i];
@@ -852,12 +895,11 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
             of.type = CG_FIELD_STRING;
             of.v.s = o;
             s->fields[nf] = of;
-            s->quality[nf] = unsynced ? CG_NORM_Q_UNSYNCED : CG_NORM_Q_OK;
-            nf++;
+            s->fsf[nf] = NULL;
+            s->priv[nf++] = 1;
             continue;
         }
 
-        enum cg_norm_quality q = CG_NORM_Q_OK;
         if (sf) {
             const char *unit = f->unit;
             if ((unit == NULL || unit[0] == '\0') && src) {
@@ -896,7 +938,86 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                 L.type_coerced++;
             }
         }
-        struct fstate *fs = numeric(of.type) || of.type == CG_FIELD_BOOL ? fstate_get(se, name, sf, of.type) : NULL;
+        s->fields[nf] = of;
+        s->fsf[nf] = sf;
+        s->priv[nf++] = 0;
+    }
+
+    pthread_mutex_lock(&n->mu);
+
+    /* cardinality budget: check every tag first, then admit the new values */
+    struct card *cards[CG_POINT_MAX_TAGS];
+    uint64_t vh[CG_POINT_MAX_TAGS];
+    for (size_t i = 0; i < nt; i++) {
+        bool keys_full = false;
+        cards[i] = card_get(n, meas, tags[i].key, &keys_full);
+        vh[i] = value_hash(tags[i].value);
+        if (cards[i] == NULL && keys_full) {
+            pthread_mutex_unlock(&n->mu);
+            L.cardinality_held++;
+            ev(s, CG_DROP_CARDINALITY, tags[i].key);
+            return drop(n, src, &L, why, "cardinality budget: too many distinct tag keys (normalise.max_tag_keys)");
+        }
+        if (cards[i] == NULL) {
+            pthread_mutex_unlock(&n->mu);
+            finish(n, src, &L);
+            return -ENOMEM;
+        }
+        struct card *cd = cards[i];
+        if (cd->set[card_slot(cd, vh[i])] == 0 && cd->n >= cd->limit) {
+            cd->held++;
+            snprintf(cd->source, sizeof(cd->source), "%s", src ? src->name : "");
+            snprintf(cd->example, sizeof(cd->example), "%s", tags[i].value);
+            pthread_mutex_unlock(&n->mu);
+            L.cardinality_held++;
+            ev(s, CG_DROP_CARDINALITY, tags[i].key);
+            return drop(n, src, &L, why, "cardinality budget: too many distinct tag values");
+        }
+    }
+    for (size_t i = 0; i < nt; i++) {
+        size_t slot = card_slot(cards[i], vh[i]);
+        if (cards[i]->set[slot] == 0 && card_grow(cards[i]) < 0) {
+            pthread_mutex_unlock(&n->mu);
+            finish(n, src, &L);
+            return -ENOMEM;
+        }
+        slot = card_slot(cards[i], vh[i]);
+        if (cards[i]->set[slot] == 0) {
+            cards[i]->set[slot] = vh[i];
+            cards[i]->n++;
+        }
+    }
+
+    bool full = false;
+    struct series *se = have_key ? series_get(n, src, h, s->key, meas, tags, nt, &full) : NULL;
+    if (full) {
+        L.series_full++;
+    }
+    if (se) {
+        se->seen_ns = now_ns;
+    }
+
+    /* Pass 2, under the lock: what needs the series' state (limits and range
+     * are counted per series; stuck, jump, deadband, windows). */
+    size_t n_prep = nf;
+    nf = 0;
+    for (size_t k = 0; k < n_prep; k++) {
+        struct cg_field of = s->fields[k];
+        const struct cg_schema_field *sf = s->fsf[k];
+        const char *name = of.key;
+        if (s->priv[k]) {
+            s->fields[nf] = of;
+            s->quality[nf++] = unsynced ? CG_NORM_Q_UNSYNCED : CG_NORM_Q_OK;
+            continue;
+        }
+        enum cg_norm_quality q = CG_NORM_Q_OK;
+        bool state_full = false;
+        struct fstate *fs = numeric(of.type) || of.type == CG_FIELD_BOOL
+                                ? fstate_get(n, se, name, sf, of.type, &state_full)
+                                : NULL;
+        if (state_full) {
+            L.state_full++;
+        }
         if (numeric(of.type)) {
             double x = as_double(&of);
             if (!isfinite(x)) {
@@ -1136,9 +1257,66 @@ static size_t collect_due(struct cg_norm *n, struct series *se, int64_t now_ns, 
     return nf;
 }
 
+/* True when nothing of se is waiting to be written (open windows). */
+static bool series_quiet(const struct series *se)
+{
+    for (size_t i = 0; i < se->n_f; i++) {
+        if (se->f[i].cur.n > 0 || se->f[i].done.n > 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void series_unlink(struct cg_norm *n, struct series *se)
+{
+    for (struct series **pp = &n->buckets[se->h & (n->n_buckets - 1)]; *pp; pp = &(*pp)->next) {
+        if (*pp == se) {
+            *pp = se->next;
+            return;
+        }
+    }
+}
+
+#define EVICT_SCAN 4096 /* series looked at per tick: the lock is held for about 0.1 ms */
+
+/* Forgets series without readings for series_idle_s, a slice per tick.
+ * Runs on the tick's thread only: the window loop below is the only other
+ * user of n->all outside the lock. */
+static void evict_idle(struct cg_norm *n, int64_t now_ns)
+{
+    int64_t idle = n->c->series_idle_s * NS_PER_S;
+    if (idle <= 0) {
+        return;
+    }
+    struct cg_norm_counters L = {0};
+    pthread_mutex_lock(&n->mu);
+    for (size_t k = 0; k < EVICT_SCAN && n->n_all > 0; k++) {
+        if (n->evict_cursor >= n->n_all) {
+            n->evict_cursor = 0;
+        }
+        size_t i = n->evict_cursor;
+        struct series *se = n->all[i];
+        if (now_ns - se->seen_ns < idle || !series_quiet(se)) {
+            n->evict_cursor++;
+            continue;
+        }
+        series_unlink(n, se);
+        n->all[i] = n->all[--n->n_all]; /* the cursor stays: the moved series is looked at next */
+        n->state_bytes -= se->bytes;
+        series_free(se);
+        L.series_evicted++;
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (L.series_evicted) {
+        norm_counters_add(&n->cnt, &L);
+    }
+}
+
 void cg_norm_tick(struct cg_norm *n, int64_t now_ns, cg_norm_emit_fn emit, void *ctx)
 {
     const struct cg_norm_conf *c = n->c;
+    evict_idle(n, now_ns);
     if (c->clock_check && c->clock_fn) {
         struct cg_norm_clock ck = {.synced = -1};
         c->clock_fn(c->clock_ctx, &ck);

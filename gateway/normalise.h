@@ -63,6 +63,10 @@ int cg_norm_conf_parse(const cJSON *obj, const char *path, const char *config_di
                        struct cg_norm_conf **out, struct cg_errs *errs);
 void cg_norm_conf_free(struct cg_norm_conf *c); /* NULL-safe */
 const struct cg_schema *cg_norm_conf_schema(const struct cg_norm_conf *c);
+/* The most memory the normaliser's state can take under this config, in
+ * bytes (docs/normalise.md, "Memory"), and one line saying how it adds up
+ * (explain may be NULL). */
+size_t cg_norm_conf_memory_ceiling(const struct cg_norm_conf *c, char *explain, size_t len);
 /* normalise.enabled: false means points pass through untouched and the
  * normaliser writes nothing of its own (no clock, gap or window points). */
 bool cg_norm_conf_enabled(const struct cg_norm_conf *c);
@@ -150,6 +154,8 @@ struct cg_norm_scratch {
     struct cg_field fields[CG_POINT_MAX_FIELDS];
     struct cg_field grouped[CG_POINT_MAX_FIELDS];
     unsigned char quality[CG_POINT_MAX_FIELDS];
+    const struct cg_schema_field *fsf[CG_POINT_MAX_FIELDS]; /* pass 1 -> 2: the field's schema entry */
+    unsigned char priv[CG_POINT_MAX_FIELDS];                /* pass 1 -> 2: hashed/truncated, no state */
     char text[CG_NORM_TEXT_MAX];
     char key[CG_NORM_KEY_MAX];
     size_t text_used;
@@ -233,7 +239,9 @@ struct cg_norm_counters {
     uint64_t privacy_hashed, privacy_truncated, privacy_dropped;
     uint64_t deadband_suppressed, heartbeats;
     uint64_t window_values, window_points, window_late, window_overrun;
-    uint64_t series_full; /* new series not tracked: max_series reached */
+    uint64_t series_full; /* new series not tracked: max_series or max_state_mb reached */
+    uint64_t state_full;  /* a field's state not kept: 64 fields in the series, or max_state_mb */
+    uint64_t series_evicted; /* idle series forgotten (series_idle_s) */
     uint64_t text_overflow;
 };
 void cg_norm_counters(const struct cg_norm *n, struct cg_norm_counters *out);

@@ -56,6 +56,13 @@ const struct cg_opt cg_norm_options[] = {
      "budget per measurement: {\"traffic\": 5000}"},
     {"max_series", CG_OPT_INT, C(max_series), "100000", 1, 10000000, NULL, 0,
      "series tracked for stuck/jump/reduction state; new series past it are not tracked (counted)"},
+    {"max_state_mb", CG_OPT_INT, C(max_state_mb), "128", 1, 65536, NULL, 0,
+     "memory for per-series state (stuck, jump, deadband, windows); past it new series and fields pass "
+     "without state (counted series_full, state_full)"},
+    {"max_tag_keys", CG_OPT_INT, C(max_tag_keys), "1024", 1, 1000000, NULL, 0,
+     "cardinality budget: distinct (measurement, tag key) pairs; a point bringing a new pair past it is held back"},
+    {"series_idle_s", CG_OPT_INT, C(series_idle_s), "3600", 0, 31536000, NULL, 0,
+     "forget the state of a series without readings for this long (0 = never); its next reading starts afresh"},
     {"privacy_salt", CG_OPT_STRING, C(privacy_salt), NULL, 0, 0, NULL, CG_OPT_SECRET,
      "secret for privacy hashing (use privacy_salt_file); needed by \"hash\" rules; never leaves the box"},
     {"privacy_salt_rotate_s", CG_OPT_INT, C(privacy_salt_rotate_s), "86400", 0, 31536000, NULL, 0,
@@ -413,6 +420,7 @@ int cg_norm_conf_parse(const cJSON *obj, const char *path, const char *config_di
     }
     c->clock_fn = cg_norm_clock_adjtimex;
     cg_opt_parse(cg_norm_options, obj, path, c, errs);
+    c->max_state_bytes = (size_t)c->max_state_mb << 20;
     if (cg_errs_count(errs) == before) {
         load_schema(c, path, config_dir, errs);
     }
@@ -746,4 +754,39 @@ const char *cg_norm_source_tag_key(const struct cg_norm_source *s, const char *k
 {
     const char *k = s ? norm_map(s->tag_map, s->n_tag_map, key) : NULL;
     return k ? k : key;
+}
+
+/* Slots of a (measurement, tag key) value set at its largest (card_grow). */
+static size_t set_slots(int64_t limit)
+{
+    size_t cap = 16;
+    while (cap < (size_t)limit * 2) {
+        cap <<= 1;
+    }
+    return cap;
+}
+
+size_t cg_norm_conf_memory_ceiling(const struct cg_norm_conf *c, char *explain, size_t len)
+{
+    int64_t limit = c->max_tag_values;
+    for (size_t i = 0; i < c->n_budgets; i++) {
+        limit = (int64_t)c->budgets[i].v > limit ? (int64_t)c->budgets[i].v : limit;
+    }
+    size_t slots = set_slots(limit);
+    size_t cards = (size_t)c->max_tag_keys * (slots * 8 + 256);
+    size_t buckets = 1024;
+    while (buckets < (size_t)c->max_series / 2 && buckets < (1u << 20)) {
+        buckets <<= 1;
+    }
+    size_t index = buckets * sizeof(void *) + (size_t)c->max_series * 2 * sizeof(void *);
+    size_t total = c->max_state_bytes + cards + index;
+    if (explain && len) {
+        snprintf(explain, len,
+                 "normaliser memory ceiling: %.1f MiB = series state %lld MiB (normalise.max_state_mb) + tag value "
+                 "sets %.1f MiB (normalise.max_tag_keys %lld x %zu slots of 8 bytes) + series index %.1f MiB "
+                 "(normalise.max_series %lld)",
+                 (double)total / 1048576.0, (long long)c->max_state_mb, (double)cards / 1048576.0,
+                 (long long)c->max_tag_keys, slots, (double)index / 1048576.0, (long long)c->max_series);
+    }
+    return total;
 }

@@ -59,6 +59,10 @@ struct cg_norm_conf {
     int64_t clock_report_s;
     int64_t max_tag_values;
     int64_t max_series;
+    int64_t max_state_mb;
+    size_t max_state_bytes; /* from max_state_mb */
+    int64_t max_tag_keys;
+    int64_t series_idle_s;
     char *privacy_salt;
     int64_t privacy_salt_rotate_s;
     int64_t privacy_hash_chars;

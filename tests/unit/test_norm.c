@@ -824,6 +824,76 @@ static void test_threads(void **state)
     env_free(e);
 }
 
+/* ---- memory bounds (issue 13) ------------------------------------------------- */
+
+static void test_memory_bounds(void **state)
+{
+    (void)state;
+    /* an idle series is forgotten after series_idle_s; its next reading starts afresh */
+    struct env *e = env_new("{\"series_idle_s\": 10, \"stuck_polls\": 2, \"clock_report_s\": 0}", NULL);
+    struct sink sk = {0};
+    struct cg_tag t[] = {{"sensor_id", "w1"}};
+    struct cg_field f[] = {CG_FIELD_F("temperature", 5)};
+    struct cg_point p = POINT("weather", t, f, 0);
+    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5 0");
+    assert_string_equal(run(e, &p, 1), "weather,sensor_id=w1,quality=stuck temperature=5 0");
+    struct cg_norm_counters cnt;
+    cg_norm_tick(e->n, T0 + 10 * S_NS, emit_cb, &sk);
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.series_evicted, 0);
+    cg_norm_tick(e->n, T0 + 11 * S_NS, emit_cb, &sk);
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.series_evicted, 1);
+    assert_string_equal(run(e, &p, 12), "weather,sensor_id=w1,quality=ok temperature=5 0");
+    env_free(e);
+
+    /* not while a window waits to be written */
+    e = env_new("{\"series_idle_s\": 10, \"window_grace_s\": 2, \"clock_report_s\": 0}", "{\"window_s\": 60}");
+    assert_string_equal(run(e, &p, 0), "DROP: aggregated into a window");
+    cg_norm_tick(e->n, T0 + 30 * S_NS, emit_cb, &sk);
+    cg_norm_tick(e->n, T0 + 62 * S_NS, emit_cb, &sk);
+    assert_int_equal(sk.points, 1);
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.series_evicted, 0);
+    cg_norm_tick(e->n, T0 + 63 * S_NS, emit_cb, &sk);
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.series_evicted, 1);
+    env_free(e);
+
+    /* max_state_mb: past it new series pass without state (counted), nothing is lost */
+    e = env_new("{\"max_state_mb\": 1, \"max_tag_values\": 100000}", NULL);
+    char sid[32];
+    struct cg_tag ts[] = {{"sensor_id", sid}};
+    struct cg_point ps = POINT("weather", ts, f, 0);
+    for (int i = 0; i < 10000; i++) {
+        snprintf(sid, sizeof(sid), "s%d", i);
+        assert_int_equal(cg_norm_point(e->n, e->s, &ps, T0, &e->scratch, e->out, &e->why), 1);
+    }
+    cg_norm_counters(e->n, &cnt);
+    assert_true(cnt.series_full > 0 && cnt.series_full < 10000);
+    assert_int_equal(cnt.points_out, 10000);
+    env_free(e);
+
+    /* max_tag_keys: a point bringing a new (measurement, tag key) past it is held back */
+    e = env_new("{\"max_tag_keys\": 2}", NULL);
+    struct cg_tag ab[] = {{"a", "1"}, {"b", "1"}}, ac[] = {{"a", "1"}, {"c", "1"}};
+    struct cg_point pab = POINT("weather", ab, f, 0), pac = POINT("weather", ac, f, 0);
+    assert_string_equal(run(e, &pab, 0), "weather,a=1,b=1,quality=ok temperature=5 0");
+    assert_string_equal(run(e, &pac, 0), "DROP: cardinality budget: too many distinct tag keys (normalise.max_tag_keys)");
+    assert_string_equal(events(e), "cardinality:c");
+    env_free(e);
+
+    /* the ceiling --check-config prints, from the config */
+    e = env_new(NULL, NULL);
+    char line[512];
+    size_t bytes = cg_norm_conf_memory_ceiling(e->c, line, sizeof(line));
+    assert_string_equal(line, "normaliser memory ceiling: 146.3 MiB = series state 128 MiB (normalise.max_state_mb) + "
+                              "tag value sets 16.2 MiB (normalise.max_tag_keys 1024 x 2048 slots of 8 bytes) + series "
+                              "index 2.0 MiB (normalise.max_series 100000)");
+    assert_true(bytes > (size_t)146 << 20 && bytes < (size_t)147 << 20);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -831,6 +901,7 @@ int main(void)
         cmocka_unit_test(test_types_and_unknown_units),
         cmocka_unit_test(test_unknown_fields_and_measurements),
         cmocka_unit_test(test_closest_names),
+        cmocka_unit_test(test_memory_bounds),
         cmocka_unit_test(test_quality_marks),
         cmocka_unit_test(test_stuck_and_jump),
         cmocka_unit_test(test_time_policy),
