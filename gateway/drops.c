@@ -38,6 +38,8 @@ static const struct {
     [CG_DROP_FIELD_LIMIT] = {"field_limit", "more fields than a point may carry: extra fields dropped"},
     [CG_DROP_NONFINITE] = {"nonfinite", "NaN or infinite value: field dropped"},
     [CG_DROP_INVALID] = {"invalid", "point refused by validation"},
+    [CG_DROP_PAYLOAD_SKIPPED] = {"payload_skipped",
+                                 "payload value the codec cannot store (JSON array or null): skipped"},
 };
 
 const char *cg_drops_cause_name(enum cg_drop_cause c)

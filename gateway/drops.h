@@ -41,6 +41,7 @@ enum cg_drop_cause {
     CG_DROP_FIELD_LIMIT,        /* fields past CG_POINT_MAX_FIELDS */
     CG_DROP_NONFINITE,          /* NaN / Inf field (line protocol cannot carry it) */
     CG_DROP_INVALID,            /* point refused by validation (names, duplicates, no fields...) */
+    CG_DROP_PAYLOAD_SKIPPED,    /* a payload value the codec cannot store (JSON array or null) */
     CG_DROP_CAUSE_N,
 };
 

@@ -444,6 +444,11 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
     return rc;
 }
 
+void cg_sink_count_skipped(struct cg_sink *sink, const char *measurement, const char *field, uint64_t n)
+{
+    account(sink, sink->pl, CG_DROP_PAYLOAD_SKIPPED, measurement, field, n, NULL);
+}
+
 int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
                       const struct cg_tag *rtags, size_t n_rtags)
 {

@@ -973,6 +973,10 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
     }
     cg_complain_clear(&m->bad_c, m->name, "bad payloads");
     cg_batch_finish(b);
+    for (size_t i = 0; i < b->n_skipped; i++) {
+        cg_sink_count_skipped(m->sink, b->skipped[i].measurement ? b->skipped[i].measurement : r->measurement,
+                              b->skipped[i].name, b->skipped[i].n);
+    }
 
     /* Hand over. While the buffer is full we hold this message and read
      * nothing else: nothing more gets acknowledged (see the top comment). */

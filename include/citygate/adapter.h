@@ -51,6 +51,12 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
 int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
                       const struct cg_tag *rule_tags, size_t n_rule_tags);
 
+/* A codec skipped n values of a payload it cannot store (a JSON array or
+ * null member when every member becomes a field): counted in
+ * citygate_discarded_total{cause="payload_skipped"} and logged once per
+ * (source, measurement, field). */
+void cg_sink_count_skipped(struct cg_sink *sink, const char *measurement, const char *field, uint64_t n);
+
 /* Why the last point of the last cg_sink_emit() call on this thread was rejected
  * (static text), or NULL. */
 const char *cg_sink_last_error(void);
