@@ -216,7 +216,10 @@ static int map_begin(const cJSON *o, const char *path, size_t elem, void **out, 
 }
 
 /* {"a": "b", ...} -> name_map[]; values checked as names. */
-static int parse_map(const cJSON *o, const char *path, struct name_map **out, size_t *n, struct cg_errs *errs)
+/* {"from": "to"}. removable: null or false maps to NULL (static_tags:
+ * {"gateway": null} removes the tag). */
+static int parse_map_ex(const cJSON *o, const char *path, bool removable, struct name_map **out, size_t *n,
+                        struct cg_errs *errs)
 {
     char p[512];
     void *mem = NULL;
@@ -227,40 +230,10 @@ static int parse_map(const cJSON *o, const char *path, struct name_map **out, si
     *out = mem;
     for (const cJSON *it = o->child; it; it = it->next) {
         cg_path_key(p, sizeof(p), path, it->string);
-        if (!cJSON_IsString(it) || !valid_name(it->valuestring)) {
-            cg_errs_add(errs, p, "must be a name (string)");
-            continue;
-        }
-        struct name_map *m = &(*out)[*n];
-        m->from = strdup(it->string);
-        m->to = strdup(it->valuestring);
-        if (m->from == NULL || m->to == NULL) {
-            free(m->from);
-            free(m->to);
-            cg_errs_add(errs, p, "out of memory");
-            continue;
-        }
-        (*n)++;
-    }
-    return 0;
-}
-
-/* {"gateway": null, "city": "town"}: null or false removes, a name renames. */
-static int parse_static_map(const cJSON *o, const char *path, struct name_map **out, size_t *n,
-                            struct cg_errs *errs)
-{
-    char p[512];
-    void *mem = NULL;
-    int rc = map_begin(o, path, sizeof(**out), &mem, errs);
-    if (rc <= 0) {
-        return rc;
-    }
-    *out = mem;
-    for (const cJSON *it = o->child; it; it = it->next) {
-        cg_path_key(p, sizeof(p), path, it->string);
-        bool remove = cJSON_IsNull(it) || cJSON_IsFalse(it);
+        bool remove = removable && (cJSON_IsNull(it) || cJSON_IsFalse(it));
         if (!remove && (!cJSON_IsString(it) || !valid_name(it->valuestring))) {
-            cg_errs_add(errs, p, "must be a new tag key (string), or null to remove the tag");
+            cg_errs_add(errs, p, removable ? "must be a new tag key (string), or null to remove the tag"
+                                           : "must be a name (string)");
             continue;
         }
         struct name_map *m = &(*out)[*n];
@@ -275,6 +248,11 @@ static int parse_static_map(const cJSON *o, const char *path, struct name_map **
         (*n)++;
     }
     return 0;
+}
+
+static int parse_map(const cJSON *o, const char *path, struct name_map **out, size_t *n, struct cg_errs *errs)
+{
+    return parse_map_ex(o, path, false, out, n, errs);
 }
 
 static int parse_nums(const cJSON *o, const char *path, double min, struct name_num **out, size_t *n,
@@ -622,8 +600,8 @@ int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, cons
         cg_path_key(p, sizeof(p), path, "tags");
         parse_map(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, &s->tag_map, &s->n_tag_map, errs);
         cg_path_key(p, sizeof(p), path, "static_tags");
-        parse_static_map(cJSON_GetObjectItemCaseSensitive(obj, "static_tags"), p, &s->static_map, &s->n_static_map,
-                         errs);
+        parse_map_ex(cJSON_GetObjectItemCaseSensitive(obj, "static_tags"), p, true, &s->static_map, &s->n_static_map,
+                     errs);
         cg_path_key(p, sizeof(p), path, "units");
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(obj, "units");
         if (u != NULL && cJSON_IsObject(u)) {

@@ -672,6 +672,12 @@ struct conf_case {
 };
 
 static const struct conf_case conf_cases[] = {
+    {"{\"schema_policy\": \"loose\"}", NULL, "normalise.schema_policy: must be one of open, strict; got 'loose'"},
+    {"{\"max_state_mb\": 0}", NULL, "normalise.max_state_mb: must be 1..65536, got 0"},
+    {NULL, "{\"static_tags\": {\"gateway\": 5}}",
+     "sources[0].normalise.static_tags.gateway: must be a new tag key (string), or null to remove the tag"},
+    {NULL, "{\"payload_tags\": \"trust\"}",
+     "sources[0].normalise.payload_tags: must be one of protect, override; got 'trust'"},
     {"{\"out_of_range\": \"ignore\"}", NULL, "normalise.out_of_range: must be one of mark, drop; got 'ignore'"},
     {"{\"max_tag_values\": 0}", NULL, "normalise.max_tag_values: must be 1..1000000, got 0"},
     {"{\"schema_file\": \"/nonexistent/s.json\"}", NULL, "normalise.schema_file: /nonexistent/s.json does not exist"},
