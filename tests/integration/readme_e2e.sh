@@ -72,20 +72,13 @@ curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" >"$T/metrics.txt" || fail "no /m
 stop_pid "$GW_PID"
 
 $PY - "$INFLUX_URL" "$T/served.jsonl" "$SRC_DIR" <<'PY' || fail "values in influxd differ from what was sent"
-import json, sys, urllib.parse, urllib.request
+import json, os, sys
 url, served, src = sys.argv[1:4]
+sys.path.insert(0, os.environ["SRC_DIR"] + "/tests/integration")
+from influxcheck import Checks, query as influx_query
 def query(q):
-    u = url + "/query?" + urllib.parse.urlencode({"db": "city", "q": q})
-    with urllib.request.urlopen(u, timeout=10) as r:
-        res = json.load(r)["results"][0]
-    if "error" in res:
-        raise RuntimeError(res["error"])
-    return res.get("series", [])
-bad = []
-def check(what, ok, detail=""):
-    print("  %-4s %s %s" % ("ok" if ok else "FAIL", what, detail))
-    if not ok:
-        bad.append(what)
+    return influx_query(url, q)
+check = Checks()
 
 rows = {}
 for s in query('SELECT "value" FROM "air_quality" GROUP BY *'):
@@ -124,7 +117,7 @@ if series:
         if f in row and row[f] is not None:
             ok = abs(row[f] - v) <= 1e-9 * max(abs(v), 1e-6)
             check("energy " + f, ok, "%r vs sent %r" % (row[f], v))
-sys.exit(1 if bad else 0)
+sys.exit(1 if check.failed() else 0)
 PY
 
 # Nothing discarded; the one name the schema does not know (SenML's field
