@@ -43,6 +43,7 @@ static _Thread_local const char *last_error;
 /* The rule tags of the cg_sink_emit_rule() call running on this thread. */
 static _Thread_local const struct cg_tag *rule_tags;
 static _Thread_local size_t n_rule_tags;
+static _Thread_local int rule_payload_tags = -1; /* -1 the source's setting, 0 protect, 1 override */
 /* One normaliser work area per thread (about 40 KiB), so emit never allocates
  * on the hot path and threads never share it. */
 static _Thread_local struct cg_norm_scratch norm_scratch;
@@ -293,7 +294,8 @@ static bool reserved_measurement(const struct cg_sink *sink, const char *m)
 static const struct cg_point *protect_tags(struct cg_sink *sink, struct cg_pipeline *pl, const struct cg_point *p,
                                            struct cg_point *tmp, struct cg_tag *tbuf)
 {
-    if (sink == NULL || sink->payload_tags_override || sink->lp.n_static_tags == 0 || p->n_tags > CG_POINT_MAX_TAGS) {
+    bool override = rule_payload_tags >= 0 ? rule_payload_tags == 1 : sink && sink->payload_tags_override;
+    if (sink == NULL || override || sink->lp.n_static_tags == 0 || p->n_tags > CG_POINT_MAX_TAGS) {
         return p;
     }
     size_t k = 0;
@@ -450,13 +452,15 @@ void cg_sink_count_skipped(struct cg_sink *sink, const char *measurement, const 
 }
 
 int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
-                      const struct cg_tag *rtags, size_t n_rtags)
+                      const struct cg_tag *rtags, size_t n_rtags, int payload_tags)
 {
     rule_tags = rtags;
     n_rule_tags = n_rtags;
+    rule_payload_tags = payload_tags;
     int rc = cg_sink_emit(sink, points, n, timeout_ms);
     rule_tags = NULL;
     n_rule_tags = 0;
+    rule_payload_tags = -1;
     return rc;
 }
 

@@ -162,7 +162,10 @@ static const struct cg_opt sub_opts[] = {
 struct rule_conf {
     char *topic, *measurement, *topic_tag;
     int format;
+    int payload_tags;
 };
+
+static const char *const payload_tags_choices[] = {"source", "protect", "override", NULL};
 
 static const struct cg_opt rule_opts[] = {
     {"topic", CG_OPT_STRING, offsetof(struct rule_conf, topic), NULL, 0, 0, NULL, CG_OPT_REQUIRED,
@@ -173,6 +176,9 @@ static const struct cg_opt rule_opts[] = {
      "measurement of the points (required except for influx, where it overrides the lines')"},
     {"topic_tag", CG_OPT_STRING, offsetof(struct rule_conf, topic_tag), NULL, 0, 0, NULL, 0,
      "also store the whole topic in this tag"},
+    {"payload_tags", CG_OPT_ENUM, offsetof(struct rule_conf, payload_tags), "source", 0, 0, payload_tags_choices, 0,
+     "a payload tag with the key of a configured static tag: protect (the configured value is written), "
+     "override (the payload's), or source (the source's normalise.payload_tags)"},
     {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "static tags {\"key\": \"value\"} of this rule's points"},
     {"json", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format json: mapping (see below)"},
     {"senml", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format senml: {name_tag, unit_tag}"},
@@ -271,6 +277,7 @@ struct rule {
     int format;
     char *measurement; /* may be NULL for influx */
     char *topic_tag;
+    int payload_tags; /* -1 the source's setting, 0 protect, 1 override */
     struct cg_tag *tags; /* static tags */
     size_t n_tags;
     struct json_conf jc;
@@ -514,6 +521,7 @@ static int parse_rule(struct mqtt *m, const cJSON *obj, const char *path, struct
     rc.measurement = NULL;
     r->topic_tag = rc.topic_tag;
     rc.topic_tag = NULL;
+    r->payload_tags = rc.payload_tags - 1;
 
     cg_path_key(p, sizeof(p), path, "tags");
     if ((ret = parse_tags_object(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, &r->tags, &r->n_tags, errs)) ==
@@ -982,7 +990,7 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
      * nothing else: nothing more gets acknowledged (see the top comment). */
     for (;;) {
         int e = cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->c.emit_timeout_ms, b->base_tags,
-                                  b->n_base_tags);
+                                  b->n_base_tags, r->payload_tags);
         if (e >= 0) {
             cg_complain_clear(&m->full_c, m->name, "gateway buffer");
             atomic_fetch_add(&m->points, (uint64_t)e);

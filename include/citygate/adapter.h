@@ -46,10 +46,11 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
  * which the codec lets win over the payload's), not by the payload: on these
  * points they may replace the gateway's configured static tags of the same
  * key. Any other tag with a static tag's key gives way to the configured
- * value (counted, logged once) unless the source says payload_tags:
- * override. rule_tags is borrowed for the call; only the keys are used. */
+ * value (counted, logged once) unless payload_tags is 1 (override); 0
+ * protects, < 0 follows the source's normalise.payload_tags. rule_tags is
+ * borrowed for the call; only the keys are used. */
 int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
-                      const struct cg_tag *rule_tags, size_t n_rule_tags);
+                      const struct cg_tag *rule_tags, size_t n_rule_tags, int payload_tags);
 
 /* A codec skipped n values of a payload it cannot store (a JSON array or
  * null member when every member becomes a field): counted in

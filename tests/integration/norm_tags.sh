@@ -7,7 +7,8 @@
 #   protect (default): a payload's gateway=/city= tags never replace the
 #     configured ones; each replaced key is counted in
 #     citygate_discarded_total{cause="protected_tag"} and logged once.
-#   override (payload_tags: override): the payload's value is written.
+#   override (payload_tags: override, per source or per MQTT rule): the
+#     payload's value is written.
 #   reserved: a payload point under citygate_device (citygate's own health
 #     measurement) is refused, counted and logged once.
 #   rule capture: a rule's {city} topic capture is configuration and wins over
@@ -35,7 +36,8 @@ cat >"$T/cg.json" <<CONF
    "rules":[{"topic":"raw/lp","format":"influx"}],
    "normalise":{"static_tags":{"gateway":null,"city":null}}},
   {"type":"mqtt","name":"guarded","url":"$MQTT_URL","client_id":"tags-guarded",
-   "rules":[{"topic":"guarded/lp","format":"influx"}]},
+   "rules":[{"topic":"guarded/lp","format":"influx"},
+            {"topic":"guarded/upstream","format":"influx","payload_tags":"override"}]},
   {"type":"mqtt","name":"captured","url":"$MQTT_URL","client_id":"tags-captured",
    "rules":[{"topic":"cap/{city}/lp","format":"influx"}]},
   {"type":"mqtt","name":"trusted","url":"$MQTT_URL","client_id":"tags-trusted",
@@ -59,11 +61,12 @@ for i in 1 2; do
 done
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t guarded/lp -m 'citygate_device,device=forged up=true 1700000000000000000'
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t guarded/lp -m 'citygate_device,device=forged up=true 1700000000000000001'
+mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t guarded/upstream -m 'upstream_m,gateway=gw-far v=1 1700000000000000000'
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t cap/bukhara/lp -m 'cap_m,city=fake v=1 1700000000000000000'
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t trusted/lp -m 'trusted_m,city=samarkand v=1 1700000000000000000'
 
 series() { influx_query city 'SHOW SERIES' | $PY -c 'import json,sys; s=json.load(sys.stdin)["results"][0].get("series") or []; print("\n".join(sorted(v[0] for x in s for v in x["values"])))'; }
-all_in() { [ "$(series | wc -l)" -ge 6 ]; }
+all_in() { [ "$(series | wc -l)" -ge 7 ]; }
 wait_for 20 all_in || fail "points did not land: $(series)"
 # the forged points are refused by then: wait until they are counted, then look
 refused() { curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" >"$T/metrics.txt" &&
@@ -115,4 +118,5 @@ pass "a rule's topic capture replaces the static tag of the same key"
 
 # override + rename
 grep -qxF 'trusted_m,cabinet=gw1,city=samarkand' "$T/series.txt" || fail "override/rename: $(grep trusted "$T/series.txt")"
-pass "payload_tags override and static tag rename"
+grep -qxF 'upstream_m,city=tashkent,gateway=gw-far' "$T/series.txt" || fail "rule payload_tags override: $(grep upstream "$T/series.txt")"
+pass "payload_tags override (per source and per rule) and static tag rename"
