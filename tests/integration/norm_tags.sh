@@ -47,7 +47,7 @@ CONF
 "$CITYGATE" --check-config "$T/cg.json" >"$T/check.log" 2>&1 || fail "--check-config: $(cat "$T/check.log")"
 bg citygate "$CITYGATE" --config "$T/cg.json" --log-level debug
 GW_PID=$LAST_PID
-subscribed() { [ "$(grep -c "subscribed to" "$T/citygate.log")" -ge 4 ]; }
+subscribed() { [ "$(grep -c "subscribed to" "$T/citygate.log")" -ge 5 ]; } # 4 sources, 5 rule filters
 wait_for 20 subscribed || fail "citygate did not subscribe"
 
 cat >"$T/raw.lp" <<'LP'
@@ -77,7 +77,7 @@ cat "$T/series.txt"
 # a reload keeps the ledger: the count goes on, the key is not logged again
 kill -HUP "$GW_PID"
 wait_for 20 grep -q "reloaded:" "$T/citygate.log" || fail "no reload"
-resubscribed() { [ "$(grep -c "subscribed to" "$T/citygate.log")" -ge 8 ]; }
+resubscribed() { [ "$(grep -c "subscribed to" "$T/citygate.log")" -ge 10 ]; }
 wait_for 20 resubscribed || fail "sources did not come back after the reload"
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t guarded/lp -m 'citygate_device,device=forged up=true 1700000000000000002'
 # (/metrics is not asked after a reload here: the HTTP server keeps the old

@@ -63,6 +63,8 @@ run_case() { # run_case NAME DB POLICY
     config "$name" "$db" "$policy" "$port"
     "$CITYGATE" --check-config "$T/$name.json" >"$T/$name-check.log" 2>&1 || fail "$name: --check-config failed: $(cat "$T/$name-check.log")"
     start_gw "$name" "$T/$name.json"
+    both_subscribed() { [ "$(grep -c "subscribed to" "$T/$name.log")" -ge 2 ]; } # two rule filters
+    wait_for 20 both_subscribed || fail "$name: not subscribed to both rule filters"
     mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t aq/s9 -m '{"pm25": 7.25, "rssi": -71}'
     mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t aq/s9 -m '{"pm25": 7.5, "rssi": -70}'
     # every member becomes a field: an array and a null cannot, and are counted
