@@ -173,6 +173,14 @@ int main(int argc, char **argv)
     printf("contention (privacy hash of a tag and a field on every point, %ld points per thread): 1 thread %.0f points/s, %d threads "
            "%.0f points/s (x%.2f) on %ld CPUs\n",
            per, one, threads, many, many / one, sysconf(_SC_NPROCESSORS_ONLN));
+    n = cg_norm_new(c);
+    double plain1 = throughput(n, src, 1, per);
+    cg_norm_free(n);
+    n = cg_norm_new(c);
+    double plainN = throughput(n, src, threads, per);
+    cg_norm_free(n);
+    printf("contention (no privacy rule): 1 thread %.0f points/s, %d threads %.0f points/s (x%.2f)\n", plain1, threads,
+           plainN, plainN / plain1);
     cg_norm_source_free(hashed);
     cg_norm_source_free(src);
     cg_norm_conf_free(c);

@@ -70,7 +70,8 @@ struct gap {
 
 struct cg_norm {
     const struct cg_norm_conf *c;
-    pthread_mutex_t mu; /* series, cards, gaps, clock */
+    pthread_mutex_t mu;      /* series, gaps, clock */
+    pthread_mutex_t card_mu; /* cards, n_cards */
     size_t state_bytes; /* series state, against max_state_mb */
     size_t n_cards;     /* (measurement, tag key) sets, at most max_tag_keys */
     size_t evict_cursor;
@@ -85,6 +86,7 @@ struct cg_norm {
     atomic_int synced; /* 1, 0, -1 */
     int64_t last_clock_report;
     pthread_mutex_t salt_mu;
+    EVP_MD *sha256; /* fetched once: OpenSSL 3's one-shot HMAC() fetches under a global lock on every call */
     int64_t salt_period;
     bool salt_valid;
     unsigned char salt_key[32];
@@ -137,7 +139,13 @@ struct cg_norm *cg_norm_new(const struct cg_norm_conf *c)
     }
     n->n_buckets = nb;
     pthread_mutex_init(&n->mu, NULL);
+    pthread_mutex_init(&n->card_mu, NULL);
     pthread_mutex_init(&n->salt_mu, NULL);
+    n->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (n->sha256 == NULL) {
+        cg_norm_free(n);
+        return NULL;
+    }
     n->clock.synced = -1;
     atomic_store(&n->synced, -1);
     /* Probe the clock now, not at the first tick: otherwise the first second's
@@ -205,7 +213,9 @@ void cg_norm_free(struct cg_norm *n)
     }
     free(n->gaps);
     pthread_mutex_destroy(&n->mu);
+    pthread_mutex_destroy(&n->card_mu);
     pthread_mutex_destroy(&n->salt_mu);
+    EVP_MD_free(n->sha256);
     OPENSSL_cleanse(n->salt_key, sizeof(n->salt_key));
     free(n);
 }
@@ -251,6 +261,47 @@ static char *text_alloc(struct cg_norm_scratch *s, size_t len)
 
 /* ---- privacy ---------------------------------------------------------------- */
 
+/* HMAC-SHA256 (RFC 2104) over a digest fetched once, so threads hashing at
+ * the same time do not queue on OpenSSL's fetch lock. 0 or -ENOMEM. */
+static int hmac_sha256(const EVP_MD *md, const unsigned char *key, size_t klen, const void *msg, size_t mlen,
+                       unsigned char out[32])
+{
+    unsigned char k[64] = {0}, pad[64], inner[32];
+    int rc = -ENOMEM;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -ENOMEM;
+    }
+    if (klen > sizeof(k)) {
+        if (EVP_Digest(key, klen, k, NULL, md, NULL) != 1) {
+            goto out;
+        }
+    } else {
+        memcpy(k, key, klen);
+    }
+    for (size_t i = 0; i < sizeof(pad); i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, sizeof(pad)) != 1 ||
+        EVP_DigestUpdate(ctx, msg, mlen) != 1 || EVP_DigestFinal_ex(ctx, inner, NULL) != 1) {
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(pad); i++) {
+        pad[i] = k[i] ^ 0x5c;
+    }
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, sizeof(pad)) != 1 ||
+        EVP_DigestUpdate(ctx, inner, sizeof(inner)) != 1 || EVP_DigestFinal_ex(ctx, out, NULL) != 1) {
+        goto out;
+    }
+    rc = 0;
+out:
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
 /* The hashing key of a period: HMAC-SHA256(secret, "citygate-privacy/v1/<period>").
  * Derived, so the secret file never changes and restarts agree on the key. */
 static void period_key(struct cg_norm *n, int64_t t_ns, unsigned char key[32])
@@ -295,12 +346,14 @@ static const char *privatise(struct cg_norm *n, const struct priv_rule *r, const
         return o;
     }
     unsigned char key[32], md[32];
-    unsigned len = 0;
     static const char hex[] = "0123456789abcdef";
     size_t chars = (size_t)n->c->privacy_hash_chars;
     period_key(n, t_ns, key);
-    HMAC(EVP_sha256(), key, 32, (const unsigned char *)v, strlen(v), md, &len);
+    int hr = hmac_sha256(n->sha256, key, sizeof(key), v, strlen(v), md);
     OPENSSL_cleanse(key, sizeof(key));
+    if (hr < 0) {
+        return NULL;
+    }
     char *o = text_alloc(s, chars);
     if (o) {
         for (size_t i = 0; i < chars; i++) {
@@ -426,7 +479,7 @@ static struct fstate *fstate_get(struct cg_norm *n, struct series *s, const char
     return f;
 }
 
-/* ---- cardinality budget (n->mu held) -------------------------------------- */
+/* ---- cardinality budget (n->card_mu held) --------------------------------- */
 
 static uint64_t budget_of(const struct cg_norm_conf *c, const char *meas)
 {
@@ -943,9 +996,10 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
         s->priv[nf++] = 0;
     }
 
-    pthread_mutex_lock(&n->mu);
+    pthread_mutex_lock(&n->card_mu);
 
-    /* cardinality budget: check every tag first, then admit the new values */
+    /* cardinality budget: check every tag first, then admit the new values
+     * (its own lock: points of other series need not wait for it) */
     struct card *cards[CG_POINT_MAX_TAGS];
     uint64_t vh[CG_POINT_MAX_TAGS];
     for (size_t i = 0; i < nt; i++) {
@@ -953,13 +1007,13 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
         cards[i] = card_get(n, meas, tags[i].key, &keys_full);
         vh[i] = value_hash(tags[i].value);
         if (cards[i] == NULL && keys_full) {
-            pthread_mutex_unlock(&n->mu);
+            pthread_mutex_unlock(&n->card_mu);
             L.cardinality_held++;
             ev(s, CG_DROP_CARDINALITY, tags[i].key);
             return drop(n, src, &L, why, "cardinality budget: too many distinct tag keys (normalise.max_tag_keys)");
         }
         if (cards[i] == NULL) {
-            pthread_mutex_unlock(&n->mu);
+            pthread_mutex_unlock(&n->card_mu);
             finish(n, src, &L);
             return -ENOMEM;
         }
@@ -968,7 +1022,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
             cd->held++;
             snprintf(cd->source, sizeof(cd->source), "%s", src ? src->name : "");
             snprintf(cd->example, sizeof(cd->example), "%s", tags[i].value);
-            pthread_mutex_unlock(&n->mu);
+            pthread_mutex_unlock(&n->card_mu);
             L.cardinality_held++;
             ev(s, CG_DROP_CARDINALITY, tags[i].key);
             return drop(n, src, &L, why, "cardinality budget: too many distinct tag values");
@@ -977,7 +1031,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
     for (size_t i = 0; i < nt; i++) {
         size_t slot = card_slot(cards[i], vh[i]);
         if (cards[i]->set[slot] == 0 && card_grow(cards[i]) < 0) {
-            pthread_mutex_unlock(&n->mu);
+            pthread_mutex_unlock(&n->card_mu);
             finish(n, src, &L);
             return -ENOMEM;
         }
@@ -988,6 +1042,9 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
         }
     }
 
+    pthread_mutex_unlock(&n->card_mu);
+
+    pthread_mutex_lock(&n->mu);
     bool full = false;
     struct series *se = have_key ? series_get(n, src, h, s->key, meas, tags, nt, &full) : NULL;
     if (full) {
@@ -1545,7 +1602,7 @@ size_t cg_norm_sensors(struct cg_norm *n, void (*cb)(void *ctx, const struct cg_
 size_t cg_norm_budgets(struct cg_norm *n, void (*cb)(void *ctx, const struct cg_norm_budget *b), void *ctx)
 {
     size_t k = 0;
-    pthread_mutex_lock(&n->mu);
+    pthread_mutex_lock(&n->card_mu);
     for (size_t b = 0; b < CARD_BUCKETS; b++) {
         for (const struct card *c = n->cards[b]; c; c = c->next) {
             if (c->held == 0) {
@@ -1558,6 +1615,6 @@ size_t cg_norm_budgets(struct cg_norm *n, void (*cb)(void *ctx, const struct cg_
             k++;
         }
     }
-    pthread_mutex_unlock(&n->mu);
+    pthread_mutex_unlock(&n->card_mu);
     return k;
 }

@@ -10,8 +10,10 @@
  * by cg_norm_tick() / cg_norm_gap_*() through an emit callback.
  *
  * Library-like: never logs; counters say what happened. Thread-safe:
- * cg_norm_point() may run on many adapter threads at once (one short mutex
- * around per-series state); cg_norm_tick() runs on one thread (the main loop).
+ * cg_norm_point() may run on many adapter threads at once: names, privacy
+ * hashing, units and types run without a lock, then one short lock for the
+ * cardinality sets and one for the per-series state; cg_norm_tick() runs on
+ * one thread (the main loop).
  *
  * Lifetimes: conf outlives the sources parsed against it and the cg_norm made
  * from it; free in the order cg_norm_free, cg_norm_source_free, cg_norm_conf_free. */

@@ -513,6 +513,9 @@ static void test_privacy(void **state)
     for (int i = 0; i < 16; i++) {
         assert_non_null(strchr("0123456789abcdef", hash[i]));
     }
+    /* known answer, computed outside citygate (Python hmac): HMAC-SHA256(HMAC-SHA256("s3cret",
+     * "citygate-privacy/v1/19676"), "AA:BB:CC:DD:EE:FF"), first 16 hex digits */
+    assert_string_equal(hash, "5d1643d6b8ac4c53");
     char want[1024];
     snprintf(want, sizeof(want),
              "traffic,mac=%s,sensor_id=bt-1,quality=ok device_id=\"%s\",plate_fragment=\"AB\",devices_detected=4i 0",
