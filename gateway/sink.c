@@ -40,10 +40,10 @@ struct cg_sink {
 };
 
 static _Thread_local const char *last_error;
-/* The rule tags of the cg_sink_emit_rule() call running on this thread. */
-static _Thread_local const struct cg_tag *rule_tags;
-static _Thread_local size_t n_rule_tags;
-static _Thread_local int rule_payload_tags = -1; /* -1 the source's setting, 0 protect, 1 override */
+/* The rule of the cg_sink_emit_rule() call running on this thread, and the
+ * encoder options with its static tags (NULL: the source's). */
+static _Thread_local const struct cg_sink_rule *cur_rule;
+static _Thread_local const struct cg_lp_opts *cur_lp;
 /* One normaliser work area per thread (about 40 KiB), so emit never allocates
  * on the hot path and threads never share it. */
 static _Thread_local struct cg_norm_scratch norm_scratch;
@@ -294,8 +294,10 @@ static bool reserved_measurement(const struct cg_sink *sink, const char *m)
 static const struct cg_point *protect_tags(struct cg_sink *sink, struct cg_pipeline *pl, const struct cg_point *p,
                                            struct cg_point *tmp, struct cg_tag *tbuf)
 {
-    bool override = rule_payload_tags >= 0 ? rule_payload_tags == 1 : sink && sink->payload_tags_override;
-    if (sink == NULL || override || sink->lp.n_static_tags == 0 || p->n_tags > CG_POINT_MAX_TAGS) {
+    const struct cg_lp_opts *lp = cur_lp ? cur_lp : sink ? &sink->lp : NULL;
+    bool override = cur_rule && cur_rule->payload_tags >= 0 ? cur_rule->payload_tags == 1
+                                                            : sink && sink->payload_tags_override;
+    if (sink == NULL || override || lp->n_static_tags == 0 || p->n_tags > CG_POINT_MAX_TAGS) {
         return p;
     }
     size_t k = 0;
@@ -304,12 +306,12 @@ static const struct cg_point *protect_tags(struct cg_sink *sink, struct cg_pipel
         bool configured = false;
         /* the key it will be written under (the source's tag renames) */
         const char *key = p->tags[i].key ? cg_norm_source_tag_key(sink->norm_src, p->tags[i].key) : NULL;
-        for (size_t s = 0; s < sink->lp.n_static_tags && key && !configured; s++) {
-            configured = strcmp(key, sink->lp.static_tags[s].key) == 0 &&
-                         sink->lp.static_tags[s].value && sink->lp.static_tags[s].value[0];
+        for (size_t s = 0; s < lp->n_static_tags && key && !configured; s++) {
+            configured = strcmp(key, lp->static_tags[s].key) == 0 && lp->static_tags[s].value &&
+                         lp->static_tags[s].value[0];
         }
-        for (size_t r = 0; r < n_rule_tags && configured; r++) {
-            configured = strcmp(p->tags[i].key, rule_tags[r].key) != 0; /* the rule's own: configuration too */
+        for (size_t r = 0; cur_rule && r < cur_rule->n_tags && configured; r++) {
+            configured = strcmp(p->tags[i].key, cur_rule->tags[r].key) != 0; /* the rule's own: configuration too */
         }
         if (configured) {
             hit = true;
@@ -342,7 +344,7 @@ static int encode_one(struct cg_sink *sink, struct cg_pipeline *pl, struct cg_bu
             account(sink, pl, CG_DROP_NONFINITE, p->measurement, p->fields[i].key, 1, NULL);
         }
     }
-    int e = cg_lp_encode(buf, p, sink ? &sink->lp : &pl->lp, cnt, &why);
+    int e = cg_lp_encode(buf, p, sink ? (cur_lp ? cur_lp : &sink->lp) : &pl->lp, cnt, &why);
     if (e == -EINVAL) {
         last_error = why;
         account(sink, pl, CG_DROP_INVALID, p->measurement, NULL, 1, why);
@@ -452,15 +454,33 @@ void cg_sink_count_skipped(struct cg_sink *sink, const char *measurement, const 
 }
 
 int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
-                      const struct cg_tag *rtags, size_t n_rtags, int payload_tags)
+                      const struct cg_sink_rule *rule)
 {
-    rule_tags = rtags;
-    n_rule_tags = n_rtags;
-    rule_payload_tags = payload_tags;
+    struct cg_lp_opts lp;
+    struct cg_tag stags[CG_POINT_MAX_TAGS];
+    if (rule && rule->n_static_tags > 0) {
+        /* the source's static tags, then the rule's renames and removals */
+        lp = sink->lp;
+        lp.static_tags = stags;
+        lp.n_static_tags = 0;
+        for (size_t i = 0; i < sink->lp.n_static_tags; i++) {
+            struct cg_tag t = sink->lp.static_tags[i];
+            for (size_t r = 0; r < rule->n_static_tags; r++) {
+                if (strcmp(rule->static_tags[r].key, t.key) == 0) {
+                    t.key = rule->static_tags[r].value; /* NULL: left out */
+                    break;
+                }
+            }
+            if (t.key != NULL) {
+                stags[lp.n_static_tags++] = t;
+            }
+        }
+        cur_lp = &lp;
+    }
+    cur_rule = rule;
     int rc = cg_sink_emit(sink, points, n, timeout_ms);
-    rule_tags = NULL;
-    n_rule_tags = 0;
-    rule_payload_tags = -1;
+    cur_rule = NULL;
+    cur_lp = NULL;
     return rc;
 }
 

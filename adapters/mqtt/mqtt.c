@@ -180,6 +180,8 @@ static const struct cg_opt rule_opts[] = {
      "a payload tag with the key of a configured static tag: protect (the configured value is written), "
      "override (the payload's), or source (the source's normalise.payload_tags)"},
     {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "static tags {\"key\": \"value\"} of this rule's points"},
+    {"static_tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "the gateway's static tags on this rule's points: {\"gateway\": null} removes, {\"gateway\": \"cabinet\"} renames"},
     {"json", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format json: mapping (see below)"},
     {"senml", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format senml: {name_tag, unit_tag}"},
     {"influx", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format influx: {precision}"},
@@ -280,6 +282,8 @@ struct rule {
     int payload_tags; /* -1 the source's setting, 0 protect, 1 override */
     struct cg_tag *tags; /* static tags */
     size_t n_tags;
+    struct cg_tag *static_tags; /* the gateway's static tags renamed (value) or removed (NULL) on this rule */
+    size_t n_static_tags;
     struct json_conf jc;
     struct cg_json_map *fields, *jtags;
     size_t n_fields, n_jtags;
@@ -375,7 +379,8 @@ static int object_begin(const cJSON *obj, const char *path, size_t elem, void **
     return *out == NULL ? -ENOMEM : 1;
 }
 
-static int parse_tags_object(const cJSON *obj, const char *path, struct cg_tag **out, size_t *n,
+/* {"key": "value"}; removable: a value may be null (static_tags: remove the tag). */
+static int parse_tags_object(const cJSON *obj, const char *path, bool removable, struct cg_tag **out, size_t *n,
                              struct cg_errs *errs)
 {
     char p[512];
@@ -387,17 +392,20 @@ static int parse_tags_object(const cJSON *obj, const char *path, struct cg_tag *
     *out = mem;
     for (const cJSON *it = obj->child; it; it = it->next) {
         cg_path_key(p, sizeof(p), path, it->string);
-        if (!cJSON_IsString(it)) {
-            cg_errs_add(errs, p, "must be a string");
+        bool remove = removable && cJSON_IsNull(it);
+        if (!remove && !cJSON_IsString(it)) {
+            cg_errs_add(errs, p, removable ? "must be a new tag key (string), or null to remove the tag"
+                                           : "must be a string");
             continue;
         }
-        if (it->string[0] == '\0' || it->string[0] == '_') {
+        if (it->string[0] == '\0' || it->string[0] == '_' ||
+            (removable && !remove && (it->valuestring[0] == '\0' || it->valuestring[0] == '_'))) {
             cg_errs_add(errs, p, "tag keys must not be empty or start with '_'");
             continue;
         }
         (*out)[*n].key = strdup(it->string);
-        (*out)[*n].value = strdup(it->valuestring);
-        if ((*out)[*n].key == NULL || (*out)[*n].value == NULL) {
+        (*out)[*n].value = remove ? NULL : strdup(it->valuestring);
+        if ((*out)[*n].key == NULL || (!remove && (*out)[*n].value == NULL)) {
             return -ENOMEM;
         }
         (*n)++;
@@ -524,8 +532,13 @@ static int parse_rule(struct mqtt *m, const cJSON *obj, const char *path, struct
     r->payload_tags = rc.payload_tags - 1;
 
     cg_path_key(p, sizeof(p), path, "tags");
-    if ((ret = parse_tags_object(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, &r->tags, &r->n_tags, errs)) ==
-        -ENOMEM) {
+    if ((ret = parse_tags_object(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, false, &r->tags, &r->n_tags,
+                                 errs)) == -ENOMEM) {
+        goto out;
+    }
+    cg_path_key(p, sizeof(p), path, "static_tags");
+    if ((ret = parse_tags_object(cJSON_GetObjectItemCaseSensitive(obj, "static_tags"), p, true, &r->static_tags,
+                                 &r->n_static_tags, errs)) == -ENOMEM) {
         goto out;
     }
     ret = 0;
@@ -989,8 +1002,12 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
     /* Hand over. While the buffer is full we hold this message and read
      * nothing else: nothing more gets acknowledged (see the top comment). */
     for (;;) {
-        int e = cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->c.emit_timeout_ms, b->base_tags,
-                                  b->n_base_tags, r->payload_tags);
+        struct cg_sink_rule sr = {.tags = b->base_tags,
+                                  .n_tags = b->n_base_tags,
+                                  .payload_tags = r->payload_tags,
+                                  .static_tags = r->static_tags,
+                                  .n_static_tags = r->n_static_tags};
+        int e = cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->c.emit_timeout_ms, &sr);
         if (e >= 0) {
             cg_complain_clear(&m->full_c, m->name, "gateway buffer");
             atomic_fetch_add(&m->points, (uint64_t)e);
@@ -1532,6 +1549,11 @@ static void destroy(void *state)
             free((char *)r->tags[k].value);
         }
         free(r->tags);
+        for (size_t k = 0; k < r->n_static_tags; k++) {
+            free((char *)r->static_tags[k].key);
+            free((char *)r->static_tags[k].value);
+        }
+        free(r->static_tags);
         for (size_t k = 0; k < r->n_fields; k++) {
             free((char *)r->fields[k].name);
             free((char *)r->fields[k].path);

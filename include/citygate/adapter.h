@@ -41,16 +41,28 @@ struct cg_sink; /* opaque, owned by the core, outlives the adapter state */
  * unacknowledged), -ESHUTDOWN when the gateway is stopping. */
 int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms);
 
-/* As cg_sink_emit, for points whose tags with the keys of rule_tags were set
- * by the source's configuration (an MQTT rule's topic captures and tags,
- * which the codec lets win over the payload's), not by the payload: on these
- * points they may replace the gateway's configured static tags of the same
- * key. Any other tag with a static tag's key gives way to the configured
- * value (counted, logged once) unless payload_tags is 1 (override); 0
- * protects, < 0 follows the source's normalise.payload_tags. rule_tags is
- * borrowed for the call; only the keys are used. */
+/* What a source's own configuration says about the points of one call (an
+ * MQTT rule). Borrowed for the call. */
+struct cg_sink_rule {
+    /* tags set by the configuration (topic captures, rule tags; the codec lets
+     * them win over the payload's): on these points they may replace the
+     * gateway's static tags of the same key. Only the keys are used. */
+    const struct cg_tag *tags;
+    size_t n_tags;
+    /* any other tag with a static tag's key: 1 the point's value is written
+     * (override), 0 the configured one (protect; counted, logged once), < 0 as
+     * the source's normalise.payload_tags says */
+    int payload_tags;
+    /* the gateway's static tags on these points: key = static tag, value = the
+     * key to write it under, or NULL to leave it out (after the source's own
+     * normalise.static_tags) */
+    const struct cg_tag *static_tags;
+    size_t n_static_tags;
+};
+
+/* As cg_sink_emit, with the rule the points came through (may be NULL). */
 int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
-                      const struct cg_tag *rule_tags, size_t n_rule_tags, int payload_tags);
+                      const struct cg_sink_rule *rule);
 
 /* A codec skipped n values of a payload it cannot store (a JSON array or
  * null member when every member becomes a field): counted in

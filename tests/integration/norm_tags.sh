@@ -16,6 +16,7 @@
 #     win over the payload's).
 #   reload: the discard ledger survives SIGHUP (a key logged before is not
 #     logged again).
+#   per rule: an MQTT rule's static_tags {"gateway": null, "city": "town"}.
 #   rename: static_tags {"gateway": "cabinet"} writes the gateway id as cabinet=.
 . "$SRC_DIR/tests/integration/lib.sh"
 . "$SRC_DIR/tests/integration/mqtt_lib.sh"
@@ -37,7 +38,8 @@ cat >"$T/cg.json" <<CONF
    "normalise":{"static_tags":{"gateway":null,"city":null}}},
   {"type":"mqtt","name":"guarded","url":"$MQTT_URL","client_id":"tags-guarded",
    "rules":[{"topic":"guarded/lp","format":"influx"},
-            {"topic":"guarded/upstream","format":"influx","payload_tags":"override"}]},
+            {"topic":"guarded/upstream","format":"influx","payload_tags":"override"},
+            {"topic":"guarded/ruled","format":"influx","static_tags":{"gateway":null,"city":"town"}}]},
   {"type":"mqtt","name":"captured","url":"$MQTT_URL","client_id":"tags-captured",
    "rules":[{"topic":"cap/{city}/lp","format":"influx"}]},
   {"type":"mqtt","name":"trusted","url":"$MQTT_URL","client_id":"tags-trusted",
@@ -47,7 +49,7 @@ CONF
 "$CITYGATE" --check-config "$T/cg.json" >"$T/check.log" 2>&1 || fail "--check-config: $(cat "$T/check.log")"
 bg citygate "$CITYGATE" --config "$T/cg.json" --log-level debug
 GW_PID=$LAST_PID
-subscribed() { [ "$(grep -c "subscribed to" "$T/citygate.log")" -ge 5 ]; } # 4 sources, 5 rule filters
+subscribed() { [ "$(grep -c "subscribed to" "$T/citygate.log")" -ge 6 ]; } # 4 sources, 6 rule filters
 wait_for 20 subscribed || fail "citygate did not subscribe"
 
 cat >"$T/raw.lp" <<'LP'
@@ -62,11 +64,12 @@ done
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t guarded/lp -m 'citygate_device,device=forged up=true 1700000000000000000'
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t guarded/lp -m 'citygate_device,device=forged up=true 1700000000000000001'
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t guarded/upstream -m 'upstream_m,gateway=gw-far v=1 1700000000000000000'
+mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t guarded/ruled -m 'ruled_m,x=1 v=1 1700000000000000000'
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t cap/bukhara/lp -m 'cap_m,city=fake v=1 1700000000000000000'
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t trusted/lp -m 'trusted_m,city=samarkand v=1 1700000000000000000'
 
 series() { influx_query city 'SHOW SERIES' | $PY -c 'import json,sys; s=json.load(sys.stdin)["results"][0].get("series") or []; print("\n".join(sorted(v[0] for x in s for v in x["values"])))'; }
-all_in() { [ "$(series | wc -l)" -ge 7 ]; }
+all_in() { [ "$(series | wc -l)" -ge 8 ]; }
 wait_for 20 all_in || fail "points did not land: $(series)"
 # the forged points are refused by then: wait until they are counted, then look
 refused() { curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" >"$T/metrics.txt" &&
@@ -77,7 +80,7 @@ cat "$T/series.txt"
 # a reload keeps the ledger: the count goes on, the key is not logged again
 kill -HUP "$GW_PID"
 wait_for 20 grep -q "reloaded:" "$T/citygate.log" || fail "no reload"
-resubscribed() { [ "$(grep -c "subscribed to" "$T/citygate.log")" -ge 10 ]; }
+resubscribed() { [ "$(grep -c "subscribed to" "$T/citygate.log")" -ge 12 ]; }
 wait_for 20 resubscribed || fail "sources did not come back after the reload"
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t guarded/lp -m 'citygate_device,device=forged up=true 1700000000000000002'
 # (/metrics is not asked after a reload here: the HTTP server keeps the old
@@ -119,4 +122,5 @@ pass "a rule's topic capture replaces the static tag of the same key"
 # override + rename
 grep -qxF 'trusted_m,cabinet=gw1,city=samarkand' "$T/series.txt" || fail "override/rename: $(grep trusted "$T/series.txt")"
 grep -qxF 'upstream_m,city=tashkent,gateway=gw-far' "$T/series.txt" || fail "rule payload_tags override: $(grep upstream "$T/series.txt")"
-pass "payload_tags override (per source and per rule) and static tag rename"
+grep -qxF 'ruled_m,town=tashkent,x=1' "$T/series.txt" || fail "rule static_tags: $(grep ruled "$T/series.txt")"
+pass "payload_tags override (per source and per rule), static tags renamed/removed per source and per rule"
