@@ -164,6 +164,25 @@ static const struct cg_adapter *find_adapter(const char *type)
     return NULL;
 }
 
+/* The top normalise section had errors (c->norm is NULL): still check a
+ * source's own normalise section, against the defaults, so that its errors
+ * are listed in the same run. */
+static void check_source_norm(const struct cg_config *c, const cJSON *obj, const char *path, const char *name,
+                              struct cg_errs *errs)
+{
+    struct cg_norm_conf *defaults = NULL;
+    struct cg_norm_source *ns = NULL;
+    struct cg_errs none = {0};
+    if (obj == NULL || cg_norm_conf_parse(NULL, "normalise", c->dir, &defaults, &none) < 0) {
+        goto out;
+    }
+    cg_norm_source_parse(defaults, obj, path, name, &ns, errs);
+out:
+    cg_norm_source_free(ns);
+    cg_norm_conf_free(defaults);
+    cg_errs_done(&none);
+}
+
 static void parse_sources(struct cg_config *c, cJSON *arr, struct cg_errs *errs)
 {
     if (arr == NULL) {
@@ -237,6 +256,8 @@ static void parse_sources(struct cg_config *c, cJSON *arr, struct cg_errs *errs)
             cg_norm_source_parse(c->norm, cJSON_GetObjectItemCaseSensitive(s, "normalise"), np, sc->name, &sc->norm,
                                  errs) < 0) {
             sc->norm = NULL;
+        } else if (c->norm == NULL) {
+            check_source_norm(c, cJSON_GetObjectItemCaseSensitive(s, "normalise"), np, sc->name, errs);
         }
         sc->json = cJSON_Duplicate(s, 1);
         if (sc->json == NULL) {
@@ -260,7 +281,8 @@ void cg_config_text_done(struct cg_config_text *t)
     t->len = 0;
 }
 
-int cg_config_load(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs)
+static int load(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs,
+                bool partial)
 {
     size_t before = cg_errs_count(errs);
     char *text = NULL;
@@ -403,6 +425,10 @@ int cg_config_load(const char *file, struct cg_config **out, struct cg_config_te
 
     if (cg_errs_count(errs) > before) {
         rc = -EINVAL;
+        if (partial) {
+            *out = c; /* what could be read, so the sources can add their errors */
+            return rc;
+        }
         goto fail;
     }
     *out = c;
@@ -413,6 +439,18 @@ fail:
     }
     cg_config_free(c);
     return rc < 0 ? rc : -EINVAL;
+}
+
+int cg_config_load(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs)
+{
+    return load(file, out, raw, errs, false);
+}
+
+int cg_config_load_partial(const char *file, struct cg_config **out, struct cg_config_text *raw,
+                           struct cg_errs *errs)
+{
+    *out = NULL;
+    return load(file, out, raw, errs, true);
 }
 
 void cg_config_free(struct cg_config *c)

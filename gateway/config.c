@@ -287,6 +287,20 @@ static size_t distance(const char *a, const char *b)
     return d[la][lb];
 }
 
+const char *cg_conf_closest(const char *word, const char *const *candidates, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = 3; /* at most two edits: a typo, not another word */
+    for (size_t i = 0; word != NULL && i < n; i++) {
+        size_t d = candidates[i] ? distance(word, candidates[i]) : 99;
+        if (d < bd) {
+            bd = d;
+            best = candidates[i];
+        }
+    }
+    return best;
+}
+
 static const struct cg_opt *find_opt(const struct cg_opt *table, const char *key, int *is_file)
 {
     *is_file = 0;
@@ -340,15 +354,12 @@ int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path,
         cg_path_key(p, sizeof(p), path, it->string);
         const struct cg_opt *o = find_opt(table, it->string, &is_file);
         if (o == NULL) {
-            const char *best = NULL;
-            size_t bd = 3;
-            for (const struct cg_opt *q = table; q->name; q++) {
-                size_t d = distance(it->string, q->name);
-                if (d < bd) {
-                    bd = d;
-                    best = q->name;
-                }
+            const char *names[256];
+            size_t nn = 0;
+            for (const struct cg_opt *q = table; q->name && nn < 256; q++) {
+                names[nn++] = q->name;
             }
+            const char *best = cg_conf_closest(it->string, names, nn);
             if (best) {
                 cg_errs_add(errs, p, "unknown key (did you mean '%s'?)", best);
             } else {

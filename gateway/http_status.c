@@ -400,6 +400,12 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
     sample_u(&w, "citygate_journal_appended_lines_total", NULL, st->journal.appended_lines);
     family(&w, "citygate_journal_refused_total", "counter", "Appends refused because the buffer stayed full.");
     sample_u(&w, "citygate_journal_refused_total", NULL, st->journal.refused);
+    family(&w, "citygate_buffer_write_errors_total", "counter",
+           "Disk buffer writes or syncs that failed (disk full, I/O error); the readings were held, not taken.");
+    sample_u(&w, "citygate_buffer_write_errors_total", NULL, st->journal.write_errors);
+    family(&w, "citygate_buffer_corrupt_records_total", "counter",
+           "Damaged disk buffer records (or segment tails) skipped while reading; their lines count as lost.");
+    sample_u(&w, "citygate_buffer_corrupt_records_total", NULL, st->journal.corrupt_records);
     family(&w, "citygate_fields_nonfinite_total", "counter", "Fields dropped for being NaN or infinite.");
     sample_u(&w, "citygate_fields_nonfinite_total", NULL, st->fields_nonfinite);
     family(&w, "citygate_uint_clipped_total", "counter", "Unsigned values clipped to the signed 64-bit range.");

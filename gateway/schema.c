@@ -1,8 +1,6 @@
 /* citygate — loading and rendering the city schema (see schema.h). */
 #include "schema.h"
 
-#include <ctype.h>
-
 #include "units.h"
 
 #include <cjson/cJSON.h>
@@ -502,75 +500,38 @@ bool cg_schema_tag_known(const struct cg_schema *s, const char *key)
     return false;
 }
 
-/* Edit distance, case-insensitive, capped at CLOSE_MAX + 1 (names are short;
- * a row of 64 is enough, longer names are not compared). */
-#define CLOSE_MAX 3
-#define CLOSE_LEN 64
-static int distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la >= CLOSE_LEN || lb >= CLOSE_LEN) {
-        return CLOSE_MAX + 1;
-    }
-    int row[CLOSE_LEN + 1];
-    for (size_t j = 0; j <= lb; j++) {
-        row[j] = (int)j;
-    }
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            int v = diag + cost;
-            v = row[j] + 1 < v ? row[j] + 1 : v;
-            v = row[j - 1] + 1 < v ? row[j - 1] + 1 : v;
-            row[j] = v;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
+#define CLOSE_CANDIDATES 1024 /* names + aliases looked at for "did you mean" */
 
-/* Close enough to be a misspelling: one edit in short names, two from 4
- * characters, three from 9. */
-static bool close_enough(const char *name, int d)
-{
-    size_t l = strlen(name);
-    return d <= (l < 4 ? 1 : l < 9 ? 2 : 3);
-}
-
-static void consider(const char *name, const char *cand, const char *canonical, int *best, const char **out)
-{
-    int d = distance(name, cand);
-    if (d < *best && close_enough(name, d)) {
-        *best = d;
-        *out = canonical;
-    }
-}
-
+/* "Did you mean" through the config's own matcher (cg_conf_closest: within
+ * two edits), over names and aliases, answering with the canonical name. */
 const char *cg_schema_closest_measurement(const struct cg_schema *s, const char *name)
 {
-    const char *out = NULL;
-    int best = CLOSE_MAX + 1;
-    for (size_t i = 0; s && name && i < s->n_meas; i++) {
-        consider(name, s->meas[i].name, s->meas[i].name, &best, &out);
+    const char *cand[CLOSE_CANDIDATES] = {NULL};
+    size_t n = 0;
+    for (size_t i = 0; s && i < s->n_meas && n < CLOSE_CANDIDATES; i++) {
+        cand[n++] = s->meas[i].name;
     }
-    return out;
+    return name ? cg_conf_closest(name, cand, n) : NULL;
 }
 
 const char *cg_schema_closest_field(const struct cg_schema_meas *m, const char *name)
 {
-    const char *out = NULL;
-    int best = CLOSE_MAX + 1;
-    for (size_t i = 0; m && name && i < m->n_fields; i++) {
+    const char *cand[CLOSE_CANDIDATES] = {NULL}, *canon[CLOSE_CANDIDATES] = {NULL}; /* gcc -O2 cannot see n bounds the reads */
+    size_t n = 0;
+    for (size_t i = 0; m && i < m->n_fields; i++) {
         const struct cg_schema_field *f = &m->fields[i];
-        consider(name, f->name, f->name, &best, &out);
-        for (size_t a = 0; a < f->n_aliases; a++) {
-            consider(name, f->aliases[a], f->name, &best, &out);
+        for (size_t a = 0; a <= f->n_aliases && n < CLOSE_CANDIDATES; a++) {
+            cand[n] = a == 0 ? f->name : f->aliases[a - 1];
+            canon[n++] = f->name;
         }
     }
-    return out;
+    const char *best = name ? cg_conf_closest(name, cand, n) : NULL;
+    for (size_t i = 0; best && i < n; i++) {
+        if (cand[i] == best) {
+            return canon[i];
+        }
+    }
+    return NULL;
 }
 
 static void fmt_num(char *buf, size_t n, double v)

@@ -226,6 +226,11 @@ bool cg_sink_dry_run(const struct cg_sink *sink)
     return sink->pl->dry_run;
 }
 
+bool cg_sink_test_mode(const struct cg_sink *sink)
+{
+    return sink->pl->test_mode;
+}
+
 /* Counts one cause in the ledger and, the first time the key is seen (rate
  * limited by the ledger), says so once in the log, with the closest schema
  * name when the name is not in the schema. */

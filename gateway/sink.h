@@ -27,6 +27,7 @@ struct cg_pipeline {
     const char *config_dir;
     const char *state_dir;
     bool dry_run;
+    bool test_mode;  /* citygate --test (implies dry_run): poll once, now */
     bool check_only; /* --check-config: sources are created, never started */
     atomic_uint_fast64_t fields_nonfinite;
     atomic_uint_fast64_t uint_clipped;

@@ -196,7 +196,12 @@ bool cg_status_healthy(const struct cg_status *st, char *reasons, size_t reasons
         reason(&r, "buffer %" PRIu64 " %% full (%" PRIu64 " of %" PRIu64 " bytes)",
                st->journal.bytes * 100 / st->journal.max_bytes, st->journal.bytes, st->journal.max_bytes);
     }
-    if (refusals_recent(refused, st->now_ns)) {
+    if (st->journal.problem[0]) { /* disk buffer: cannot write, or damage seen */
+        ok = false;
+        reason(&r, "%s", st->journal.problem);
+    }
+    /* refusals while the disk cannot write are that problem, not a full buffer */
+    if (refusals_recent(refused, st->now_ns) && !st->journal.write_failing) {
         ok = false;
         reason(&r, "readings refused because the buffer is full (%" PRIu64 " so far)", refused);
     }

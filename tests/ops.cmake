@@ -34,3 +34,5 @@ endif()
 
 # Grafana dashboards: every panel's query against influxd filled by citygate.
 cg_ops_test(ops_dashboards TIMEOUT 120)
+# ... and one value of each dashboard, from Modbus and MQTT sources with known readings.
+cg_ops_test(ops_dashboards_values TIMEOUT 120)

@@ -42,6 +42,8 @@ extern bool cg_sink_check_only(const struct cg_sink *sink) __attribute__((weak))
 extern void cg_sink_own_measurement(struct cg_sink *sink, const char *measurement) __attribute__((weak));
 extern void cg_sink_expect_field(struct cg_sink *sink, const char *path, const char *measurement,
                                  const char *field) __attribute__((weak));
+extern bool cg_sink_test_mode(const struct cg_sink *sink) __attribute__((weak));
+
 
 struct group {
     const char *measurement; /* borrowed */
@@ -113,6 +115,12 @@ struct adapter {
     atomic_bool stopping;
     bool lock_init;
 };
+/* citygate --test: every device once, now, then nothing more (cli). */
+static bool test_mode(const struct adapter *a)
+{
+    return cg_sink_test_mode && a->sink && cg_sink_test_mode(a->sink);
+}
+
 
 static int64_t mono_us(void)
 {
@@ -516,6 +524,10 @@ static bool poll_device(struct conn *c, struct dev *d)
             int e = cg_sink_emit(a->sink, d->points, n_points, (int)a->src->emit_timeout_ms);
             if (e == -ETIMEDOUT) {
                 set_error(a, d, "gateway buffer full: readings of this poll dropped");
+            } else if (cg_sink_hold(e)) { /* counted by the core as refused */
+                snprintf(buf, sizeof buf, "gateway buffer cannot write (%s): readings of this poll not stored",
+                         strerror(-e));
+                set_error(a, d, buf);
             }
         }
     }
@@ -599,6 +611,10 @@ static void *bus_thread(void *arg)
             emit_health(a, next, cg_time_now_ns());
         } else {
             poll_device(c, next);
+        }
+        if (test_mode(a)) {
+            next->next_due_ms = INT64_MAX / 2000; /* polled once: not again until stopped */
+            continue;
         }
         /* keep the phase: skip slots a slow poll ran over, never burst */
         int64_t iv = next->c->s.poll_interval_ms;
@@ -922,7 +938,8 @@ static int mb_start(void *state)
         struct dev *d = &a->devs[i];
         int64_t iv = d->c->s.poll_interval_ms;
         /* staggered start: device i of n begins i/n of its interval late */
-        d->next_due_ms = now + (a->src->stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+        bool stagger = a->src->stagger && !test_mode(a);
+        d->next_due_ms = now + (stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
     }
     pthread_attr_t attr;
     pthread_attr_init(&attr);

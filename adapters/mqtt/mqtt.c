@@ -307,6 +307,9 @@ struct mqtt {
     bool has_tls_conf;
     struct cg_sink *sink;
     const char *name;
+    /* --dry-run / --test: a guest beside a daemon that may run the same
+     * config: own client id, clean session, no status topic, no share group */
+    bool observer;
     char *client_id;
     char *status_topic; /* NULL: none */
     char *url;          /* normalised for Paho (tcp:// or ssl://) */
@@ -649,7 +652,9 @@ static int add_sub(struct mqtt *m, const char *topic, int qos, const char *share
     if (s->wire == NULL) {
         return -ENOMEM;
     }
-    if (share != NULL) {
+    if (m->observer) {
+        snprintf(s->wire, len, "%s", f); /* a guest must not take the group's messages */
+    } else if (share != NULL) {
         snprintf(s->wire, len, "$share/%s/%s", share, topic);
     } else {
         snprintf(s->wire, len, "%s", topic);
@@ -686,6 +691,7 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
     pthread_cond_init(&m->cond, NULL);
     m->sink = sink;
     m->name = cg_sink_source_name(sink);
+    m->observer = cg_sink_dry_run(sink) && !cg_sink_check_only(sink);
     *state = m;
 
     cg_opt_parse(src_opts, conf, path, &m->c, errs);
@@ -752,6 +758,19 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
             sanitize_id(m->client_id);
         }
     }
+    if (m->client_id != NULL && m->observer) {
+        /* Same id as the daemon: the broker would drop one of the two
+         * connections on each connect (a "connection lost" loop in both) and
+         * the guest would take messages of the daemon's persistent session. */
+        size_t n = strlen(m->client_id) + 40;
+        char *id = malloc(n);
+        if (id != NULL) {
+            snprintf(id, n, "%s-%s-%ld", m->client_id, cg_sink_test_mode(sink) ? "test" : "dryrun", (long)getpid());
+        }
+        free(m->client_id);
+        m->client_id = id;
+        m->c.clean_session = true;
+    }
     if (m->client_id == NULL) {
         rc = -ENOMEM;
         goto out;
@@ -771,6 +790,10 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
             cg_errs_add(errs, p, "must be a topic without wildcards, got '%s'", m->c.status_topic);
         }
         m->status_topic = xstrdup(m->c.status_topic);
+    }
+    if (m->observer) { /* no birth/will: the daemon's status topic is not the guest's to change */
+        free(m->status_topic);
+        m->status_topic = NULL;
     }
 
     /* rules */
@@ -1024,11 +1047,17 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
             }
             return 1;
         }
-        if (e == -ETIMEDOUT) {
+        if (cg_sink_hold(e)) { /* buffer full, or its disk full or failing: nothing was taken */
             atomic_fetch_add(&m->held, 1);
-            cg_complain(&m->full_c, CG_LOG_WARN, m->name,
-                        "gateway buffer full: holding the message from '%.*s' and reading nothing more from the "
-                        "broker until there is room", (int)tlen, topic);
+            if (e == -ETIMEDOUT) {
+                cg_complain(&m->full_c, CG_LOG_WARN, m->name,
+                            "gateway buffer full: holding the message from '%.*s' and reading nothing more from the "
+                            "broker until there is room", (int)tlen, topic);
+            } else {
+                cg_complain(&m->full_c, CG_LOG_WARN, m->name,
+                            "gateway buffer cannot write (%s): holding the message from '%.*s' and reading nothing "
+                            "more from the broker until it can", strerror(-e), (int)tlen, topic);
+            }
             if (atomic_load(&m->stopping)) {
                 atomic_fetch_add(&m->redeliver, 1);
                 return 0;
@@ -1408,6 +1437,11 @@ static void paho_trace_errors_only(void)
 static int start(void *state)
 {
     struct mqtt *m = state;
+    /* start() after stop() (a rolled-back reload) begins from scratch: stop()
+     * destroyed the client and the batch; clear what the last run left. */
+    atomic_store(&m->stopping, 0);
+    atomic_store(&m->connected, 0);
+    m->connecting = false;
     paho_trace_errors_only();
     cg_batch_init(&m->batch, (size_t)m->c.max_points_per_message, (size_t)m->c.max_payload_bytes * 4 + 65536);
 
@@ -1521,6 +1555,13 @@ static void stop(void *state)
         }
     }
     atomic_store(&m->connected, 0);
+    /* No callback runs after this: the next start() creates a fresh client
+     * (a kept message stays in Paho's file store for it). */
+    if (m->client_created) {
+        MQTTAsync_destroy(&m->client);
+        m->client_created = false;
+    }
+    cg_batch_done(&m->batch);
     log_stats(m);
 }
 

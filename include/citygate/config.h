@@ -72,6 +72,15 @@ int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path,
 /* Frees the STRING members the table owns in target (NULL-safe). */
 void cg_opt_free(const struct cg_opt *table, void *target);
 
+/* For "did you mean" on names that are not option keys (a profile's field
+ * names, schema names, device names): the candidate within two edits of word,
+ * the closest one, or NULL. cg_opt_parse uses it for unknown keys; adapters
+ * use it for their own names, e.g.
+ *   const char *s = cg_conf_closest(name, fields, n);
+ *   cg_errs_add(errs, p, "'%s' is not a field of profile '%s'%s%s%s", name, prof,
+ *               s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : ""); */
+const char *cg_conf_closest(const char *word, const char *const *candidates, size_t n);
+
 /* Checks obj is an object with no duplicate keys; adds errors. 0 or -EINVAL. */
 int cg_json_check_object(const cJSON *obj, const char *path, struct cg_errs *errs);
 
