@@ -121,6 +121,21 @@ static double throughput(struct cg_norm *n, struct cg_norm_source *src, int thre
     return (double)threads * (double)per_thread / (now_s() - t0);
 }
 
+/* points/s with 1 thread and with THREADS threads, each on a fresh normaliser */
+static void contention(const struct cg_norm_conf *c, struct cg_norm_source *src, int threads, const char *what)
+{
+    const long per = 200000;
+    double rate[2];
+    for (int k = 0; k < 2; k++) {
+        struct cg_norm *n = cg_norm_new(c);
+        rate[k] = throughput(n, src, k == 0 ? 1 : threads, per);
+        cg_norm_free(n);
+    }
+    printf("contention (%s, %ld points per thread): 1 thread %.0f points/s, %d threads %.0f points/s (x%.2f) on %ld "
+           "CPUs\n",
+           what, per, rate[0], threads, rate[1], rate[1] / rate[0], sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 int main(int argc, char **argv)
 {
     long series = argc > 1 ? atol(argv[1]) : 100000;
@@ -163,24 +178,8 @@ int main(int argc, char **argv)
     cg_norm_free(n);
 
     struct cg_norm_source *hashed = source(c, "{\"privacy\": {\"sensor_id\": \"hash\", \"serial\": \"hash\"}}");
-    long per = 200000;
-    n = cg_norm_new(c);
-    double one = throughput(n, hashed, 1, per);
-    cg_norm_free(n);
-    n = cg_norm_new(c);
-    double many = throughput(n, hashed, threads, per);
-    cg_norm_free(n);
-    printf("contention (privacy hash of a tag and a field on every point, %ld points per thread): 1 thread %.0f points/s, %d threads "
-           "%.0f points/s (x%.2f) on %ld CPUs\n",
-           per, one, threads, many, many / one, sysconf(_SC_NPROCESSORS_ONLN));
-    n = cg_norm_new(c);
-    double plain1 = throughput(n, src, 1, per);
-    cg_norm_free(n);
-    n = cg_norm_new(c);
-    double plainN = throughput(n, src, threads, per);
-    cg_norm_free(n);
-    printf("contention (no privacy rule): 1 thread %.0f points/s, %d threads %.0f points/s (x%.2f)\n", plain1, threads,
-           plainN, plainN / plain1);
+    contention(c, hashed, threads, "privacy hash of a tag and a field on every point");
+    contention(c, src, threads, "no privacy rule");
     cg_norm_source_free(hashed);
     cg_norm_source_free(src);
     cg_norm_conf_free(c);
