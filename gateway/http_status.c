@@ -461,6 +461,9 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
     sample_u(&w, "citygate_fields_nonfinite_total", NULL, st->fields_nonfinite);
     family(&w, "citygate_uint_clipped_total", "counter", "Unsigned values clipped to the signed 64-bit range.");
     sample_u(&w, "citygate_uint_clipped_total", NULL, st->uint_clipped);
+    if (w.rc == 0) {
+        w.rc = cg_drops_render_metrics(st->drops, st->n_drops, out);
+    }
 
     /* The standard process_* names, so stock "process" dashboards work. */
     family(&w, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");

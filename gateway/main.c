@@ -271,6 +271,10 @@ static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool test, b
     g->pl.dry_run = dry_run || test;
     g->pl.test_mode = test;
     g->pl.check_only = check_only;
+    if ((g->pl.drops = cg_drops_new()) == NULL) {
+        cg_errs_add(errs, "gateway", "out of memory");
+        return g;
+    }
     if (cg_norm_conf_enabled(conf->norm) && (g->norm = cg_norm_new(conf->norm)) == NULL) {
         cg_errs_add(errs, "normalise", "out of memory");
         return g;
@@ -365,6 +369,7 @@ static void gen_free(struct gen *g)
         cg_sink_free(g->sources[i].sink);
     }
     free(g->sources);
+    cg_drops_free(g->pl.drops);
     cg_config_free(g->conf);
     free(g);
 }
@@ -767,6 +772,7 @@ static int collect(void *ctx, struct cg_status *st)
         cg_journal_reader_stats(d->journal, (unsigned)i, &rs);
         o->oldest_unsent_ns = rs.oldest_unread_ns;
     }
+    rc = cg_drops_snapshot(g->pl.drops, &st->drops, &st->n_drops);
 out:
     pthread_mutex_unlock(&d->lock);
     cg_status_add_process(st);
@@ -1006,6 +1012,17 @@ static void log_summary(struct daemon *d, struct gen *g)
 
 /* ---- reload --------------------------------------------------------------- */
 
+/* The discard ledger (drops.c) follows the running configuration across a
+ * reload, so its counters and "logged once" keys do not start over. */
+static void swap_ledger(struct daemon *d, struct gen *a, struct gen *b)
+{
+    pthread_mutex_lock(&d->lock); /* collect() reads d->g's ledger */
+    struct cg_drops *t = a->pl.drops;
+    a->pl.drops = b->pl.drops;
+    b->pl.drops = t;
+    pthread_mutex_unlock(&d->lock);
+}
+
 /* A reload failed after the old generation was stopped: start it again. */
 static void resume(struct gen *old)
 {
@@ -1057,12 +1074,14 @@ static void reload(struct daemon *d, const char *file)
     struct gen *old = d->g;
     gen_stop_sources(old);
     gen_stop_outputs(old, 0);
+    swap_ledger(d, old, ng);
     struct cg_journal *j = d->journal;
     if (keep == NULL) {
         cg_journal_flush(j); /* positions persisted by output name */
         struct cg_journal *nj = open_journal(ng->conf, d->dry_run);
         if (nj == NULL) {
             cg_log(CG_LOG_ERROR, "citygate", "reload: the new buffer cannot be opened; going on with the old config");
+            swap_ledger(d, old, ng);
             gen_free(ng);
             resume(old);
             goto out;
@@ -1071,6 +1090,8 @@ static void reload(struct daemon *d, const char *file)
     }
     if (gen_start(ng, j, d->dry_run) < 0) {
         cg_log(CG_LOG_ERROR, "citygate", "reload: the new configuration failed to start; going back to the old one");
+        gen_stop_sources(ng); /* may have started some: none may write to the ledger handed back */
+        swap_ledger(d, old, ng);
         gen_free(ng);
         if (j != d->journal) {
             cg_journal_free(j);
@@ -1109,9 +1130,13 @@ static int check_config(const char *file)
     struct cg_config_text raw = {0};
     struct cg_config *conf = NULL;
     size_t n_out = 0, n_src = 0;
+    char mem[512] = "";
     if (load_conf(file, &conf, &raw, &errs) == 0) {
         n_out = conf->n_outputs;
         n_src = conf->n_sources;
+        if (conf->norm && cg_norm_conf_enabled(conf->norm)) {
+            cg_norm_conf_memory_ceiling(conf->norm, mem, sizeof(mem));
+        }
         gen_free(gen_create(conf, false, false, true, &errs));
     }
     int bad = cg_errs_count(&errs) > 0;
@@ -1123,6 +1148,9 @@ static int check_config(const char *file)
     } else {
         printf("%s: OK (%zu output%s, %zu source%s)\n", file, n_out, n_out == 1 ? "" : "s", n_src,
                n_src == 1 ? "" : "s");
+        if (mem[0]) {
+            printf("%s\n", mem);
+        }
         fflush(stdout);
     }
     cg_errs_done(&errs);

@@ -37,6 +37,9 @@ void cg_status_done(struct cg_status *st)
     }
     free(st->sources);
     free(st->outputs);
+    free(st->drops);
+    st->drops = NULL;
+    st->n_drops = 0;
     st->sources = NULL;
     st->outputs = NULL;
     st->n_sources = 0;

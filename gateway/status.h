@@ -4,6 +4,7 @@
 #ifndef CG_STATUS_H
 #define CG_STATUS_H
 
+#include "drops.h"
 #include "journal.h"
 #include "output_influx.h"
 #include "sink.h"
@@ -61,6 +62,9 @@ struct cg_status {
     size_t n_sources;
     struct cg_status_output *outputs; /* owned */
     size_t n_outputs;
+    /* the discard ledger (drops.h), largest count first: the top causes */
+    struct cg_drops_row *drops; /* owned */
+    size_t n_drops;
 };
 
 /* Fills st (zeroed by the callee first). 0 or -ENOMEM. Thread-safe. */

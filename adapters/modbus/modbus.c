@@ -39,6 +39,9 @@ __attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_p
 /* Declared weak so this adapter also links against a core without it: true
  * when the core only validates the config (--check-config). */
 extern bool cg_sink_check_only(const struct cg_sink *sink) __attribute__((weak));
+extern void cg_sink_own_measurement(struct cg_sink *sink, const char *measurement) __attribute__((weak));
+extern void cg_sink_expect_field(struct cg_sink *sink, const char *path, const char *measurement,
+                                 const char *field) __attribute__((weak));
 extern bool cg_sink_test_mode(const struct cg_sink *sink) __attribute__((weak));
 
 
@@ -783,6 +786,9 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
         goto fail;
     }
     struct cg_mb_source *s = a->src;
+    if (s->health && sink && cg_sink_own_measurement) {
+        cg_sink_own_measurement(sink, s->health_measurement); /* citygate_device is reserved otherwise */
+    }
     a->frame_gap_us = cg_mb_frame_gap_us(s);
     if (pthread_mutex_init(&a->lock, NULL) != 0) {
         rc = -ENOMEM;
@@ -845,6 +851,17 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
     /* the poll budget of every bus / connection */
     bool check_only = cg_sink_check_only && sink && cg_sink_check_only(sink);
     bool refuse = check_only || s->budget_check == 1;
+    /* --check-config: names the city schema does not know are reported now */
+    for (size_t i = 0; check_only && cg_sink_expect_field && i < s->n_devices; i++) {
+        const struct cg_mb_device *dv = &s->devices[i];
+        char dp[512];
+        snprintf(dp, sizeof dp, "%s.devices[%zu]%s%s%s", path, i, dv->profile ? " (profile " : "",
+                 dv->profile ? dv->profile : "", dv->profile ? ")" : "");
+        for (size_t k = 0; k < dv->n_fields; k++) {
+            const struct cg_mb_field *f = &dv->fields[k];
+            cg_sink_expect_field(sink, dp, f->measurement ? f->measurement : dv->measurement, f->name);
+        }
+    }
     size_t *idx = calloc(s->n_devices, sizeof *idx);
     if (!idx) {
         rc = -ENOMEM;

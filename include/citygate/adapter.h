@@ -66,6 +66,34 @@ struct cg_sink; /* opaque, owned by the core, outlives the adapter state */
  * the gateway is stopping. */
 int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms);
 
+/* What a source's own configuration says about the points of one call (an
+ * MQTT rule). Borrowed for the call. */
+struct cg_sink_rule {
+    /* tags set by the configuration (topic captures, rule tags; the codec lets
+     * them win over the payload's): on these points they may replace the
+     * gateway's static tags of the same key. Only the keys are used. */
+    const struct cg_tag *tags;
+    size_t n_tags;
+    /* any other tag with a static tag's key: 1 the point's value is written
+     * (override), 0 the configured one (protect; counted, logged once), < 0 as
+     * the source's normalise.payload_tags says */
+    int payload_tags;
+    /* the gateway's static tags on these points: key = static tag, value = the
+     * key to write it under, or NULL to leave it out (after the source's own
+     * normalise.static_tags) */
+    const struct cg_tag *static_tags;
+    size_t n_static_tags;
+};
+
+/* As cg_sink_emit, with the rule the points came through (may be NULL). */
+int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
+                      const struct cg_sink_rule *rule);
+
+/* A codec skipped n values of a payload it cannot store (a JSON array or
+ * null member when every member becomes a field): counted in
+ * citygate_discarded_total{cause="payload_skipped"} and logged once per
+ * (source, measurement, field). */
+void cg_sink_count_skipped(struct cg_sink *sink, const char *measurement, const char *field, uint64_t n);
 /* True when cg_sink_emit took nothing but can take the same points later: the
  * buffer stayed full, or the disk under it is full or failing. Hold them (an
  * MQTT message stays unacknowledged) and try again; never drop them. */
@@ -92,6 +120,22 @@ const char *cg_sink_state_dir(const struct cg_sink *sink);
  * create() may then turn warnings that make the config unusable in practice
  * (a poll plan that cannot fit its interval) into errors. */
 bool cg_sink_check_only(const struct cg_sink *sink);
+
+/* Measurement names starting with "citygate" (citygate, citygate_device,
+ * citygate_norm, ...) are reserved for points the gateway writes about itself:
+ * points under them are refused (counted, logged once) so that a payload
+ * cannot forge health or self metrics. An adapter that writes such points
+ * itself (device health) names the measurement here, at create time. The
+ * name is copied; at most 4 per source. */
+void cg_sink_own_measurement(struct cg_sink *sink, const char *measurement);
+
+/* Config time: the source will write field (NULL: any field) of measurement;
+ * path names the config item that says so ("sources[0].devices[2]",
+ * "sources[1].rules[0]"). Under --check-config the core warns (once per
+ * source, measurement and field) when the city schema does not know the
+ * name, says whether it will be written unchanged or dropped, and names the
+ * closest schema name. Does nothing otherwise. */
+void cg_sink_expect_field(struct cg_sink *sink, const char *path, const char *measurement, const char *field);
 
 /* True when citygate runs with --dry-run or --test: readings are printed, not
  * stored. Adapters may log their plans, and must not disturb the daemon that
