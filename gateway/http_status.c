@@ -19,6 +19,7 @@
 #define HTTP_BODY_MAX (16u * 1024u * 1024u) /* metrics/JSON of hundreds of devices fit easily */
 #define HTTP_REASONS_MAX 4096
 #define HTTP_AUTH_MAX 1024 /* longest Authorization header we look at */
+#define HTTP_TOP_DROPS 10 /* discard-ledger rows in /status.json and on the page */
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -611,6 +612,24 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
                                                       ? (double)((o->st.retry_at_ns - st->now_ns) / NS_PER_S)
                                                       : 0.0);
     }
+    /* The largest discard and unmapped counts (docs/reliability.md), so a
+     * reading that was not stored as it came is visible on the page too. */
+    cJSON *dr = cJSON_AddArrayToObject(root, "discarded");
+    for (size_t i = 0; dr != NULL && i < st->n_drops && i < HTTP_TOP_DROPS; i++) {
+        const struct cg_drops_row *r = &st->drops[i];
+        cJSON *rj = cJSON_CreateObject();
+        if (rj == NULL || !cJSON_AddItemToArray(dr, rj)) {
+            cJSON_Delete(rj);
+            goto out;
+        }
+        cJSON_AddStringToObject(rj, "cause", cg_drops_cause_name(r->cause));
+        cJSON_AddStringToObject(rj, "what", cg_drops_cause_text(r->cause));
+        cJSON_AddBoolToObject(rj, "written", cg_drops_cause_kept(r->cause));
+        cJSON_AddStringToObject(rj, "source", r->source);
+        cJSON_AddStringToObject(rj, "measurement", r->measurement);
+        cJSON_AddStringToObject(rj, "field", r->field);
+        cJSON_AddNumberToObject(rj, "count", (double)r->count);
+    }
     text = cJSON_PrintUnformatted(root);
     if (text == NULL) {
         goto out;
@@ -629,198 +648,9 @@ out:
 
 /* One document, no external assets (works on a cabinet laptop with no
  * internet). Everything from the gateway is inserted with textContent. */
-static const char status_page[] =
-    "<!doctype html>\n"
-    "<html lang=\"en\">\n"
-    "<head>\n"
-    "<meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>citygate status</title>\n"
-    "<style>\n"
-    ":root{--ok:#1a7f37;--bad:#c62828;--warn:#b26a00;--mut:#5f6b7a;--bg:#f4f6f8;--card:#fff;--line:#dde2e7}\n"
-    "*{box-sizing:border-box}\n"
-    "body{margin:0;font:15px/1.4 system-ui,-apple-system,\"Segoe UI\",Roboto,\"DejaVu Sans\",sans-serif;background:var(--bg);color:#1c2430}\n"
-    "header{background:#1c2430;color:#fff;padding:10px 14px;display:flex;flex-wrap:wrap;gap:8px 14px;align-items:center}\n"
-    "header h1{font-size:18px;margin:0;font-weight:600}\n"
-    "header .meta{color:#b8c2cc;font-size:13px}\n"
-    "main{max-width:1100px;margin:0 auto;padding:10px}\n"
-    ".badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:700;font-size:14px;color:#fff;background:var(--mut)}\n"
-    ".b-ok,.b-up{background:var(--ok)}.b-degraded,.b-down,.b-quarantined{background:var(--bad)}.b-idle,.b-stale{background:var(--warn)}\n"
-    "section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:10px 0}\n"
-    "h2{font-size:16px;margin:0 0 8px}\n"
-    "h3{font-size:15px;margin:6px 0}\n"
-    ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:6px 12px}\n"
-    ".kv b{display:block;font-size:12px;color:var(--mut);font-weight:500}\n"
-    ".kv span{font-size:17px;font-variant-numeric:tabular-nums}\n"
-    ".bar{height:14px;background:#e6e9ed;border-radius:7px;overflow:hidden;margin:6px 0}\n"
-    ".bar i{display:block;height:100%;background:var(--ok)}\n"
-    ".scroll{overflow-x:auto}\n"
-    "table{border-collapse:collapse;width:100%;font-size:14px}\n"
-    "th,td{text-align:left;padding:4px 6px;border-bottom:1px solid var(--line);white-space:nowrap}\n"
-    "th{color:var(--mut);font-weight:500}\n"
-    "td.err{white-space:normal;color:var(--bad);min-width:160px}\n"
-    "pre{background:#f0f2f4;padding:6px;border-radius:4px;font-size:12px;overflow-x:auto;margin:6px 0 0;max-height:180px}\n"
-    "ul.reasons{margin:4px 0 0;padding-left:20px;color:var(--bad)}\n"
-    ".err{color:var(--bad)}\n"
-    ".muted{color:var(--mut)}\n"
-    "#auth{display:none}\n"
-    "input{font:inherit;padding:4px;width:60%}\n"
-    "@media (max-width:600px){body{font-size:14px}header h1{font-size:16px}.kv span{font-size:15px}}\n"
-    "</style>\n"
-    "</head>\n"
-    "<body>\n"
-    "<header>\n"
-    " <h1>citygate <span id=\"gw\"></span></h1>\n"
-    " <span id=\"health\" class=\"badge\">...</span>\n"
-    " <span id=\"clock\" class=\"badge\" hidden></span>\n"
-    " <span class=\"meta\" id=\"meta\">connecting...</span>\n"
-    "</header>\n"
-    "<main>\n"
-    " <section id=\"auth\"><h2>Token required</h2>\n"
-    "  <p class=\"muted\">This gateway's status needs the token from its configuration (http.token).</p>\n"
-    "  <input id=\"tok\" type=\"password\" autocomplete=\"off\"> <button id=\"tokbtn\">Show status</button></section>\n"
-    " <section id=\"problems\" hidden><h2>Problems</h2><ul class=\"reasons\" id=\"reasons\"></ul></section>\n"
-    " <section><h2>Buffer</h2><div class=\"bar\"><i id=\"bufbar\" style=\"width:0\"></i></div><div class=\"grid\" id=\"buf\"></div></section>\n"
-    " <section><h2>Outputs</h2><div id=\"outputs\"></div></section>\n"
-    " <section><h2>Sources</h2><div id=\"sources\"></div></section>\n"
-    " <p class=\"muted\" id=\"proc\"></p>\n"
-    "</main>\n"
-    "<script>\n"
-    "\"use strict\";\n"
-    "var REFRESH = @REFRESH_MS@, token = null;\n"
-    "try { token = sessionStorage.getItem(\"cg_token\"); } catch (e) {}\n"
-    "function $(id) { return document.getElementById(id); }\n"
-    "function el(tag, cls, text) {\n"
-    "  var e = document.createElement(tag);\n"
-    "  if (cls) e.className = cls;\n"
-    "  if (text !== undefined && text !== null) e.textContent = String(text);\n"
-    "  return e;\n"
-    "}\n"
-    "function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); }\n"
-    "function num(n) { return n === null || n === undefined ? \"-\" : Number(n).toLocaleString(\"en-US\"); }\n"
-    "function bytes(n) {\n"
-    "  var u = [\"B\", \"KiB\", \"MiB\", \"GiB\"], i = 0;\n"
-    "  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }\n"
-    "  return (i ? n.toFixed(1) : n) + \" \" + u[i];\n"
-    "}\n"
-    "function ago(s) {\n"
-    "  if (s === null || s === undefined) return \"never\";\n"
-    "  if (s < 90) return Math.round(s) + \" s ago\";\n"
-    "  if (s < 5400) return Math.round(s / 60) + \" min ago\";\n"
-    "  if (s < 172800) return Math.round(s / 3600) + \" h ago\";\n"
-    "  return Math.round(s / 86400) + \" d ago\";\n"
-    "}\n"
-    "function dur(s) {\n"
-    "  if (s < 90) return Math.round(s) + \" s\";\n"
-    "  if (s < 5400) return Math.round(s / 60) + \" min\";\n"
-    "  if (s < 172800) return (s / 3600).toFixed(1) + \" h\";\n"
-    "  return (s / 86400).toFixed(1) + \" d\";\n"
-    "}\n"
-    "function kv(parent, label, value, cls) {\n"
-    "  var d = el(\"div\", \"kv\"); d.appendChild(el(\"b\", null, label));\n"
-    "  d.appendChild(el(\"span\", cls || null, value)); parent.appendChild(d);\n"
-    "}\n"
-    "function badge(state) { return el(\"span\", \"badge b-\" + state, state); }\n"
-    "function table(heads, rows) {\n"
-    "  var w = el(\"div\", \"scroll\"), t = el(\"table\"), tr = el(\"tr\");\n"
-    "  heads.forEach(function (h) { tr.appendChild(el(\"th\", null, h)); });\n"
-    "  t.appendChild(tr);\n"
-    "  rows.forEach(function (r) {\n"
-    "    var row = el(\"tr\");\n"
-    "    r.forEach(function (c) {\n"
-    "      var td = el(\"td\");\n"
-    "      if (c instanceof Node) td.appendChild(c);\n"
-    "      else if (c && typeof c === \"object\") { td.className = c.cls; td.textContent = c.text; }\n"
-    "      else td.textContent = c;\n"
-    "      row.appendChild(td);\n"
-    "    });\n"
-    "    t.appendChild(row);\n"
-    "  });\n"
-    "  w.appendChild(t); return w;\n"
-    "}\n"
-    "function render(s) {\n"
-    "  $(\"auth\").style.display = \"none\";\n"
-    "  $(\"gw\").textContent = s.gateway_id;\n"
-    "  document.title = \"citygate \" + s.gateway_id + \": \" + s.health;\n"
-    "  var h = $(\"health\"); h.textContent = s.health; h.className = \"badge b-\" + s.health;\n"
-    "  $(\"meta\").textContent = \"v\" + s.version + \" \\u00b7 up \" + dur(s.uptime_s) + \" \\u00b7 updated \" +\n"
-    "    new Date(s.now_ms).toLocaleTimeString();\n"
-    "  var ck = $(\"clock\"), c = s.clock;\n"
-    "  ck.hidden = !c.checked;\n"
-    "  ck.textContent = c.synchronized ? \"clock synchronised\" : \"clock NOT synchronised\";\n"
-    "  ck.className = \"badge \" + (c.synchronized ? \"b-ok\" : c.affects_health ? \"b-degraded\" : \"b-idle\");\n"
-    "  ck.title = c.synchronized ? \"\" : \"timestamps may be wrong; readings are marked quality=unsynced_clock\";\n"
-    "  var rs = $(\"reasons\"); clear(rs);\n"
-    "  s.reasons.forEach(function (r) { rs.appendChild(el(\"li\", null, r)); });\n"
-    "  $(\"problems\").hidden = s.reasons.length === 0;\n"
-    "  var b = s.buffer, bar = $(\"bufbar\");\n"
-    "  bar.style.width = Math.min(100, b.used_pct) + \"%\";\n"
-    "  bar.style.background = b.used_pct > 80 ? \"var(--bad)\" : b.used_pct > 50 ? \"var(--warn)\" : \"var(--ok)\";\n"
-    "  var g = $(\"buf\"); clear(g);\n"
-    "  kv(g, \"used\", b.used_pct + \" %\"); kv(g, \"held\", bytes(b.bytes) + \" of \" + bytes(b.max_bytes));\n"
-    "  kv(g, \"lines held\", num(b.lines)); kv(g, \"refused (full)\", num(b.refused), b.refused ? \"err\" : null);\n"
-    "  var os = $(\"outputs\"); clear(os);\n"
-    "  if (!s.outputs.length) os.appendChild(el(\"p\", \"muted\", \"no outputs running\"));\n"
-    "  s.outputs.forEach(function (o) {\n"
-    "    var d = el(\"div\"), t = el(\"h3\"); t.appendChild(badge(o.state)); t.appendChild(document.createTextNode(\" \" + o.name));\n"
-    "    d.appendChild(t); d.appendChild(el(\"div\", \"muted\", o.url));\n"
-    "    var gg = el(\"div\", \"grid\");\n"
-    "    kv(gg, \"last answer\", o.last_status ? \"HTTP \" + o.last_status : \"none\");\n"
-    "    kv(gg, \"last success\", ago(o.last_ok_age_s)); kv(gg, \"sent\", num(o.lines_sent));\n"
-    "    kv(gg, \"waiting\", num(o.unsent_lines), o.oldest_unsent_s > 300 ? \"err\" : null);\n"
-    "    kv(gg, \"oldest waiting\", o.unsent_lines ? dur(o.oldest_unsent_s) : \"-\");\n"
-    "    kv(gg, \"dead-lettered\", num(o.lines_dead_lettered), o.lines_dead_lettered ? \"err\" : null);\n"
-    "    kv(gg, \"dropped\", num(o.lines_dropped + o.lines_lost), o.lines_dropped + o.lines_lost ? \"err\" : null);\n"
-    "    if (o.retry_in_s > 0) kv(gg, \"next retry in\", dur(o.retry_in_s));\n"
-    "    d.appendChild(gg);\n"
-    "    if (o.last_error && o.state !== \"up\") d.appendChild(el(\"p\", \"err\", o.last_error));\n"
-    "    os.appendChild(d);\n"
-    "  });\n"
-    "  var ss = $(\"sources\"); clear(ss);\n"
-    "  if (!s.sources.length) ss.appendChild(el(\"p\", \"muted\", \"no sources configured\"));\n"
-    "  s.sources.forEach(function (src) {\n"
-    "    var d = el(\"div\"); d.appendChild(el(\"h3\", null, src.name + \" (\" + src.type + \")\"));\n"
-    "    var gg = el(\"div\", \"grid\");\n"
-    "    kv(gg, \"readings in\", num(src.points_in)); kv(gg, \"last reading\", ago(src.last_point_age_s));\n"
-    "    kv(gg, \"rejected\", num(src.points_rejected), src.points_rejected ? \"err\" : null);\n"
-    "    kv(gg, \"refused\", num(src.points_refused), src.points_refused ? \"err\" : null);\n"
-    "    d.appendChild(gg);\n"
-    "    if (src.devices.length) {\n"
-    "      d.appendChild(table([\"name\", \"kind\", \"state\", \"latency\", \"ok\", \"failed\", \"last ok\", \"last error\"],\n"
-    "        src.devices.map(function (v) {\n"
-    "          return [v.name, v.kind, badge(v.state), v.latency_ms === null ? \"-\" : v.latency_ms + \" ms\", num(v.ok),\n"
-    "                  num(v.failed), ago(v.last_ok_age_s), {cls: \"err\", text: v.last_error}];\n"
-    "        })));\n"
-    "    }\n"
-    "    if (src.last_lines) { d.appendChild(el(\"div\", \"muted\", \"last lines received:\")); d.appendChild(el(\"pre\", null, src.last_lines)); }\n"
-    "    ss.appendChild(d);\n"
-    "  });\n"
-    "  $(\"proc\").textContent = \"process: \" + bytes(s.process.rss_bytes) + \" resident, \" + s.process.cpu_s + \" s CPU\";\n"
-    "}\n"
-    "function stale(msg) {\n"
-    "  var h = $(\"health\"); h.textContent = \"no answer\"; h.className = \"badge b-stale\";\n"
-    "  $(\"meta\").textContent = msg;\n"
-    "}\n"
-    "function poll() {\n"
-    "  var hd = {};\n"
-    "  if (token) hd.Authorization = \"Bearer \" + token;\n"
-    "  fetch(\"status.json\", {headers: hd, cache: \"no-store\"}).then(function (r) {\n"
-    "    if (r.status === 401) { $(\"auth\").style.display = \"block\"; stale(\"token required\"); return null; }\n"
-    "    if (!r.ok) throw new Error(\"HTTP \" + r.status);\n"
-    "    return r.json();\n"
-    "  }).then(function (s) { if (s) render(s); })\n"
-    "    .catch(function (e) { stale(\"gateway not answering (\" + e.message + \"), retrying\"); })\n"
-    "    .then(function () { setTimeout(poll, REFRESH); });\n"
-    "}\n"
-    "$(\"tokbtn\").onclick = function () {\n"
-    "  token = $(\"tok\").value;\n"
-    "  try { sessionStorage.setItem(\"cg_token\", token); } catch (e) {}\n"
-    "  poll();\n"
-    "};\n"
-    "poll();\n"
-    "</script>\n"
-    "</body>\n"
-    "</html>\n";
+/* gateway/status_page.html, embedded at build time (cmake/embed.cmake):
+ * status_page_html[] with its length, NUL-terminated. */
+#include "status_page_html.h"
 
 /* ---- the server --------------------------------------------------------- */
 
@@ -985,17 +815,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static char *fill_page(int64_t refresh_ms, size_t *len)
 {
     static const char mark[] = "@REFRESH_MS@";
-    const char *at = strstr(status_page, mark);
+    const char *at = strstr(status_page_html, mark);
     char num[32];
     snprintf(num, sizeof(num), "%" PRId64, refresh_ms);
-    size_t n = sizeof(status_page) - 1 + strlen(num);
+    size_t n = status_page_html_len + strlen(num);
     char *p = malloc(n + 1);
     if (p == NULL || at == NULL) {
         free(p);
         return NULL;
     }
-    size_t pre = (size_t)(at - status_page);
-    memcpy(p, status_page, pre);
+    size_t pre = (size_t)(at - status_page_html);
+    memcpy(p, status_page_html, pre);
     memcpy(p + pre, num, strlen(num));
     strcpy(p + pre + strlen(num), at + sizeof(mark) - 1);
     *len = strlen(p);
