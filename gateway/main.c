@@ -18,7 +18,7 @@
 #include "normalise.h"
 #include "notify.h"
 #include "privdrop.h"
-#include "output_influx.h"
+#include "output.h"
 #include "registry.h"
 #include "sink.h"
 #include "status.h"
@@ -54,7 +54,7 @@ struct gen {
     struct cg_norm *norm;
     struct source *sources;
     size_t n_sources;
-    struct cg_influx **outputs;
+    struct cg_output **outputs;
     size_t n_outputs;
 };
 
@@ -172,7 +172,27 @@ static int print_options(void)
     printf("## Option reference\n");
     print_table("gateway", cg_gateway_options);
     print_table("buffer", cg_buffer_options);
-    print_table("outputs[] (type influxdb_v1 / influxdb_v2)", cg_influx_options);
+    /* One table per output type from the registry; types sharing a table
+     * print it once, titled with all their names. */
+    const struct cg_output_type *const *types = cg_output_types();
+    for (size_t i = 0; types[i] != NULL; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i; k++) {
+            seen = seen || types[k]->options == types[i]->options;
+        }
+        if (seen) {
+            continue;
+        }
+        char title[256];
+        size_t l = (size_t)snprintf(title, sizeof(title), "outputs[] (type ");
+        for (size_t k = i, n = 0; types[k] != NULL && l < sizeof(title); k++) {
+            if (types[k]->options == types[i]->options) {
+                l += (size_t)snprintf(title + l, sizeof(title) - l, "%s%s", n++ ? " / " : "", types[k]->name);
+            }
+        }
+        snprintf(title + l, l < sizeof(title) ? sizeof(title) - l : 0, ")");
+        print_table(title, types[i]->options);
+    }
     print_table("http", cg_http_options);
     print_table("normalise", cg_norm_options);
     print_table("sources[].normalise", cg_norm_source_options);
@@ -339,7 +359,7 @@ static void gen_stop_sources(struct gen *g)
 static void gen_stop_outputs(struct gen *g, int drain_ms)
 {
     for (size_t i = 0; g && i < g->n_outputs; i++) {
-        cg_influx_stop(g->outputs[i], drain_ms);
+        cg_output_stop(g->outputs[i], drain_ms);
     }
 }
 
@@ -352,7 +372,7 @@ static void gen_free(struct gen *g)
     gen_stop_sources(g);
     gen_stop_outputs(g, 0);
     for (size_t i = 0; i < g->n_outputs; i++) {
-        cg_influx_free(g->outputs[i]);
+        cg_output_free(g->outputs[i]);
     }
     free(g->outputs);
     for (size_t i = 0; i < g->n_sources; i++) {
@@ -379,13 +399,13 @@ static int gen_start(struct gen *g, struct cg_journal *j, bool dry_run)
             return -1;
         }
         for (size_t i = 0; i < g->conf->n_outputs; i++) {
-            g->outputs[i] = cg_influx_new(g->conf->outputs[i], j, (unsigned)i, g->conf->gw.state_dir);
+            g->outputs[i] = cg_output_new(g->conf->outputs[i], j, (unsigned)i, g->conf->gw.state_dir);
             if (g->outputs[i] == NULL) {
                 cg_log(CG_LOG_ERROR, "citygate", "outputs[%zu]: cannot set up (out of memory?)", i);
                 return -1;
             }
             g->n_outputs = i + 1;
-            if (cg_influx_start(g->outputs[i]) < 0) {
+            if (cg_output_start(g->outputs[i]) < 0) {
                 cg_log(CG_LOG_ERROR, "citygate", "outputs[%zu]: cannot start its thread", i);
                 return -1;
             }
@@ -439,7 +459,7 @@ static struct cg_journal *open_journal(const struct cg_config *conf, bool dry_ru
         o.max_bytes = 64 * 1024 * 1024;
     }
     for (unsigned i = 0; i < o.n_readers; i++) {
-        position_name(dry_run ? "dry-run" : cg_influx_conf_name(conf->outputs[i]), names[i], sizeof(names[i]));
+        position_name(dry_run ? "dry-run" : cg_output_conf_name(conf->outputs[i]), names[i], sizeof(names[i]));
         np[i] = names[i];
     }
     struct cg_journal_recovery rec;
@@ -482,7 +502,7 @@ static bool same_journal(const struct cg_config *a, const struct cg_config *b)
         return false;
     }
     for (size_t i = 0; i < a->n_outputs; i++) {
-        if (strcmp(cg_influx_conf_name(a->outputs[i]), cg_influx_conf_name(b->outputs[i])) != 0) {
+        if (strcmp(cg_output_conf_name(a->outputs[i]), cg_output_conf_name(b->outputs[i])) != 0) {
             return false;
         }
     }
@@ -502,7 +522,7 @@ struct carried_src {
 };
 struct carried_out {
     char name[128];
-    struct cg_influx_stats st; /* only the monotonic counters are used */
+    struct cg_output_stats st; /* only the monotonic counters are used */
 };
 struct carried_dev {
     char name[300]; /* "<source>/<device>" */
@@ -575,7 +595,7 @@ static void add_sink_counters(struct cg_sink_counters *to, const struct cg_sink_
     }
 }
 
-static void add_influx_counters(struct cg_influx_stats *to, const struct cg_influx_stats *c)
+static void add_output_counters(struct cg_output_stats *to, const struct cg_output_stats *c)
 {
     to->lines_sent += c->lines_sent;
     to->batches_sent += c->batches_sent;
@@ -618,11 +638,11 @@ static void carry_counters(struct daemon *d, struct gen *g)
     d->carried_clipped += atomic_load(&g->pl.uint_clipped);
     for (size_t i = 0; i < g->n_outputs; i++) {
         struct carried_out *c = carry_slot((void **)&d->carried_out, &d->n_carried_out, sizeof(*c),
-                                           sizeof(c->name), cg_influx_conf_name(g->conf->outputs[i]));
-        struct cg_influx_stats now;
+                                           sizeof(c->name), cg_output_conf_name(g->conf->outputs[i]));
+        struct cg_output_stats now;
         if (c != NULL) {
-            cg_influx_get_stats(g->outputs[i], &now);
-            add_influx_counters(&c->st, &now);
+            cg_output_get_stats(g->outputs[i], &now);
+            add_output_counters(&c->st, &now);
         }
     }
 }
@@ -661,13 +681,13 @@ static void source_counters(const struct daemon *d, const struct gen *g, size_t 
 }
 
 /* Output i's stats, its counters over the daemon's life. */
-static void output_stats(const struct daemon *d, const struct gen *g, size_t i, struct cg_influx_stats *out)
+static void output_stats(const struct daemon *d, const struct gen *g, size_t i, struct cg_output_stats *out)
 {
-    cg_influx_get_stats(g->outputs[i], out);
-    const char *name = cg_influx_conf_name(g->conf->outputs[i]);
+    cg_output_get_stats(g->outputs[i], out);
+    const char *name = cg_output_conf_name(g->conf->outputs[i]);
     for (size_t k = 0; k < d->n_carried_out; k++) {
         if (strcmp(d->carried_out[k].name, name) == 0) {
-            add_influx_counters(out, &d->carried_out[k].st);
+            add_output_counters(out, &d->carried_out[k].st);
         }
     }
 }
@@ -760,8 +780,8 @@ static int collect(void *ctx, struct cg_status *st)
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
         struct cg_status_output *o = &st->outputs[st->n_outputs++];
-        snprintf(o->name, sizeof(o->name), "%s", cg_influx_conf_name(g->conf->outputs[i]));
-        snprintf(o->url, sizeof(o->url), "%s", cg_influx_conf_url(g->conf->outputs[i]));
+        snprintf(o->name, sizeof(o->name), "%s", cg_output_conf_name(g->conf->outputs[i]));
+        snprintf(o->url, sizeof(o->url), "%s", cg_output_conf_target(g->conf->outputs[i]));
         output_stats(d, g, i, &o->st);
         struct cg_journal_reader_stats rs;
         cg_journal_reader_stats(d->journal, (unsigned)i, &rs);
@@ -879,12 +899,12 @@ static void second_tick(struct daemon *d)
         }
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
-        struct cg_influx_stats st;
-        cg_influx_get_stats(g->outputs[i], &st);
+        struct cg_output_stats st;
+        cg_output_get_stats(g->outputs[i], &st);
         if (st.requests > 0) {
             char tok[32];
             snprintf(tok, sizeof(tok), "http_%d", st.last_status);
-            transition(d, g, CG_NORM_GAP_UPLINK, NULL, cg_influx_conf_name(g->conf->outputs[i]), st.up,
+            transition(d, g, CG_NORM_GAP_UPLINK, NULL, cg_output_conf_name(g->conf->outputs[i]), st.up,
                        st.last_status ? tok : st.last_error);
         }
     }
@@ -914,7 +934,7 @@ static void self_metrics(struct daemon *d)
         filtered += c.points_filtered;
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
-        struct cg_influx_stats st;
+        struct cg_output_stats st;
         output_stats(d, g, i, &st);
         sent += st.lines_sent;
         dead += st.lines_dead_lettered;
@@ -974,7 +994,7 @@ static void status_line(struct daemon *d, char *out, size_t n)
     uint64_t sent = 0, unsent = 0;
     size_t up = 0;
     for (size_t i = 0; i < g->n_outputs; i++) {
-        struct cg_influx_stats st;
+        struct cg_output_stats st;
         output_stats(d, g, i, &st);
         sent += st.lines_sent;
         unsent += st.journal_unread_lines;
@@ -994,9 +1014,9 @@ static void log_summary(struct daemon *d, struct gen *g)
                (unsigned long long)c.points_refused, (unsigned long long)c.points_filtered);
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
-        struct cg_influx_stats st;
+        struct cg_output_stats st;
         output_stats(d, g, i, &st);
-        cg_log(CG_LOG_INFO, cg_influx_conf_name(g->conf->outputs[i]),
+        cg_log(CG_LOG_INFO, cg_output_conf_name(g->conf->outputs[i]),
                "lines sent=%llu dead-lettered=%llu dropped=%llu unsent=%llu lost-to-buffer-limit=%llu",
                (unsigned long long)st.lines_sent, (unsigned long long)st.lines_dead_lettered,
                (unsigned long long)st.lines_dropped, (unsigned long long)st.journal_unread_lines,
@@ -1010,7 +1030,7 @@ static void log_summary(struct daemon *d, struct gen *g)
 static void resume(struct gen *old)
 {
     for (size_t i = 0; i < old->n_outputs; i++) {
-        cg_influx_start(old->outputs[i]);
+        cg_output_start(old->outputs[i]);
     }
     for (size_t i = 0; i < old->n_sources; i++) {
         if (old->sources[i].conf->adapter->start(old->sources[i].state) == 0) {
