@@ -637,6 +637,35 @@ static size_t lp_token(const char *s, size_t len, const char *stops, char *out, 
     return i;
 }
 
+/* One field value as the encoder writes it: "string", t/f, 12i, 12u, 1.5. */
+static int add_field(cJSON *fields, const char *key, char *val, bool quoted)
+{
+    static const char *const yes[] = {"t", "T", "true", "True", "TRUE", NULL};
+    static const char *const no[] = {"f", "F", "false", "False", "FALSE", NULL};
+    if (quoted) {
+        return cJSON_AddStringToObject(fields, key, val) ? 0 : -ENOMEM;
+    }
+    for (size_t k = 0; yes[k] != NULL; k++) {
+        if (strcmp(val, yes[k]) == 0) {
+            return cJSON_AddTrueToObject(fields, key) ? 0 : -ENOMEM;
+        }
+        if (strcmp(val, no[k]) == 0) {
+            return cJSON_AddFalseToObject(fields, key) ? 0 : -ENOMEM;
+        }
+    }
+    size_t n = strlen(val);
+    if (n > 0 && (val[n - 1] == 'i' || val[n - 1] == 'u')) {
+        val[--n] = '\0';
+    }
+    /* the encoder's numbers are JSON numbers as they stand; check anyway */
+    char *end = NULL;
+    (void)strtod(val, &end);
+    if (n == 0 || end == NULL || *end != '\0' || strpbrk(val, "nNxX") != NULL) {
+        return -EINVAL;
+    }
+    return cJSON_AddRawToObject(fields, key, val) ? 0 : -ENOMEM;
+}
+
 /* One line of line protocol as the encoder wrote it (gateway/lineproto.c)
  * to {"measurement":..,"tags":{..},"fields":{..},"time":ns}\n. Integers
  * (i/u suffix) and floats become JSON numbers, t/f booleans, strings strings.
@@ -682,28 +711,11 @@ static int lp_to_json(const char *line, size_t len, char **out, size_t *out_len)
         i++;
         bool str = line[i] == '"';
         i += lp_token(line + i, len - i, ", ", b, TOK, str);
-        size_t bl = strlen(b);
-        if (str) {
-            cJSON_AddStringToObject(fields, a, b);
-        } else if (strcmp(b, "t") == 0 || strcmp(b, "T") == 0 || strcmp(b, "true") == 0 || strcmp(b, "True") == 0 ||
-                   strcmp(b, "TRUE") == 0) {
-            cJSON_AddTrueToObject(fields, a);
-        } else if (strcmp(b, "f") == 0 || strcmp(b, "F") == 0 || strcmp(b, "false") == 0 ||
-                   strcmp(b, "False") == 0 || strcmp(b, "FALSE") == 0) {
-            cJSON_AddFalseToObject(fields, a);
-        } else {
-            if (bl > 0 && (b[bl - 1] == 'i' || b[bl - 1] == 'u')) {
-                b[--bl] = '\0';
-            }
-            /* the encoder's numbers are JSON numbers as they stand; check anyway */
-            char *end = NULL;
-            (void)strtod(b, &end);
-            if (bl == 0 || end == NULL || *end != '\0' || strpbrk(b, "nNxX") != NULL) {
-                rc = -EINVAL;
-                goto out;
-            }
-            cJSON_AddRawToObject(fields, a, b);
+        rc = add_field(fields, a, b, str);
+        if (rc < 0) {
+            goto out;
         }
+        rc = -ENOMEM;
         if (i < len && line[i] == ',') {
             i++;
             continue;
@@ -772,6 +784,90 @@ static int wait_acks(struct mqtt *m, size_t limit, int64_t deadline)
     return m->pub_failed ? -EAGAIN : 0;
 }
 
+/* Marks this send() failed with reason (first failure wins). */
+static void fail_send(struct mqtt *m, const char *reason, int err)
+{
+    pthread_mutex_lock(&m->lock);
+    if (!m->pub_failed) {
+        m->pub_failed = true;
+        snprintf(m->pub_error, sizeof(m->pub_error), "%s: %s", reason, strerror(err));
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Appends line[0..len) as JSON to m->payload at offset at; *end gets the new
+ * end. 0 or -errno. */
+static int append_json(struct mqtt *m, const char *line, size_t len, size_t at, size_t *end)
+{
+    char *js = NULL;
+    size_t n = 0;
+    int rc = lp_to_json(line, len, &js, &n);
+    if (rc == 0 && at + n + 1 > m->payload_cap) {
+        size_t ncap = (at + n + 1) * 2;
+        char *np = realloc(m->payload, ncap);
+        if (np == NULL) {
+            rc = -ENOMEM;
+        } else {
+            m->payload = np;
+            m->payload_cap = ncap;
+        }
+    }
+    if (rc == 0) {
+        memcpy(m->payload + at, js, n);
+        *end = at + n;
+    }
+    free(js);
+    return rc;
+}
+
+/* Publishes lines[0..len) as configured: one message per batch or per line,
+ * line protocol as stored or converted to JSON lines. 0 (all published, acks
+ * pending), -EAGAIN (m->pub_error says why) or -ECANCELED. */
+static int publish_lines(struct mqtt *m, const char *p, size_t len, int64_t deadline, uint64_t *bytes)
+{
+    const struct mqtt_conf *c = m->c;
+    if (c->message == MSG_BATCH && c->format == FMT_LP) {
+        *bytes = len;
+        return publish(m, m->topic, p, len);
+    }
+    char topic[TOPIC_MAX];
+    size_t jlen = 0;
+    for (const char *s = p, *end = p + len; s < end;) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t l = nl ? (size_t)(nl - s) + 1 : (size_t)(end - s);
+        const char *msg = s;
+        size_t mlen = l;
+        if (c->format == FMT_JSON) {
+            int rc = append_json(m, s, l, c->message == MSG_BATCH ? jlen : 0, &jlen);
+            if (rc < 0) {
+                fail_send(m, "cannot convert a line to JSON", -rc);
+                return -EAGAIN;
+            }
+            msg = m->payload;
+            mlen = jlen;
+        }
+        if (c->message == MSG_LINE) {
+            pthread_mutex_lock(&m->lock);
+            int rc = wait_acks(m, (size_t)c->max_inflight - 1, deadline);
+            pthread_mutex_unlock(&m->lock);
+            if (rc == 0) {
+                line_topic(m, s, l, topic, sizeof(topic));
+                rc = publish(m, topic, msg, mlen);
+            }
+            if (rc < 0) {
+                return rc;
+            }
+            *bytes += mlen;
+        }
+        s += l;
+    }
+    if (c->message == MSG_BATCH) {
+        *bytes = jlen;
+        return publish(m, m->topic, m->payload, jlen);
+    }
+    return 0;
+}
+
 static int send_batch(void *state, const char *p, size_t len, size_t nlines, struct cg_output_result *res)
 {
     struct mqtt *m = state;
@@ -794,68 +890,7 @@ static int send_batch(void *state, const char *p, size_t len, size_t nlines, str
 
     int64_t deadline = mono_ms() + c->timeout_ms;
     uint64_t bytes = 0;
-    char topic[TOPIC_MAX];
-    rc = 0;
-    if (c->message == MSG_BATCH && c->format == FMT_LP) {
-        rc = publish(m, m->topic, p, len);
-        bytes = len;
-    } else {
-        /* one message per line, or a batch converted to JSON lines */
-        size_t jlen = 0;
-        for (const char *s = p, *end = p + len; s < end && rc == 0;) {
-            const char *nl = memchr(s, '\n', (size_t)(end - s));
-            size_t l = nl ? (size_t)(nl - s) + 1 : (size_t)(end - s);
-            const char *msg = s;
-            size_t mlen = l;
-            if (c->format == FMT_JSON) {
-                size_t at = c->message == MSG_BATCH ? jlen : 0;
-                size_t got = 0;
-                char *tmp = NULL;
-                rc = lp_to_json(s, l, &tmp, &got);
-                if (rc == 0 && at + got + 1 > m->payload_cap) {
-                    size_t ncap = (at + got + 1) * 2;
-                    char *np = realloc(m->payload, ncap);
-                    if (np == NULL) {
-                        rc = -ENOMEM;
-                    } else {
-                        m->payload = np;
-                        m->payload_cap = ncap;
-                    }
-                }
-                if (rc == 0) {
-                    memcpy(m->payload + at, tmp, got);
-                    jlen = at + got;
-                    msg = m->payload;
-                    mlen = jlen;
-                }
-                free(tmp);
-                if (rc < 0) {
-                    pthread_mutex_lock(&m->lock);
-                    m->pub_failed = true;
-                    snprintf(m->pub_error, sizeof(m->pub_error), "cannot convert a line to JSON: %s",
-                             strerror(-rc));
-                    pthread_mutex_unlock(&m->lock);
-                    rc = -EAGAIN;
-                    break;
-                }
-            }
-            if (c->message == MSG_LINE) {
-                pthread_mutex_lock(&m->lock);
-                rc = wait_acks(m, (size_t)c->max_inflight - 1, deadline);
-                pthread_mutex_unlock(&m->lock);
-                if (rc == 0) {
-                    line_topic(m, s, l, topic, sizeof(topic));
-                    rc = publish(m, topic, msg, mlen);
-                    bytes += mlen;
-                }
-            }
-            s += l;
-        }
-        if (rc == 0 && c->message == MSG_BATCH) {
-            rc = publish(m, m->topic, m->payload, jlen);
-            bytes = jlen;
-        }
-    }
+    rc = publish_lines(m, p, len, deadline, &bytes);
     pthread_mutex_lock(&m->lock);
     if (rc == 0) {
         rc = wait_acks(m, 0, deadline);
