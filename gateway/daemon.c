@@ -302,6 +302,70 @@ static int test_verdict(const struct gen *g)
     return bad;
 }
 
+/* Creates gateway.state_dir and drops privileges to its owner, before
+ * anything is opened or written there. 0 or -1 (logged). */
+static int prepare_state_dir(const struct cg_config *conf)
+{
+    if (mkdir(conf->gw.state_dir, 0750) < 0 && errno != EEXIST) {
+        cg_log(CG_LOG_ERROR, "citygate", "gateway.state_dir %s: cannot create: %s", conf->gw.state_dir,
+               strerror(errno));
+        return -1;
+    }
+    char pmsg[768];
+    int pr = cg_privdrop_to_owner(conf->gw.state_dir, pmsg, sizeof(pmsg));
+    if (pr != 0) {
+        cg_log(pr < 0 ? CG_LOG_ERROR : CG_LOG_WARN, "citygate", "%s", pmsg);
+    }
+    return pr < 0 ? -1 : 0;
+}
+
+/* Until SIGTERM/SIGINT or run_for_s: signals, the 200 ms tick (journal,
+ * gap records, self metrics, sd_notify status and watchdog), SIGHUP reloads. */
+static void main_loop(struct daemon *d, const char *file, const sigset_t *sigs, long run_for_s)
+{
+    char line[256];
+    int64_t start_ms = cg_time_mono_ms();
+    int64_t end_ms = run_for_s > 0 ? start_ms + run_for_s * 1000 : 0;
+    int64_t wd_ms = cg_notify_watchdog_interval_ms();
+    int64_t last_wd = 0, last_status = start_ms, last_second = start_ms, last_self = start_ms;
+    for (;;) {
+        struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000L};
+        int sig = sigtimedwait(sigs, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            cg_log(CG_LOG_INFO, "citygate", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+        if (sig == SIGHUP && !d->test) {
+            cg_reload(d, file);
+        }
+        int64_t now = cg_time_mono_ms();
+        cg_journal_tick(d->journal);
+        if (!d->test && now - last_second >= 1000) {
+            cg_selfmetrics_second_tick(d);
+            last_second = now;
+        }
+        int64_t self_s = d->g->conf->gw.self_metrics_interval_s;
+        if (!d->dry_run && self_s > 0 && now - last_self >= self_s * 1000) {
+            cg_selfmetrics_write(d);
+            last_self = now;
+        }
+        if (now - last_status >= 5000) {
+            cg_selfmetrics_status_line(d, line, sizeof(line));
+            cg_notify_status("%s", line);
+            last_status = now;
+        }
+        /* The watchdog is fed from this loop only: if it stops turning (stuck
+         * in a reload, a deadlock), systemd restarts us. */
+        if (wd_ms > 0 && now - last_wd >= wd_ms / 2) {
+            cg_notify_watchdog();
+            last_wd = now;
+        }
+        if (end_ms && now >= end_ms) {
+            break;
+        }
+    }
+}
+
 int cg_daemon_run(const char *file, bool dry_run, bool test, long run_for_s, const char *level_override)
 {
     struct cg_errs errs = {0};
@@ -333,22 +397,9 @@ int cg_daemon_run(const char *file, bool dry_run, bool test, long run_for_s, con
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    if (!dry_run && mkdir(conf->gw.state_dir, 0750) < 0 && errno != EEXIST) {
-        cg_log(CG_LOG_ERROR, "citygate", "gateway.state_dir %s: cannot create: %s", conf->gw.state_dir,
-               strerror(errno));
+    if (!dry_run && prepare_state_dir(conf) < 0) {
         cg_config_free(conf);
         goto out;
-    }
-    if (!dry_run) { /* before anything is opened or written there */
-        char pmsg[768];
-        int pr = cg_privdrop_to_owner(conf->gw.state_dir, pmsg, sizeof(pmsg));
-        if (pr != 0) {
-            cg_log(pr < 0 ? CG_LOG_ERROR : CG_LOG_WARN, "citygate", "%s", pmsg);
-        }
-        if (pr < 0) {
-            cg_config_free(conf);
-            goto out;
-        }
     }
     d.started_ns = cg_time_now_ns();
     d.g = cg_daemon_gen_create(conf, dry_run, test, false, &errs);
@@ -391,46 +442,7 @@ int cg_daemon_run(const char *file, bool dry_run, bool test, long run_for_s, con
            : dry_run ? " (dry run: printing line protocol)"
                      : "");
 
-    int64_t start_ms = cg_time_mono_ms();
-    int64_t end_ms = run_for_s > 0 ? start_ms + run_for_s * 1000 : 0;
-    int64_t wd_ms = cg_notify_watchdog_interval_ms();
-    int64_t last_wd = 0, last_status = start_ms, last_second = start_ms, last_self = start_ms;
-    for (;;) {
-        struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000L};
-        int sig = sigtimedwait(&sigs, NULL, &tick);
-        if (sig == SIGTERM || sig == SIGINT) {
-            cg_log(CG_LOG_INFO, "citygate", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-            break;
-        }
-        if (sig == SIGHUP && !test) {
-            cg_reload(&d, file);
-        }
-        int64_t now = cg_time_mono_ms();
-        cg_journal_tick(d.journal);
-        if (!test && now - last_second >= 1000) {
-            cg_selfmetrics_second_tick(&d);
-            last_second = now;
-        }
-        int64_t self_s = d.g->conf->gw.self_metrics_interval_s;
-        if (!dry_run && self_s > 0 && now - last_self >= self_s * 1000) {
-            cg_selfmetrics_write(&d);
-            last_self = now;
-        }
-        if (now - last_status >= 5000) {
-            cg_selfmetrics_status_line(&d, line, sizeof(line));
-            cg_notify_status("%s", line);
-            last_status = now;
-        }
-        /* The watchdog is fed from this loop only: if it stops turning (stuck
-         * in a reload, a deadlock), systemd restarts us. */
-        if (wd_ms > 0 && now - last_wd >= wd_ms / 2) {
-            cg_notify_watchdog();
-            last_wd = now;
-        }
-        if (end_ms && now >= end_ms) {
-            break;
-        }
-    }
+    main_loop(&d, file, &sigs, run_for_s);
     cg_notify_stopping();
     rc = 0;
 out:
