@@ -621,7 +621,9 @@ static size_t lp_token(const char *s, size_t len, const char *stops, char *out, 
     bool inq = false;
     for (; i < len; i++) {
         char ch = s[i];
-        if (ch == '\\' && i + 1 < len) {
+        /* a backslash escapes only what the encoder escapes: , = space in
+         * names and tags, " and \\ in strings; elsewhere it is itself */
+        if (ch == '\\' && i + 1 < len && strchr(inq ? "\"\\" : ", =", s[i + 1]) != NULL) {
             ch = s[++i];
         } else if (quoted && ch == '"') {
             inq = !inq;
@@ -666,66 +668,48 @@ static int add_field(cJSON *fields, const char *key, char *val, bool quoted)
     return cJSON_AddRawToObject(fields, key, val) ? 0 : -ENOMEM;
 }
 
-/* One line of line protocol as the encoder wrote it (gateway/lineproto.c)
- * to {"measurement":..,"tags":{..},"fields":{..},"time":ns}\n. Integers
- * (i/u suffix) and floats become JSON numbers, t/f booleans, strings strings.
- * *out is malloc'ed (caller frees). 0, -EINVAL (not a line this encoder
- * writes) or -ENOMEM. */
-static int lp_to_json(const char *line, size_t len, char **out, size_t *out_len)
+enum { LP_TOKEN_MAX = 65536 };
+
+/* Reads line[0..len) (no newline) into root's "measurement", tags and fields;
+ * the timestamp's digits go to ts ("" when there is none). a and b are
+ * LP_TOKEN_MAX scratch buffers. 0, -EINVAL or -ENOMEM. */
+static int lp_parse(const char *line, size_t len, cJSON *root, cJSON *tags, cJSON *fields, char *a, char *b,
+                    char ts[24])
 {
-    enum { TOK = 65536 };
-    char *a = malloc(TOK), *b = malloc(TOK);
-    cJSON *root = cJSON_CreateObject(), *tags = cJSON_CreateObject(), *fields = cJSON_CreateObject();
-    int rc = -ENOMEM;
-    char *txt = NULL;
-    if (a == NULL || b == NULL || root == NULL || tags == NULL || fields == NULL) {
-        goto out;
+    size_t i = lp_token(line, len, ", ", a, LP_TOKEN_MAX, false);
+    if (cJSON_AddStringToObject(root, "measurement", a) == NULL) {
+        return -ENOMEM;
     }
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
-        len--;
-    }
-    size_t i = lp_token(line, len, ", ", a, TOK, false);
-    cJSON_AddStringToObject(root, "measurement", a);
     while (i < len && line[i] == ',') {
         i++;
-        i += lp_token(line + i, len - i, "=", a, TOK, false);
+        i += lp_token(line + i, len - i, "=", a, LP_TOKEN_MAX, false);
         if (i >= len) {
-            rc = -EINVAL;
-            goto out;
+            return -EINVAL;
         }
         i++;
-        i += lp_token(line + i, len - i, ", ", b, TOK, false);
-        cJSON_AddStringToObject(tags, a, b);
+        i += lp_token(line + i, len - i, ", ", b, LP_TOKEN_MAX, false);
+        if (cJSON_AddStringToObject(tags, a, b) == NULL) {
+            return -ENOMEM;
+        }
     }
     if (i >= len || line[i] != ' ') {
-        rc = -EINVAL;
-        goto out;
+        return -EINVAL;
     }
-    i++;
-    for (;;) {
-        i += lp_token(line + i, len - i, "=", a, TOK, false);
+    do {
+        i++;
+        i += lp_token(line + i, len - i, "=", a, LP_TOKEN_MAX, false);
         if (i >= len) {
-            rc = -EINVAL;
-            goto out;
+            return -EINVAL;
         }
         i++;
-        bool str = line[i] == '"';
-        i += lp_token(line + i, len - i, ", ", b, TOK, str);
-        rc = add_field(fields, a, b, str);
+        bool str = i < len && line[i] == '"';
+        i += lp_token(line + i, len - i, ", ", b, LP_TOKEN_MAX, str);
+        int rc = add_field(fields, a, b, str);
         if (rc < 0) {
-            goto out;
+            return rc;
         }
-        rc = -ENOMEM;
-        if (i < len && line[i] == ',') {
-            i++;
-            continue;
-        }
-        break;
-    }
-    cJSON_AddItemToObject(root, "tags", tags);
-    tags = NULL;
-    cJSON_AddItemToObject(root, "fields", fields);
-    fields = NULL;
+    } while (i < len && line[i] == ',');
+    ts[0] = '\0';
     if (i < len && line[i] == ' ') {
         i++;
         size_t k = 0;
@@ -733,26 +717,54 @@ static int lp_to_json(const char *line, size_t len, char **out, size_t *out_len)
             k++;
         }
         if (k == 0 || k > 20 || i + k != len) {
-            rc = -EINVAL;
-            goto out;
+            return -EINVAL;
         }
-        memcpy(a, line + i, k);
-        a[k] = '\0';
-        cJSON_AddRawToObject(root, "time", a);
+        memcpy(ts, line + i, k);
+        ts[k] = '\0';
+    }
+    return 0;
+}
+
+/* One line of line protocol as the encoder wrote it (gateway/lineproto.c)
+ * to {"measurement":..,"tags":{..},"fields":{..},"time":ns}\n. Integers
+ * (i/u suffix) and floats become JSON numbers, t/f booleans, strings strings.
+ * *out is malloc'ed (caller frees). 0, -EINVAL (not a line this encoder
+ * writes) or -ENOMEM. */
+static int lp_to_json(const char *line, size_t len, char **out, size_t *out_len)
+{
+    char *a = malloc(LP_TOKEN_MAX), *b = malloc(LP_TOKEN_MAX);
+    cJSON *root = cJSON_CreateObject(), *tags = cJSON_CreateObject(), *fields = cJSON_CreateObject();
+    int rc = -ENOMEM;
+    char *txt = NULL;
+    char ts[24];
+    if (a == NULL || b == NULL || root == NULL || tags == NULL || fields == NULL) {
+        goto out;
+    }
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+        len--;
+    }
+    rc = lp_parse(line, len, root, tags, fields, a, b, ts);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = -ENOMEM;
+    cJSON_AddItemToObject(root, "tags", tags);
+    tags = NULL;
+    cJSON_AddItemToObject(root, "fields", fields);
+    fields = NULL;
+    if (ts[0] != '\0' && cJSON_AddRawToObject(root, "time", ts) == NULL) {
+        goto out;
     }
     txt = cJSON_PrintUnformatted(root);
-    if (txt == NULL) {
+    char *line_out = txt ? malloc(strlen(txt) + 2) : NULL;
+    if (line_out == NULL) {
         goto out;
     }
     size_t n = strlen(txt);
-    char *grown = malloc(n + 2);
-    if (grown == NULL) {
-        goto out;
-    }
-    memcpy(grown, txt, n);
-    grown[n] = '\n';
-    grown[n + 1] = '\0';
-    *out = grown;
+    memcpy(line_out, txt, n);
+    line_out[n] = '\n';
+    line_out[n + 1] = '\0';
+    *out = line_out;
     *out_len = n + 1;
     rc = 0;
 out:
