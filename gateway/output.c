@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include <citygate/log.h>
+#include <citygate/point.h> /* cg_time_mono_ms, cg_time_now_ns */
 
 #include <cjson/cJSON.h>
 
@@ -234,20 +235,6 @@ struct cg_output {
     struct cg_output_stats st;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static uint64_t next_rand(struct cg_output *o)
 {
     /* xorshift64*: jitter only, not security */
@@ -261,7 +248,7 @@ static uint64_t next_rand(struct cg_output *o)
 
 static bool hard_stopped(struct cg_output *o)
 {
-    return atomic_load(&o->stop) && mono_ms() >= atomic_load(&o->stop_deadline_ms);
+    return atomic_load(&o->stop) && cg_time_mono_ms() >= atomic_load(&o->stop_deadline_ms);
 }
 
 static void sanitize(char *s)
@@ -279,7 +266,7 @@ static void set_last(struct cg_output *o, int status, const char *err, bool ok)
     o->st.last_status = status;
     o->st.up = ok;
     if (ok) {
-        o->st.last_ok_ns = wall_ns();
+        o->st.last_ok_ns = cg_time_now_ns();
     } else {
         snprintf(o->st.last_error, sizeof(o->st.last_error), "%s", err);
     }
@@ -544,7 +531,7 @@ static void sleep_until(struct cg_output *o, int64_t until)
 {
     pthread_mutex_lock(&o->lock);
     for (;;) {
-        int64_t now = mono_ms();
+        int64_t now = cg_time_mono_ms();
         int64_t end = until;
         if (atomic_load(&o->stop)) {
             int64_t sd = atomic_load(&o->stop_deadline_ms);
@@ -643,13 +630,13 @@ static void *run(void *arg)
     const struct cg_output_common *c = o->c;
     for (;;) {
         bool stopping = atomic_load(&o->stop);
-        if (stopping && mono_ms() >= atomic_load(&o->stop_deadline_ms)) {
+        if (stopping && cg_time_mono_ms() >= atomic_load(&o->stop_deadline_ms)) {
             break;
         }
         if (o->batch_lines == 0) {
             long n = cg_journal_wait(o->j, o->reader, 1, stopping ? 0 : POLL_MS);
             if (n == -ESHUTDOWN && !stopping) {
-                sleep_until(o, mono_ms() + POLL_MS); /* nothing will come; wait for stop */
+                sleep_until(o, cg_time_mono_ms() + POLL_MS); /* nothing will come; wait for stop */
                 continue;
             }
             if (n <= 0) {
@@ -658,12 +645,12 @@ static void *run(void *arg)
                 }
                 continue;
             }
-            o->batch_first_ms = mono_ms();
+            o->batch_first_ms = cg_time_mono_ms();
             fill(o);
             continue;
         }
         if (!o->batch_full && !stopping) {
-            int64_t left = o->batch_first_ms + c->flush_interval_ms - mono_ms();
+            int64_t left = o->batch_first_ms + c->flush_interval_ms - cg_time_mono_ms();
             if (left > 0) {
                 size_t room = (size_t)c->batch_lines - o->batch_lines;
                 long w = cg_journal_wait(o->j, o->reader, room, left < POLL_MS ? (int)left : POLL_MS);
@@ -709,9 +696,9 @@ static void *run(void *arg)
         log_failure(o, a, o->batch_lines - o->done_lines);
         pthread_mutex_lock(&o->lock);
         o->st.retries++;
-        o->st.retry_at_ns = wall_ns() + o->retry_delay_ms * 1000000;
+        o->st.retry_at_ns = cg_time_now_ns() + o->retry_delay_ms * 1000000;
         pthread_mutex_unlock(&o->lock);
-        sleep_until(o, mono_ms() + o->retry_delay_ms);
+        sleep_until(o, cg_time_mono_ms() + o->retry_delay_ms);
         o->batch_full = false;
         fill(o);
         o->batch_full = true;
@@ -747,7 +734,7 @@ struct cg_output *cg_output_new(const struct cg_output_conf *conf, struct cg_jou
     atomic_init(&o->stop_deadline_ms, INT64_MAX);
     cg_buf_init(&o->batch, BATCH_HARD_MAX);
     snprintf(o->who, sizeof(o->who), "output.%s", c->name);
-    o->rng = (uint64_t)wall_ns() ^ ((uint64_t)(uintptr_t)o << 17) ^ 0x9e3779b97f4a7c15ULL;
+    o->rng = (uint64_t)cg_time_now_ns() ^ ((uint64_t)(uintptr_t)o << 17) ^ 0x9e3779b97f4a7c15ULL;
     if (o->rng == 0) {
         o->rng = 1;
     }
@@ -795,7 +782,7 @@ void cg_output_stop(struct cg_output *o, int drain_ms)
     if (o == NULL || !o->started) {
         return;
     }
-    atomic_store(&o->stop_deadline_ms, mono_ms() + (drain_ms > 0 ? drain_ms : 0));
+    atomic_store(&o->stop_deadline_ms, cg_time_mono_ms() + (drain_ms > 0 ? drain_ms : 0));
     pthread_mutex_lock(&o->lock);
     atomic_store(&o->stop, true);
     pthread_cond_broadcast(&o->cv);

@@ -15,6 +15,7 @@
 #include "output.h"
 
 #include <citygate/log.h>
+#include <citygate/point.h> /* cg_time_mono_ms, cg_time_now_ns */
 
 #include <MQTTAsync.h>
 #include <cjson/cJSON.h>
@@ -456,13 +457,6 @@ static void timed_wait(struct mqtt *m, int ms)
     pthread_cond_timedwait(&m->cv, &m->lock, &ts);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Connects if needed. 0 when connected; -ECANCELED; or -EAGAIN with res filled. */
 static int ensure_connected(struct mqtt *m, struct cg_output_result *res)
 {
@@ -509,8 +503,8 @@ static int ensure_connected(struct mqtt *m, struct cg_output_result *res)
         m->connect_code = e;
         set_error(m, MQTTAsync_strerror(e));
     }
-    int64_t end = mono_ms() + c->connect_timeout_s * 1000 + 2000;
-    while (!m->connect_done && mono_ms() < end) {
+    int64_t end = cg_time_mono_ms() + c->connect_timeout_s * 1000 + 2000;
+    while (!m->connect_done && cg_time_mono_ms() < end) {
         if (cg_output_cancelled(m->engine)) {
             pthread_mutex_unlock(&m->lock);
             return -ECANCELED;
@@ -786,7 +780,7 @@ static int wait_acks(struct mqtt *m, size_t limit, int64_t deadline)
         if (cg_output_cancelled(m->engine)) {
             return -ECANCELED;
         }
-        if (mono_ms() >= deadline) {
+        if (cg_time_mono_ms() >= deadline) {
             m->pub_failed = true;
             snprintf(m->pub_error, sizeof(m->pub_error), "no PUBACK within %" PRId64 " ms", m->c->timeout_ms);
             break;
@@ -900,7 +894,7 @@ static int send_batch(void *state, const char *p, size_t len, size_t nlines, str
     m->pub_error[0] = '\0';
     pthread_mutex_unlock(&m->lock);
 
-    int64_t deadline = mono_ms() + c->timeout_ms;
+    int64_t deadline = cg_time_mono_ms() + c->timeout_ms;
     uint64_t bytes = 0;
     rc = publish_lines(m, p, len, deadline, &bytes);
     pthread_mutex_lock(&m->lock);
