@@ -4,7 +4,7 @@
  * Prints figures; never passes or fails on time. */
 #include "journal.h"
 #include "log.h"
-#include "output_influx.h"
+#include "output.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,14 +37,14 @@ static double run(const char *url, const char *db, bool gzip, int run_no, long l
              url, db, gzip ? "true" : "false", batch);
     cJSON *obj = cJSON_Parse(json);
     struct cg_errs errs = {0};
-    struct cg_influx_conf *conf = NULL;
-    if (cg_influx_conf_parse(obj, "outputs[0]", &conf, &errs) < 0) {
+    struct cg_output_conf *conf = NULL;
+    if (cg_output_conf_parse(obj, "outputs[0]", &conf, &errs) < 0) {
         fprintf(stderr, "%s\n", errs.n ? errs.msg[0] : "config error");
         return -1;
     }
     cJSON_Delete(obj);
     struct cg_journal *j = cg_journal_new((size_t)1 << 30, 1);
-    struct cg_influx *o = cg_influx_new(conf, j, 0, "/tmp");
+    struct cg_output *o = cg_output_new(conf, j, 0, "/tmp");
     struct cg_buf b;
     cg_buf_init(&b, (size_t)1 << 30);
     int64_t ts0 = 1700000000000000000LL + (int64_t)run_no * 100000000000000LL;
@@ -52,7 +52,7 @@ static double run(const char *url, const char *db, bool gzip, int run_no, long l
         cg_buf_printf(&b, "traffic,city=lyon,sensor=s%ld,zone=z%ld count=%ldi,speed=%ld.%ld,occupancy=0.%ld %" PRId64 "\n",
                       i % 500, i % 12, i % 97, 20 + i % 60, i % 10, i % 1000, ts0 + i * 1000000);
     }
-    cg_influx_start(o);
+    cg_output_start(o);
     int64_t t0 = now_us();
     /* append in journal chunks of 1000 lines, as the sink would */
     const char *p = b.data, *end = b.data + b.len;
@@ -66,21 +66,21 @@ static double run(const char *url, const char *db, bool gzip, int run_no, long l
         cg_journal_append(j, p, (size_t)(q - p), n, 60000);
         p = q;
     }
-    struct cg_influx_stats st;
+    struct cg_output_stats st;
     for (;;) {
-        cg_influx_get_stats(o, &st);
+        cg_output_get_stats(o, &st);
         if (st.lines_sent + st.lines_dead_lettered >= (uint64_t)lines || now_us() - t0 > 300000000) {
             break;
         }
         usleep(1000);
     }
     int64_t t1 = now_us();
-    cg_influx_stop(o, 0);
+    cg_output_stop(o, 0);
     *bytes = st.bytes_sent;
     *requests = st.requests;
-    cg_influx_free(o);
+    cg_output_free(o);
     cg_journal_free(j);
-    cg_influx_conf_free(conf);
+    cg_output_conf_free(conf);
     cg_buf_done(&b);
     if (st.lines_sent != (uint64_t)lines) {
         fprintf(stderr, "run %d: only %" PRIu64 " of %ld lines sent (%s)\n", run_no, st.lines_sent, lines,

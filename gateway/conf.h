@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct cg_influx_conf;
+struct cg_output_conf;
 struct cg_http_conf;
 struct cg_norm_conf;
 struct cg_norm_source;
@@ -58,7 +58,7 @@ struct cg_config {
     struct cg_buffer_conf buffer;
     struct cg_tag *tags; /* static tags, owned strings; includes gateway=<id> */
     size_t n_tags;
-    struct cg_influx_conf **outputs;
+    struct cg_output_conf **outputs;
     size_t n_outputs;
     struct cg_source_conf *sources;
     size_t n_sources;

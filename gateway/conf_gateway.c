@@ -4,7 +4,7 @@
 #include "conf_locate.h"
 #include "http_status.h"
 #include "normalise.h"
-#include "output_influx.h"
+#include "output.h"
 #include "registry.h"
 
 #include <errno.h>
@@ -411,16 +411,16 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
         for (const cJSON *o = outs->child; o; o = o->next, i++) {
             char p[32];
             cg_path_idx(p, sizeof(p), "outputs", i);
-            struct cg_influx_conf *oc = NULL;
-            if (cg_influx_conf_parse(o, p, &oc, errs) < 0 || oc == NULL) {
-                cg_influx_conf_free(oc);
+            struct cg_output_conf *oc = NULL;
+            if (cg_output_conf_parse(o, p, &oc, errs) < 0 || oc == NULL) {
+                cg_output_conf_free(oc);
                 continue;
             }
             for (size_t k = 0; k < c->n_outputs; k++) {
-                if (strcmp(cg_influx_conf_name(c->outputs[k]), cg_influx_conf_name(oc)) == 0) {
+                if (strcmp(cg_output_conf_name(c->outputs[k]), cg_output_conf_name(oc)) == 0) {
                     char pn[48];
                     cg_path_key(pn, sizeof(pn), p, "name");
-                    cg_errs_add(errs, pn, "'%s' is already the name of outputs[%zu]", cg_influx_conf_name(oc), k);
+                    cg_errs_add(errs, pn, "'%s' is already the name of outputs[%zu]", cg_output_conf_name(oc), k);
                 }
             }
             c->outputs[c->n_outputs++] = oc;
@@ -476,7 +476,7 @@ void cg_config_free(struct cg_config *c)
     }
     free(c->tags);
     for (size_t i = 0; i < c->n_outputs; i++) {
-        cg_influx_conf_free(c->outputs[i]);
+        cg_output_conf_free(c->outputs[i]);
     }
     free(c->outputs);
     for (size_t i = 0; i < c->n_sources; i++) {

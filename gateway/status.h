@@ -6,7 +6,7 @@
 
 #include "drops.h"
 #include "journal.h"
-#include "output_influx.h"
+#include "output.h"
 #include "sink.h"
 #include <citygate/adapter.h>
 #include <citygate/log.h>
@@ -36,7 +36,7 @@ struct cg_status_source {
 struct cg_status_output {
     char name[128];
     char url[256]; /* without credentials */
-    struct cg_influx_stats st;
+    struct cg_output_stats st;
     int64_t oldest_unsent_ns; /* append time of the oldest reading not yet sent; 0 = none */
 };
 

@@ -89,7 +89,7 @@ static int collect(void *ctx, struct cg_status *st)
     struct cg_status_output *o = &st->outputs[0];
     snprintf(o->name, sizeof(o->name), "city-db");
     snprintf(o->url, sizeof(o->url), "http://10.20.0.5:8086");
-    o->st = (struct cg_influx_stats){.lines_sent = 980791, .requests = 9810, .batches_sent = 9808,
+    o->st = (struct cg_output_stats){.lines_sent = 980791, .requests = 9810, .batches_sent = 9808,
                                      .journal_unread_lines = 1520, .last_status = 204, .up = true,
                                      .last_ok_ns = now - 400000000LL};
     return 0;

@@ -9,7 +9,7 @@
  * Exit: 0 all lines accounted for, 3 timeout, 2 usage/config error. */
 #include "journal.h"
 #include "log.h"
-#include "output_influx.h"
+#include "output.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -119,8 +119,8 @@ int main(int argc, char **argv)
         return 2;
     }
     struct cg_errs errs = {0};
-    struct cg_influx_conf *conf = NULL;
-    if (cg_influx_conf_parse(obj, "outputs[0]", &conf, &errs) < 0) {
+    struct cg_output_conf *conf = NULL;
+    if (cg_output_conf_parse(obj, "outputs[0]", &conf, &errs) < 0) {
         for (size_t i = 0; i < errs.n; i++) {
             fprintf(stderr, "%s\n", errs.msg[i]);
         }
@@ -135,8 +135,8 @@ int main(int argc, char **argv)
     cJSON_Delete(obj);
 
     struct cg_journal *j = cg_journal_new((size_t)512 << 20, 1);
-    struct cg_influx *o = j ? cg_influx_new(conf, j, 0, state_dir) : NULL;
-    if (o == NULL || cg_influx_start(o) < 0) {
+    struct cg_output *o = j ? cg_output_new(conf, j, 0, state_dir) : NULL;
+    if (o == NULL || cg_output_start(o) < 0) {
         fprintf(stderr, "cannot create the output\n");
         return 2;
     }
@@ -189,10 +189,10 @@ int main(int argc, char **argv)
         cg_buf_done(&b);
     }
 
-    struct cg_influx_stats st;
+    struct cg_output_stats st;
     int rc = 3;
     for (;;) {
-        cg_influx_get_stats(o, &st);
+        cg_output_get_stats(o, &st);
         if (st.lines_sent + st.lines_dead_lettered + st.lines_dropped >= total) {
             rc = 0;
             break;
@@ -203,9 +203,9 @@ int main(int argc, char **argv)
         usleep(20000);
     }
     int64_t t_done = now_ms();
-    cg_influx_stop(o, (int)drain_ms);
+    cg_output_stop(o, (int)drain_ms);
     int64_t t_stopped = now_ms();
-    cg_influx_get_stats(o, &st);
+    cg_output_get_stats(o, &st);
 
     printf("{\"lines\":%" PRIu64 ",\"lines_sent\":%" PRIu64 ",\"batches_sent\":%" PRIu64
            ",\"requests\":%" PRIu64 ",\"retries\":%" PRIu64 ",\"lines_dead_lettered\":%" PRIu64
@@ -221,8 +221,8 @@ int main(int argc, char **argv)
     printf("}\n");
     fflush(stdout);
 
-    cg_influx_free(o);
+    cg_output_free(o);
     cg_journal_free(j);
-    cg_influx_conf_free(conf);
+    cg_output_conf_free(conf);
     return rc;
 }

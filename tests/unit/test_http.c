@@ -62,7 +62,7 @@ static void fixture(struct cg_status *st)
     struct cg_status_output *o = &st->outputs[0];
     snprintf(o->name, sizeof(o->name), "city-db");
     snprintf(o->url, sizeof(o->url), "http://10.0.0.5:8086");
-    o->st = (struct cg_influx_stats){.lines_sent = 4900, .batches_sent = 49, .requests = 60, .retries = 10,
+    o->st = (struct cg_output_stats){.lines_sent = 4900, .batches_sent = 49, .requests = 60, .retries = 10,
                                      .lines_dead_lettered = 1, .bytes_sent = 123456, .journal_unread_lines = 20,
                                      .last_status = 204, .last_ok_ns = T0 + S(590), .up = true};
 }

@@ -1,5 +1,5 @@
-/* InfluxDB output, pure parts: status classification, Retry-After, backoff
- * bounds, config errors (exact path text), gzip round trip. Table-driven. */
+/* InfluxDB output, pure parts: status classification, backoff bounds (the
+ * engine's), Retry-After is libcurl's (CURLINFO_RETRY_AFTER, influx_fault), config errors (exact path text), gzip round trip. Table-driven. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,68 +21,26 @@ static void test_classify(void **state)
 {
     static const struct {
         long status;
-        enum cg_influx_action want;
+        enum cg_output_verdict want;
     } cases[] = {
-        {200, CG_INFLUX_OK},     {204, CG_INFLUX_OK},      {299, CG_INFLUX_OK},
-        {413, CG_INFLUX_SPLIT},  {400, CG_INFLUX_REJECT},  {422, CG_INFLUX_REJECT},
-        {406, CG_INFLUX_REJECT}, {405, CG_INFLUX_REJECT},  {409, CG_INFLUX_REJECT},
-        {415, CG_INFLUX_REJECT}, {499, CG_INFLUX_REJECT},  {401, CG_INFLUX_HOLD},
-        {403, CG_INFLUX_HOLD},   {404, CG_INFLUX_HOLD},    {407, CG_INFLUX_HOLD},
-        {301, CG_INFLUX_HOLD},   {307, CG_INFLUX_HOLD},    {408, CG_INFLUX_RETRY},
-        {429, CG_INFLUX_RETRY},  {500, CG_INFLUX_RETRY},   {502, CG_INFLUX_RETRY},
-        {503, CG_INFLUX_RETRY},  {504, CG_INFLUX_RETRY},   {599, CG_INFLUX_RETRY},
-        {0, CG_INFLUX_RETRY},    {100, CG_INFLUX_RETRY},   {199, CG_INFLUX_RETRY},
-        {600, CG_INFLUX_RETRY},  {-1, CG_INFLUX_RETRY},
+        {200, CG_OUTPUT_OK},     {204, CG_OUTPUT_OK},      {299, CG_OUTPUT_OK},
+        {413, CG_OUTPUT_SPLIT},  {400, CG_OUTPUT_REJECT},  {422, CG_OUTPUT_REJECT},
+        {406, CG_OUTPUT_REJECT}, {405, CG_OUTPUT_REJECT},  {409, CG_OUTPUT_REJECT},
+        {415, CG_OUTPUT_REJECT}, {499, CG_OUTPUT_REJECT},  {401, CG_OUTPUT_HOLD},
+        {403, CG_OUTPUT_HOLD},   {404, CG_OUTPUT_HOLD},    {407, CG_OUTPUT_HOLD},
+        {301, CG_OUTPUT_HOLD},   {307, CG_OUTPUT_HOLD},    {408, CG_OUTPUT_RETRY},
+        {429, CG_OUTPUT_RETRY},  {500, CG_OUTPUT_RETRY},   {502, CG_OUTPUT_RETRY},
+        {503, CG_OUTPUT_RETRY},  {504, CG_OUTPUT_RETRY},   {599, CG_OUTPUT_RETRY},
+        {0, CG_OUTPUT_RETRY},    {100, CG_OUTPUT_RETRY},   {199, CG_OUTPUT_RETRY},
+        {600, CG_OUTPUT_RETRY},  {-1, CG_OUTPUT_RETRY},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        enum cg_influx_action got = cg_influx_classify(cases[i].status);
+        enum cg_output_verdict got = cg_influx_classify(cases[i].status);
         if (got != cases[i].want) {
-            fail_msg("status %ld: got %s, want %s", cases[i].status, cg_influx_action_name(got),
-                     cg_influx_action_name(cases[i].want));
+            fail_msg("status %ld: got %s, want %s", cases[i].status, cg_output_verdict_name(got),
+                     cg_output_verdict_name(cases[i].want));
         }
     }
-}
-
-/* ---- Retry-After ---------------------------------------------------------- */
-
-static void test_retry_after(void **state)
-{
-    /* Wed, 21 Oct 2015 07:28:00 GMT */
-    const int64_t t0 = 1445412480;
-    static const struct {
-        const char *v;
-        int64_t now;
-        int rc;
-        int64_t ms;
-    } cases[] = {
-        {"5", 0, 0, 5000},
-        {"0", 0, 0, 0},
-        {"  7 \r\n", 0, 0, 7000},
-        {"600", 0, 0, 600000},
-        {"601", 0, 0, 600000},
-        {"99999999999999999999999", 0, 0, 600000},
-        {"Wed, 21 Oct 2015 07:28:00 GMT", t0 - 10, 0, 10000},
-        {"Wed, 21 Oct 2015 07:28:00 GMT", t0 + 10, 0, 0},     /* in the past */
-        {"Wed, 21 Oct 2015 07:28:00 GMT", t0 - 7200, 0, 600000}, /* capped */
-        {"Sunday, 06-Nov-94 08:49:37 GMT", 784111777 - 3, 0, 3000}, /* RFC 850 form */
-        {"", 0, -EINVAL, -1},
-        {"   ", 0, -EINVAL, -1},
-        {"-1", 0, -EINVAL, -1},
-        {"1.5", 0, -EINVAL, -1},
-        {"5s", 0, -EINVAL, -1},
-        {"soon", 0, -EINVAL, -1},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t ms = -1;
-        int rc = cg_influx_parse_retry_after(cases[i].v, cases[i].now, &ms);
-        if (rc != cases[i].rc || ms != cases[i].ms) {
-            fail_msg("'%s': got rc %d ms %lld, want rc %d ms %lld", cases[i].v, rc, (long long)ms,
-                     cases[i].rc, (long long)cases[i].ms);
-        }
-    }
-    int64_t ms = 42;
-    assert_int_equal(cg_influx_parse_retry_after(NULL, 0, &ms), -EINVAL);
-    assert_int_equal(ms, 42);
 }
 
 /* ---- backoff ------------------------------------------------------------- */
@@ -103,7 +61,7 @@ static void test_backoff_bounds(void **state)
                 ceil = cfgs[c].max;
             }
             for (size_t r = 0; r < sizeof(rnds) / sizeof(rnds[0]); r++) {
-                int64_t d = cg_influx_backoff_ms(cfgs[c].initial, cfgs[c].max, a, rnds[r]);
+                int64_t d = cg_output_backoff_ms(cfgs[c].initial, cfgs[c].max, a, rnds[r]);
                 if (d < cfgs[c].initial || d > ceil) {
                     fail_msg("initial %lld max %lld attempt %u rnd %llu: %lld outside [%lld, %lld]",
                              (long long)cfgs[c].initial, (long long)cfgs[c].max, a,
@@ -112,14 +70,14 @@ static void test_backoff_bounds(void **state)
                 }
             }
             /* both ends are reachable: rnd 0 -> initial, rnd span-1 -> ceiling */
-            assert_int_equal(cg_influx_backoff_ms(cfgs[c].initial, cfgs[c].max, a, 0), cfgs[c].initial);
+            assert_int_equal(cg_output_backoff_ms(cfgs[c].initial, cfgs[c].max, a, 0), cfgs[c].initial);
             uint64_t span = (uint64_t)(ceil - cfgs[c].initial);
-            assert_int_equal(cg_influx_backoff_ms(cfgs[c].initial, cfgs[c].max, a, span), ceil);
+            assert_int_equal(cg_output_backoff_ms(cfgs[c].initial, cfgs[c].max, a, span), ceil);
         }
     }
     /* 500 ms initial: attempt 0 <= 500, 1 <= 1000, 2 <= 2000, ..., 7 -> 60000 cap */
-    assert_int_equal(cg_influx_backoff_ms(500, 60000, 3, 3500), 4000);
-    assert_int_equal(cg_influx_backoff_ms(500, 60000, 7, UINT64_MAX - (UINT64_MAX % 59501) - 1),
+    assert_int_equal(cg_output_backoff_ms(500, 60000, 3, 3500), 4000);
+    assert_int_equal(cg_output_backoff_ms(500, 60000, 7, UINT64_MAX - (UINT64_MAX % 59501) - 1),
                      500 + (int64_t)((UINT64_MAX - (UINT64_MAX % 59501) - 1) % 59501));
     /* the spread is wide (full jitter), not a fixed ladder */
     int64_t lo = INT64_MAX, hi = 0;
@@ -128,7 +86,7 @@ static void test_backoff_bounds(void **state)
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        int64_t d = cg_influx_backoff_ms(500, 60000, 10, x);
+        int64_t d = cg_output_backoff_ms(500, 60000, 10, x);
         lo = d < lo ? d : lo;
         hi = d > hi ? d : hi;
     }
@@ -209,8 +167,8 @@ static void expect_conf(const char *json, const char *const *want)
         fail_msg("bad test JSON: %s", json);
     }
     struct cg_errs e = {0};
-    struct cg_influx_conf *c = NULL;
-    int rc = cg_influx_conf_parse(o, "outputs[0]", &c, &e);
+    struct cg_output_conf *c = NULL;
+    int rc = cg_output_conf_parse(o, "outputs[0]", &c, &e);
     size_t n = 0;
     while (want[n] != NULL) {
         n++;
@@ -239,7 +197,7 @@ static void expect_conf(const char *json, const char *const *want)
         assert_int_equal(rc, -EINVAL);
         assert_null(c);
     }
-    cg_influx_conf_free(c);
+    cg_output_conf_free(c);
     cg_errs_done(&e);
     cJSON_Delete(o);
 }
@@ -257,7 +215,7 @@ static void test_conf_errors(void **state)
         {"{" V2 ",\"org\":\"o\",\"token\":\"s3cr3t\",\"precision\":\"s\"}", {NULL}},
         {"{" V1 ",\"name\":\"main-db.1\",\"username\":\"u\",\"password\":\"s3cr3t\",\"retention_policy\":\"rp\"}",
          {NULL}},
-        {"{}", {"outputs[0].type: missing (required)", "outputs[0].url: missing (required)"}},
+        {"{}", {"outputs[0].type: missing (required)"}},
         {"[]", {"outputs[0]: must be an object"}},
         {"{" V1 ",\"batch_lines\":0}", {"outputs[0].batch_lines: must be 1..1000000, got 0"}},
         {"{" V1 ",\"batch_lines\":1000001}",
@@ -274,7 +232,7 @@ static void test_conf_errors(void **state)
         {"{" V1 ",\"tls_verify\":\"no\"}", {"outputs[0].tls_verify: must be true or false"}},
         {"{" V1 ",\"precision\":\"h\"}", {"outputs[0].precision: must be one of ns, us, ms, s; got 'h'"}},
         {"{\"type\":\"influxdb_v3\",\"url\":\"http://a\"}",
-         {"outputs[0].type: must be one of influxdb_v1, influxdb_v2; got 'influxdb_v3'"}},
+         {"outputs[0].type: must be one of influxdb_v1, influxdb_v2, mqtt; got 'influxdb_v3'"}},
         {"{" V1 ",\"retry_initial_ms\":0}", {"outputs[0].retry_initial_ms: must be 1..3600000, got 0"}},
         {"{" V1 ",\"retry_initial_ms\":5000,\"retry_max_ms\":1000}",
          {"outputs[0].retry_initial_ms: must not exceed retry_max_ms (1000), got 5000"}},
@@ -342,12 +300,12 @@ static void test_conf_defaults(void **state)
 {
     cJSON *o = cJSON_Parse("{" V1 "}");
     struct cg_errs e = {0};
-    struct cg_influx_conf *c = NULL;
-    assert_int_equal(cg_influx_conf_parse(o, "outputs[3]", &c, &e), 0);
-    assert_string_equal(cg_influx_conf_name(c), "influxdb");
-    cg_influx_conf_free(c);
-    cg_influx_conf_free(NULL);
-    assert_null(cg_influx_conf_name(NULL));
+    struct cg_output_conf *c = NULL;
+    assert_int_equal(cg_output_conf_parse(o, "outputs[3]", &c, &e), 0);
+    assert_string_equal(cg_output_conf_name(c), "influxdb");
+    cg_output_conf_free(c);
+    cg_output_conf_free(NULL);
+    assert_null(cg_output_conf_name(NULL));
     cJSON_Delete(o);
     /* every option has a doc line and the table is terminated */
     size_t n = 0;
@@ -401,7 +359,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_classify),
         cmocka_unit_test(test_backoff_bounds),  cmocka_unit_test(test_gzip_round_trip),
         cmocka_unit_test(test_conf_errors),     cmocka_unit_test(test_conf_secret_file),
         cmocka_unit_test(test_conf_defaults),   cmocka_unit_test(test_docs_match_table),
