@@ -354,6 +354,18 @@ static const struct src_metric output_metrics[] = {
     {"citygate_output_dead_letter_bytes", "gauge", "Size of the dead-letter file.", OS(dead_letter_bytes), V_U64},
     {"citygate_output_last_success_timestamp_seconds", "gauge", "When the last write succeeded (0 = never).",
      OS(last_ok_ns), V_TS},
+    /* outputs[].agreement (docs/outputs.md, "Data-sharing agreements") */
+    {"citygate_output_lines_filtered_total", "counter", "Lines the output's agreement does not select (not errors).",
+     OS(lines_filtered), V_U64},
+    {"citygate_output_agreement_refused_total", "counter",
+     "Lines the agreement could not read (not line protocol of this encoder): not sent to this output.",
+     OS(lines_refused), V_U64},
+    {"citygate_output_lines_late_total", "counter", "Lines for an aggregate window already sent: not sent.",
+     OS(lines_late), V_U64},
+    {"citygate_output_lines_series_limit_total", "counter",
+     "Lines of series past aggregate.max_series: not sent.", OS(lines_no_series), V_U64},
+    {"citygate_output_windows_sent_total", "counter", "Aggregate window lines the agreement emitted.",
+     OS(windows_sent), V_U64},
 };
 
 static void sample_kind(struct w *w, const struct src_metric *m, const char *const *labels, const void *base)
@@ -605,6 +617,7 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
         cJSON_AddNumberToObject(oj, "lines_dead_lettered", (double)o->st.lines_dead_lettered);
         cJSON_AddNumberToObject(oj, "lines_dropped", (double)o->st.lines_dropped);
         cJSON_AddNumberToObject(oj, "lines_lost", (double)o->st.journal_dropped_lines);
+        cJSON_AddNumberToObject(oj, "lines_filtered", (double)o->st.lines_filtered);
         cJSON_AddNumberToObject(oj, "unsent_lines", (double)o->st.journal_unread_lines);
         cJSON_AddNumberToObject(oj, "oldest_unsent_s", (double)cg_status_oldest_unsent_s(st, o));
         add_age(oj, "last_ok_age_s", st, o->st.last_ok_ns);

@@ -5,6 +5,7 @@
 #include "output.h"
 
 #include "buf.h"
+#include "share.h"
 #include <citygate/log.h>
 #include <citygate/point.h> /* cg_time_mono_ms, cg_time_now_ns */
 
@@ -63,6 +64,7 @@ const char *cg_output_verdict_name(enum cg_output_verdict v)
 struct cg_output_conf {
     const struct cg_output_type *type;
     struct cg_output_common *c; /* the type's conf, owned */
+    struct cg_share_conf *share; /* the agreement, owned; NULL: everything */
 };
 
 int64_t cg_output_backoff_ms(int64_t initial_ms, int64_t max_ms, unsigned attempt, uint64_t rnd)
@@ -162,6 +164,12 @@ int cg_output_conf_parse(const cJSON *obj, const char *path, struct cg_output_co
         free(c);
         return rc;
     }
+    const cJSON *agreement = cJSON_GetObjectItemCaseSensitive(obj, "agreement");
+    cg_path_key(p, sizeof(p), path, "agreement");
+    if (agreement != NULL && (rc = cg_share_conf_parse(agreement, p, &c->share, errs)) < 0) {
+        cg_output_conf_free(c);
+        return rc;
+    }
     *out = c;
     return 0;
 }
@@ -172,6 +180,7 @@ void cg_output_conf_free(struct cg_output_conf *c)
         return;
     }
     c->type->ops->conf_free(c->c);
+    cg_share_conf_free(c->share);
     free(c);
 }
 
@@ -196,6 +205,7 @@ struct cg_output {
     const struct cg_output_type *type;
     const struct cg_output_common *c;
     void *state; /* the type's, from open() */
+    struct cg_share *share; /* the agreement's state; NULL: none */
     struct cg_journal *j;
     unsigned reader;
     char who[80];
@@ -225,6 +235,7 @@ struct cg_output {
     struct cg_complain c_fail;
     struct cg_complain c_reject;
     struct cg_complain c_dl;
+    struct cg_complain c_share;
 
     pthread_t thread;
     bool started;
@@ -556,6 +567,33 @@ static void sleep_until(struct cg_output *o, int64_t until)
     pthread_mutex_unlock(&o->lock);
 }
 
+/* fill() through an agreement: raw lines become what this output receives
+ * (fewer, rewritten or aggregated), so the batch may pass batch_bytes by the
+ * lines of one read. A read that leaves nothing to send is committed at once
+ * (as far as open windows allow). */
+static void fill_shared(struct cg_output *o, size_t max_lines, size_t max_bytes)
+{
+    long n = cg_share_fill(o->share, o->j, o->reader, &o->batch, &o->batch_lines, max_lines - o->batch_lines,
+                           max_bytes - (o->batch.len < max_bytes ? o->batch.len : max_bytes - 1));
+    if (o->batch_lines >= max_lines || o->batch.len >= max_bytes) {
+        o->batch_full = true;
+    }
+    if (n > 0 && o->batch_lines == 0) {
+        (void)cg_share_commit(o->share, o->j, o->reader);
+    }
+}
+
+/* After delivery: commit the journal (through the agreement when there is one). */
+static void commit(struct cg_output *o)
+{
+    if (o->share == NULL) {
+        cg_journal_commit(o->j, o->reader);
+    } else if (cg_share_commit(o->share, o->j, o->reader) < 0) {
+        cg_complain(&o->c_share, CG_LOG_ERROR, o->who,
+                    "cannot write the agreement's marks file in the state directory; committing later");
+    }
+}
+
 /* Tops the batch up from the journal (never past batch_lines / batch_bytes,
  * except that a single over-long line forms a batch of its own). */
 static void fill(struct cg_output *o)
@@ -565,6 +603,10 @@ static void fill(struct cg_output *o)
     size_t max_bytes = (size_t)c->batch_bytes;
     if (o->batch_lines >= max_lines || (o->batch_lines > 0 && o->batch.len >= max_bytes)) {
         o->batch_full = true;
+        return;
+    }
+    if (o->share != NULL) {
+        fill_shared(o, max_lines, max_bytes);
         return;
     }
     size_t before_lines = o->batch_lines;
@@ -643,6 +685,9 @@ static void *run(void *arg)
                 if (stopping) {
                     break; /* drained */
                 }
+                if (o->share != NULL && cg_share_tick(o->share, &o->batch, &o->batch_lines) > 0) {
+                    o->batch_first_ms = cg_time_mono_ms(); /* windows closed by window_grace_s */
+                }
                 continue;
             }
             o->batch_first_ms = cg_time_mono_ms();
@@ -669,7 +714,7 @@ static void *run(void *arg)
             break;
         }
         if (rc == 0) {
-            cg_journal_commit(o->j, o->reader);
+            commit(o);
             if (o->batch_rejected > 0) {
                 cg_complain(&o->c_reject, CG_LOG_WARN, o->who,
                             "%" PRIu64 " of %zu lines rejected by %s (%s %d: %s); written to %s",
@@ -705,6 +750,9 @@ static void *run(void *arg)
     }
     /* Whatever was read but not delivered goes back to the journal. */
     cg_journal_rewind(o->j, o->reader);
+    if (o->share != NULL) {
+        cg_share_rewound(o->share);
+    }
     batch_reset(o);
     return NULL;
 }
@@ -745,6 +793,14 @@ struct cg_output *cg_output_new(const struct cg_output_conf *conf, struct cg_jou
     }
     if (o->dl_path == NULL || o->type->ops->open(c, o, &o->state) < 0) {
         goto fail;
+    }
+    if (conf->share != NULL) {
+        char err[300];
+        o->share = cg_share_new(conf->share, c->name, state_dir, err, sizeof(err));
+        if (o->share == NULL) {
+            cg_log(CG_LOG_ERROR, o->who, "agreement: %s", err);
+            goto fail;
+        }
     }
     return o;
 fail:
@@ -803,6 +859,7 @@ void cg_output_free(struct cg_output *o)
     if (o->dl_fd >= 0) {
         close(o->dl_fd);
     }
+    cg_share_free(o->share);
     cg_buf_done(&o->batch);
     free(o->dl_path);
     pthread_cond_destroy(&o->cv);
@@ -819,4 +876,13 @@ void cg_output_get_stats(struct cg_output *o, struct cg_output_stats *st)
     cg_journal_reader_stats(o->j, o->reader, &rs);
     st->journal_unread_lines = rs.unread_lines;
     st->journal_dropped_lines = rs.dropped_lines;
+    if (o->share != NULL) {
+        struct cg_share_stats ss;
+        cg_share_get_stats(o->share, &ss);
+        st->lines_filtered = ss.lines_filtered;
+        st->lines_refused = ss.lines_refused;
+        st->lines_late = ss.lines_late;
+        st->lines_no_series = ss.lines_no_series;
+        st->windows_sent = ss.windows_sent;
+    }
 }

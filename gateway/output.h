@@ -88,7 +88,9 @@ struct cg_output_common {
          .doc = "the dead-letter file stops growing here; further rejected lines are only counted"},          \
         {.name = "bisect_max_requests", .type = CG_OPT_INT, .offset = CG_OUTPUT_OFF(bisect_max_requests),     \
          .def = "200", .min = 1, .max = 100000,                                                               \
-         .doc = "requests one batch may spend isolating rejected lines; the rest is dead-lettered whole"}
+         .doc = "requests one batch may spend isolating rejected lines; the rest is dead-lettered whole"},    \
+        {.name = "agreement", .type = CG_OPT_OTHER,                                                           \
+         .doc = "data-sharing agreement: what this output receives (see outputs[].agreement)"}
 
 struct cg_output; /* the engine's handle of one running output */
 
@@ -175,6 +177,12 @@ struct cg_output_stats {
     int64_t last_ok_ns;           /* wall clock of the last OK, 0 = never */
     int64_t retry_at_ns;          /* wall clock of the next retry while backing off, else 0 */
     bool up;                      /* last send was OK */
+    /* the agreement (outputs[].agreement; gateway/share.h) */
+    uint64_t lines_filtered;      /* selected nothing for this output: skipped, committed */
+    uint64_t lines_refused;       /* unreadable for the agreement: not sent here */
+    uint64_t lines_late;          /* for an aggregate window already sent */
+    uint64_t lines_no_series;     /* aggregate.max_series reached */
+    uint64_t windows_sent;        /* aggregate lines emitted */
 };
 void cg_output_get_stats(struct cg_output *o, struct cg_output_stats *st); /* thread-safe */
 

@@ -117,6 +117,11 @@ static void add_output_counters(struct cg_output_stats *to, const struct cg_outp
     to->bytes_sent += c->bytes_sent;
     to->splits += c->splits;
     to->bisect_requests += c->bisect_requests;
+    to->lines_filtered += c->lines_filtered;
+    to->lines_refused += c->lines_refused;
+    to->lines_late += c->lines_late;
+    to->lines_no_series += c->lines_no_series;
+    to->windows_sent += c->windows_sent;
 }
 
 static void add_norm_counters(struct cg_norm_counters *to, const struct cg_norm_counters *c);
@@ -528,9 +533,11 @@ void cg_selfmetrics_log_summary(struct daemon *d, struct gen *g)
         struct cg_output_stats st;
         output_stats(d, g, i, &st);
         cg_log(CG_LOG_INFO, cg_output_conf_name(g->conf->outputs[i]),
-               "lines sent=%llu dead-lettered=%llu dropped=%llu unsent=%llu lost-to-buffer-limit=%llu",
+               "lines sent=%llu dead-lettered=%llu dropped=%llu unsent=%llu lost-to-buffer-limit=%llu filtered=%llu "
+               "late=%llu windows=%llu",
                (unsigned long long)st.lines_sent, (unsigned long long)st.lines_dead_lettered,
                (unsigned long long)st.lines_dropped, (unsigned long long)st.journal_unread_lines,
-               (unsigned long long)st.journal_dropped_lines);
+               (unsigned long long)st.journal_dropped_lines, (unsigned long long)st.lines_filtered,
+               (unsigned long long)st.lines_late, (unsigned long long)st.windows_sent);
     }
 }

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Data and expectations for share_agreement.sh (docs/outputs.md, "Data-sharing agreements").
+
+  gen FROM TO            line protocol for readings FROM..TO-1 of every sensor (the MQTT rule adds run=)
+  filtered FROM TO       how many of those lines the regional agreement does not select
+  check URL RUN KEYFILE  the regional database holds exactly the agreed aggregates of readings 0..59
+                         of run RUN (exit 1 with the differences otherwise)
+  count URL DB QUERY     the first value of the first row
+The expectations are computed here, independently of citygate: HMAC with python's hmac,
+means/min/max/count over the readings in each 15-min window of their own timestamps."""
+import hashlib
+import hmac
+import json
+import sys
+import urllib.parse
+import urllib.request
+
+T0 = 1700000100  # s, a multiple of 900: window k = [T0 + 900k, T0 + 900(k+1))
+WINDOW = 900
+SENSORS = [  # id, serial, geohash, district
+    ("AQ-0001", "SN-77-001", "tp5myz3k", "north-1"),
+    ("AQ-0002", "SN-77-002", "tp5myq1a", "north-2"),
+    ("AQ 0003", "SN-77-003", "tp5mv8b2", "south-9"),  # a space: escaped in line protocol
+]
+DISTRICT_MAP = {"north-1": "north", "north-2": "north"}  # others -> "elsewhere"
+N = 60  # readings per sensor per run: 4 windows of 15
+
+
+def esc(s):
+    return s.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def reading(s, i):
+    sid, serial, gh, district = SENSORS[s]
+    ts = (T0 + i * 60 + s * 7) * 10**9
+    quality = "out_of_range" if i % 7 == 3 else "ok"
+    pm25 = round(5 + ((i * 37 + s * 11) % 100) / 7.0, 3)
+    no2 = (i * 13 + s * 5) % 50
+    return dict(sid=sid, serial=serial, gh=gh, district=district, ts=ts, quality=quality, pm25=pm25, no2=no2)
+
+
+def lines(lo, hi):
+    out = []
+    for i in range(lo, hi):
+        for s in range(len(SENSORS)):
+            r = reading(s, i)
+            out.append("air,district=%s,geohash=%s,quality=%s,sensor=%s,serial=%s pm25=%r,no2=%di,rssi=-71i,"
+                       "status=\"fine\" %d" % (r["district"], r["gh"], r["quality"], esc(r["sid"]), r["serial"],
+                                               r["pm25"], r["no2"], r["ts"]))
+            if i % 10 == 0:  # a measurement the region does not receive
+                out.append("debug,sensor=%s heap=%di %d" % (esc(r["sid"]), 1000 + i, r["ts"]))
+    return out
+
+
+def filtered(lo, hi):
+    n = 0
+    for line in lines(lo, hi):
+        n += line.startswith("debug,") or ",quality=out_of_range," in line
+    return n
+
+
+def expected(run, key):
+    rows = {}
+    for s in range(len(SENSORS)):
+        acc = {}
+        for i in range(N):
+            r = reading(s, i)
+            if r["quality"] != "ok":
+                continue
+            start = (r["ts"] // (WINDOW * 10**9)) * WINDOW * 10**9
+            a = acc.setdefault(start, {"pm25": [], "no2": []})
+            a["pm25"].append(r["pm25"])
+            a["no2"].append(float(r["no2"]))
+        sid = hmac.new(key, r["sid"].encode(), hashlib.sha256).hexdigest()[:16]
+        for start, a in acc.items():
+            row = {"time": start, "district": DISTRICT_MAP.get(r["district"], "elsewhere"), "geohash": r["gh"][:5],
+                   "quality": "ok", "run": run, "sensor": sid,
+                   "gateway": "gw1"}  # the gateway's static tag
+            for f, vals in a.items():
+                total = 0.0
+                for v in vals:  # the same order and arithmetic as the gateway: sum, then divide
+                    total += v
+                row[f + "_mean"] = total / len(vals)
+                row[f + "_min"] = min(vals)
+                row[f + "_max"] = max(vals)
+                row[f + "_count"] = len(vals)
+            rows[(start, sid)] = row
+    return rows
+
+
+def query(url, db, q):
+    u = url + "/query?" + urllib.parse.urlencode({"db": db, "q": q, "epoch": "ns"})
+    with urllib.request.urlopen(u, timeout=10) as resp:
+        return json.load(resp)["results"][0]
+
+
+def actual(url, run):
+    res = query(url, "region", "SELECT * FROM air WHERE run='%s'" % run)
+    rows = {}
+    for s in res.get("series", []):
+        for v in s["values"]:
+            row = {c: x for c, x in zip(s["columns"], v) if x is not None}
+            rows[(row["time"], row["sensor"])] = row
+    return rows
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "gen":
+        print("\n".join(lines(int(sys.argv[2]), int(sys.argv[3]))))
+    elif cmd == "filtered":
+        print(filtered(int(sys.argv[2]), int(sys.argv[3])))
+    elif cmd == "check":
+        url, run, keyfile = sys.argv[2:5]
+        key = open(keyfile, "rb").read().rstrip(b"\n")
+        want, got = expected(run, key), actual(url, run)
+        bad = []
+        for k in sorted(set(want) | set(got)):
+            if want.get(k) != got.get(k):
+                bad.append("window %s sensor %s: want %s got %s" % (k[0], k[1], want.get(k), got.get(k)))
+        if bad:
+            print("\n".join(bad[:10]))
+            sys.exit(1)
+        print(len(got))
+    elif cmd == "rows":
+        print(len(actual(sys.argv[2], sys.argv[3])))
+    elif cmd == "count":
+        res = query(sys.argv[2], sys.argv[3], sys.argv[4])
+        s = res.get("series")
+        print(s[0]["values"][0][1] if s else 0)
+
+
+if __name__ == "__main__":
+    main()
