@@ -2,6 +2,7 @@
  * table, the output types' from their registry), --check-config, and how
  * config errors are shown (with line and column). */
 #include "daemon.h"
+#include "share.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -114,6 +115,8 @@ int cg_cli_print_options(void)
         snprintf(title + l, l < sizeof(title) ? sizeof(title) - l : 0, ")");
         print_table(title, types[i]->options);
     }
+    print_table("outputs[].agreement (any type; docs/outputs.md)", cg_share_options);
+    print_table("outputs[].agreement.aggregate", cg_share_aggregate_options);
     print_table("http", cg_http_options);
     print_table("normalise", cg_norm_options);
     print_table("sources[].normalise", cg_norm_source_options);

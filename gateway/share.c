@@ -89,7 +89,7 @@ const struct cg_opt cg_share_options[] = {
     {.name = "hash_tags", .type = CG_OPT_OTHER,
      .doc = "[tag keys or patterns]: values replaced by HMAC-SHA256(hash_key, value) in hex, hash_hex_chars long"},
     {.name = "hash_key", .type = CG_OPT_STRING, .offset = OFF(hash_key), .flags = CG_OPT_SECRET,
-     .doc = "the HMAC key of hash_tags (use hash_key_file); required with hash_tags"},
+     .doc = "the HMAC key of hash_tags; required with hash_tags."},
     {.name = "hash_hex_chars", .type = CG_OPT_INT, .offset = OFF(hash_hex_chars), .def = "16", .min = 8, .max = 64,
      .doc = "hex characters of the HMAC kept"},
     {.name = "coarsen_tags", .type = CG_OPT_OTHER,

@@ -64,7 +64,8 @@ static void fixture(struct cg_status *st)
     snprintf(o->url, sizeof(o->url), "http://10.0.0.5:8086");
     o->st = (struct cg_output_stats){.lines_sent = 4900, .batches_sent = 49, .requests = 60, .retries = 10,
                                      .lines_dead_lettered = 1, .bytes_sent = 123456, .journal_unread_lines = 20,
-                                     .last_status = 204, .last_ok_ns = T0 + S(590), .up = true};
+                                     .last_status = 204, .last_ok_ns = T0 + S(590), .up = true,
+                                     .lines_filtered = 7, .lines_late = 1, .windows_sent = 2};
 }
 
 static const char expected_metrics[] =
@@ -163,6 +164,22 @@ static const char expected_metrics[] =
     "# HELP citygate_output_last_success_timestamp_seconds When the last write succeeded (0 = never).\n"
     "# TYPE citygate_output_last_success_timestamp_seconds gauge\n"
     "citygate_output_last_success_timestamp_seconds{output=\"city-db\"} 1700000590.000\n"
+    "# HELP citygate_output_lines_filtered_total Lines the output's agreement does not select (not errors).\n"
+    "# TYPE citygate_output_lines_filtered_total counter\n"
+    "citygate_output_lines_filtered_total{output=\"city-db\"} 7\n"
+    "# HELP citygate_output_agreement_refused_total Lines the agreement could not read (not line protocol of this "
+    "encoder): not sent to this output.\n"
+    "# TYPE citygate_output_agreement_refused_total counter\n"
+    "citygate_output_agreement_refused_total{output=\"city-db\"} 0\n"
+    "# HELP citygate_output_lines_late_total Lines for an aggregate window already sent: not sent.\n"
+    "# TYPE citygate_output_lines_late_total counter\n"
+    "citygate_output_lines_late_total{output=\"city-db\"} 1\n"
+    "# HELP citygate_output_lines_series_limit_total Lines of series past aggregate.max_series: not sent.\n"
+    "# TYPE citygate_output_lines_series_limit_total counter\n"
+    "citygate_output_lines_series_limit_total{output=\"city-db\"} 0\n"
+    "# HELP citygate_output_windows_sent_total Aggregate window lines the agreement emitted.\n"
+    "# TYPE citygate_output_windows_sent_total counter\n"
+    "citygate_output_windows_sent_total{output=\"city-db\"} 2\n"
     "# HELP citygate_output_oldest_unsent_age_seconds Upper bound of how long the oldest waiting line has waited "
     "(0 = nothing waits).\n"
     "# TYPE citygate_output_oldest_unsent_age_seconds gauge\n"
