@@ -236,6 +236,7 @@ struct cg_output {
     struct cg_complain c_reject;
     struct cg_complain c_dl;
     struct cg_complain c_share;
+    struct cg_complain c_share_news;
 
     pthread_t thread;
     bool started;
@@ -591,6 +592,10 @@ static void commit(struct cg_output *o)
     } else if (cg_share_commit(o->share, o->j, o->reader) < 0) {
         cg_complain(&o->c_share, CG_LOG_ERROR, o->who,
                     "cannot write the agreement's marks file in the state directory; committing later");
+    }
+    char news[400];
+    if (o->share != NULL && cg_share_news(o->share, news, sizeof(news))) {
+        cg_complain(&o->c_share_news, CG_LOG_WARN, o->who, "%s", news);
     }
 }
 

@@ -13,6 +13,7 @@
  * also the reconnect backoff. Paho keeps nothing on disk: the journal is the
  * store. docs/outputs.md has the user view. */
 #include "output.h"
+#include "lp_parse.h"
 
 #include <citygate/log.h>
 #include <citygate/point.h> /* cg_time_mono_ms, cg_time_now_ns */
@@ -608,115 +609,63 @@ static int publish(struct mqtt *m, const char *topic, const char *payload, size_
 
 /* ---- line protocol -> JSON line ---------------------------------------- */
 
-/* Reads an LP token up to an unescaped stop character; unescapes into out. */
-static size_t lp_token(const char *s, size_t len, const char *stops, char *out, size_t outsz, bool quoted)
-{
-    size_t i = 0, k = 0;
-    bool inq = false;
-    for (; i < len; i++) {
-        char ch = s[i];
-        /* a backslash escapes only what the encoder escapes: , = space in
-         * names and tags, " and \\ in strings; elsewhere it is itself */
-        if (ch == '\\' && i + 1 < len && strchr(inq ? "\"\\" : ", =", s[i + 1]) != NULL) {
-            ch = s[++i];
-        } else if (quoted && ch == '"') {
-            inq = !inq;
-            continue;
-        } else if (!inq && strchr(stops, ch) != NULL) {
-            break;
-        }
-        if (k < outsz - 1) {
-            out[k++] = ch;
-        }
-    }
-    out[k] = '\0';
-    return i;
-}
-
-/* One field value as the encoder writes it: "string", t/f, 12i, 12u, 1.5. */
-static int add_field(cJSON *fields, const char *key, char *val, bool quoted)
-{
-    static const char *const yes[] = {"t", "T", "true", "True", "TRUE", NULL};
-    static const char *const no[] = {"f", "F", "false", "False", "FALSE", NULL};
-    if (quoted) {
-        return cJSON_AddStringToObject(fields, key, val) ? 0 : -ENOMEM;
-    }
-    for (size_t k = 0; yes[k] != NULL; k++) {
-        if (strcmp(val, yes[k]) == 0) {
-            return cJSON_AddTrueToObject(fields, key) ? 0 : -ENOMEM;
-        }
-        if (strcmp(val, no[k]) == 0) {
-            return cJSON_AddFalseToObject(fields, key) ? 0 : -ENOMEM;
-        }
-    }
-    size_t n = strlen(val);
-    if (n > 0 && (val[n - 1] == 'i' || val[n - 1] == 'u')) {
-        val[--n] = '\0';
-    }
-    /* the encoder's numbers are JSON numbers as they stand; check anyway */
-    char *end = NULL;
-    (void)strtod(val, &end);
-    if (n == 0 || end == NULL || *end != '\0' || strpbrk(val, "nNxX") != NULL) {
-        return -EINVAL;
-    }
-    return cJSON_AddRawToObject(fields, key, val) ? 0 : -ENOMEM;
-}
-
 enum { LP_TOKEN_MAX = 65536 };
 
-/* Reads line[0..len) (no newline) into root's "measurement", tags and fields;
- * the timestamp's digits go to ts ("" when there is none). a and b are
- * LP_TOKEN_MAX scratch buffers. 0, -EINVAL or -ENOMEM. */
+/* Reads line[0..len) (no newline) into root's "measurement", tags and fields
+ * (gateway/lp_parse.c splits it); the timestamp's digits go to ts ("" when
+ * there is none). a and b are LP_TOKEN_MAX scratch buffers. 0, -EINVAL or
+ * -ENOMEM. */
 static int lp_parse(const char *line, size_t len, cJSON *root, cJSON *tags, cJSON *fields, char *a, char *b,
                     char ts[24])
 {
-    size_t i = lp_token(line, len, ", ", a, LP_TOKEN_MAX, false);
+    struct cg_lp_line *l = malloc(sizeof(*l));
+    int rc = -ENOMEM;
+    if (l == NULL) {
+        goto out;
+    }
+    rc = -EINVAL;
+    if (cg_lp_parse(line, len, l) < 0) {
+        goto out;
+    }
+    rc = -ENOMEM;
+    cg_lp_unescape(l->measurement, false, a, LP_TOKEN_MAX);
     if (cJSON_AddStringToObject(root, "measurement", a) == NULL) {
-        return -ENOMEM;
+        goto out;
     }
-    while (i < len && line[i] == ',') {
-        i++;
-        i += lp_token(line + i, len - i, "=", a, LP_TOKEN_MAX, false);
-        if (i >= len) {
-            return -EINVAL;
-        }
-        i++;
-        i += lp_token(line + i, len - i, ", ", b, LP_TOKEN_MAX, false);
+    for (size_t i = 0; i < l->n_tags; i++) {
+        cg_lp_unescape(l->tags[i].key, false, a, LP_TOKEN_MAX);
+        cg_lp_unescape(l->tags[i].val, false, b, LP_TOKEN_MAX);
         if (cJSON_AddStringToObject(tags, a, b) == NULL) {
-            return -ENOMEM;
+            goto out;
         }
     }
-    if (i >= len || line[i] != ' ') {
-        return -EINVAL;
+    for (size_t i = 0; i < l->n_fields; i++) {
+        const struct cg_lp_field *f = &l->fields[i];
+        cJSON *added = NULL;
+        cg_lp_unescape(f->key, false, a, LP_TOKEN_MAX);
+        if (f->kind == CG_LP_STRING) {
+            cg_lp_unescape(f->val, true, b, LP_TOKEN_MAX);
+            added = cJSON_AddStringToObject(fields, a, b);
+        } else if (f->kind == CG_LP_BOOL) {
+            added = cJSON_AddBoolToObject(fields, a, f->num != 0);
+        } else {
+            /* the encoder's numbers are JSON numbers as they stand, without i / u */
+            size_t n = f->val.n - (f->kind == CG_LP_FLOAT ? 0 : 1);
+            snprintf(b, LP_TOKEN_MAX, "%.*s", (int)n, f->val.p);
+            added = cJSON_AddRawToObject(fields, a, b);
+        }
+        if (added == NULL) {
+            goto out;
+        }
     }
-    do {
-        i++;
-        i += lp_token(line + i, len - i, "=", a, LP_TOKEN_MAX, false);
-        if (i >= len) {
-            return -EINVAL;
-        }
-        i++;
-        bool str = i < len && line[i] == '"';
-        i += lp_token(line + i, len - i, ", ", b, LP_TOKEN_MAX, str);
-        int rc = add_field(fields, a, b, str);
-        if (rc < 0) {
-            return rc;
-        }
-    } while (i < len && line[i] == ',');
     ts[0] = '\0';
-    if (i < len && line[i] == ' ') {
-        i++;
-        size_t k = 0;
-        while (i + k < len && ((line[i + k] >= '0' && line[i + k] <= '9') || (k == 0 && line[i] == '-'))) {
-            k++;
-        }
-        if (k == 0 || k > 20 || i + k != len) {
-            return -EINVAL;
-        }
-        memcpy(ts, line + i, k);
-        ts[k] = '\0';
+    if (l->has_ts) {
+        snprintf(ts, 24, "%" PRId64, l->ts);
     }
-    return 0;
+    rc = 0;
+out:
+    free(l);
+    return rc;
 }
 
 /* One line of line protocol as the encoder wrote it (gateway/lineproto.c)

@@ -440,6 +440,7 @@ struct cg_share {
     char *value; /* NAME_MAX_LEN + 1 scratch */
     EVP_MD *sha256;
     _Atomic uint64_t filtered, refused, late, no_series, windows;
+    uint64_t told_refused, told_late, told_no_series; /* cg_share_news */
 };
 
 static uint64_t hash_str(const char *s, size_t n)
@@ -1040,4 +1041,24 @@ void cg_share_get_stats(struct cg_share *s, struct cg_share_stats *st)
     st->lines_late = atomic_load(&s->late);
     st->lines_no_series = atomic_load(&s->no_series);
     st->windows_sent = atomic_load(&s->windows);
+}
+
+bool cg_share_news(struct cg_share *s, char *out, size_t n)
+{
+    struct cg_share_stats st;
+    cg_share_get_stats(s, &st);
+    uint64_t r = st.lines_refused - s->told_refused, l = st.lines_late - s->told_late;
+    uint64_t m = st.lines_no_series - s->told_no_series;
+    if (r == 0 && l == 0 && m == 0) {
+        return false;
+    }
+    snprintf(out, n,
+             "agreement did not send %" PRIu64 " unreadable lines, %" PRIu64
+             " lines for windows already sent (replayed after a restart, or later than window_grace_s), %" PRIu64
+             " lines of series past aggregate.max_series %" PRId64,
+             r, l, m, s->c->aggregate ? s->c->agg.max_series : 0);
+    s->told_refused = st.lines_refused;
+    s->told_late = st.lines_late;
+    s->told_no_series = st.lines_no_series;
+    return true;
 }

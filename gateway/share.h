@@ -59,5 +59,10 @@ struct cg_share_stats {
     uint64_t windows_sent;    /* aggregate lines emitted */
 };
 void cg_share_get_stats(struct cg_share *s, struct cg_share_stats *st); /* thread-safe */
+/* What was not sent to this output since the last call (unreadable, late,
+ * past max_series; not the filtered lines, which the agreement asked for),
+ * as one sentence for the output's log line. false when nothing. Output
+ * thread only. */
+bool cg_share_news(struct cg_share *s, char *out, size_t n);
 
 #endif
