@@ -366,6 +366,9 @@ static const struct src_metric output_metrics[] = {
      "Lines of series past aggregate.max_series: not sent.", OS(lines_no_series), V_U64},
     {"citygate_output_windows_sent_total", "counter", "Aggregate window lines the agreement emitted.",
      OS(windows_sent), V_U64},
+    {"citygate_output_lines_duplicate_total", "counter",
+     "Readings repeated (same series and timestamp) in an open aggregate window: counted once.",
+     OS(lines_duplicate), V_U64},
 };
 
 static void sample_kind(struct w *w, const struct src_metric *m, const char *const *labels, const void *base)

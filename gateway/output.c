@@ -889,5 +889,6 @@ void cg_output_get_stats(struct cg_output *o, struct cg_output_stats *st)
         st->lines_late = ss.lines_late;
         st->lines_no_series = ss.lines_no_series;
         st->windows_sent = ss.windows_sent;
+        st->lines_duplicate = ss.lines_duplicate;
     }
 }

@@ -183,6 +183,7 @@ struct cg_output_stats {
     uint64_t lines_late;          /* for an aggregate window already sent */
     uint64_t lines_no_series;     /* aggregate.max_series reached */
     uint64_t windows_sent;        /* aggregate lines emitted */
+    uint64_t lines_duplicate;     /* a reading again (same series and time) in an open window */
 };
 void cg_output_get_stats(struct cg_output *o, struct cg_output_stats *st); /* thread-safe */
 

@@ -122,6 +122,7 @@ static void add_output_counters(struct cg_output_stats *to, const struct cg_outp
     to->lines_late += c->lines_late;
     to->lines_no_series += c->lines_no_series;
     to->windows_sent += c->windows_sent;
+    to->lines_duplicate += c->lines_duplicate;
 }
 
 static void add_norm_counters(struct cg_norm_counters *to, const struct cg_norm_counters *c);

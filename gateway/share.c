@@ -37,6 +37,7 @@
 #define NAME_MAX_LEN 65536 /* an unescaped name or tag value */
 #define RAW_MAX ((size_t)1 << 30)
 #define REREAD_CHUNK 4096 /* lines per read while moving the commit */
+#define WINDOW_TS_MAX 400000 /* timestamps remembered per open window (4.6 days of 1 Hz) */
 
 struct patlist {
     char **v;
@@ -422,6 +423,8 @@ struct series {
     int64_t last_ms;     /* monotonic time its last line was read */
     struct agg_field *f;
     size_t nf, capf;
+    int64_t *ts; /* timestamps in the open window, sorted: a repeat is a duplicate */
+    size_t nts, capts;
 };
 
 struct cg_share {
@@ -439,7 +442,7 @@ struct cg_share {
     char *name;  /* NAME_MAX_LEN + 1 scratch */
     char *value; /* NAME_MAX_LEN + 1 scratch */
     EVP_MD *sha256;
-    _Atomic uint64_t filtered, refused, late, no_series, windows;
+    _Atomic uint64_t filtered, refused, late, no_series, windows, duplicate;
     uint64_t told_refused, told_late, told_no_series; /* cg_share_news */
 };
 
@@ -482,6 +485,7 @@ static void close_window(struct series *se)
         free(se->f[i].key);
     }
     se->nf = 0;
+    se->nts = 0;
     se->open = false;
 }
 
@@ -631,6 +635,7 @@ void cg_share_free(struct cg_share *s)
             struct series *next = se->next;
             close_window(se);
             free(se->f);
+            free(se->ts);
             free(se->key);
             free(se);
             se = next;
@@ -787,6 +792,38 @@ static int emit_window(struct cg_share *s, struct series *se, struct cg_buf *out
     return 0;
 }
 
+/* Records ts in the open window; false when it is already there (the same
+ * reading again: a redelivered MQTT message, a source's repeat). The
+ * database keeps one point per series and timestamp, so the window does too. */
+static bool first_time(struct series *se, int64_t ts)
+{
+    size_t lo = 0, hi = se->nts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (se->ts[mid] < ts) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < se->nts && se->ts[lo] == ts) {
+        return false;
+    }
+    if (se->nts == se->capts) {
+        size_t nc = se->capts ? 2 * se->capts : 16;
+        int64_t *nt = nc <= WINDOW_TS_MAX ? realloc(se->ts, nc * sizeof(*nt)) : NULL;
+        if (nt == NULL) {
+            return true; /* past the limit: counted, not checked */
+        }
+        se->ts = nt;
+        se->capts = nc;
+    }
+    memmove(se->ts + lo + 1, se->ts + lo, (se->nts - lo) * sizeof(*se->ts));
+    se->ts[lo] = ts;
+    se->nts++;
+    return true;
+}
+
 static int add_to_window(struct cg_share *s, const struct cg_lp_line *l, const bool *keep_field, int64_t ts,
                          struct cg_buf *out, size_t *out_lines)
 {
@@ -811,6 +848,10 @@ static int add_to_window(struct cg_share *s, const struct cg_lp_line *l, const b
         se->open = true;
         se->start = start;
         se->first_seq = s->seq_read;
+    }
+    if (!first_time(se, ts)) {
+        atomic_fetch_add(&s->duplicate, 1);
+        return 0;
     }
     se->last_ms = cg_time_mono_ms();
     for (size_t i = 0; i < l->n_fields; i++) {
@@ -1041,6 +1082,7 @@ void cg_share_get_stats(struct cg_share *s, struct cg_share_stats *st)
     st->lines_late = atomic_load(&s->late);
     st->lines_no_series = atomic_load(&s->no_series);
     st->windows_sent = atomic_load(&s->windows);
+    st->lines_duplicate = atomic_load(&s->duplicate);
 }
 
 bool cg_share_news(struct cg_share *s, char *out, size_t n)

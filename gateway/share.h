@@ -57,6 +57,7 @@ struct cg_share_stats {
     uint64_t lines_late;      /* for a window already sent */
     uint64_t lines_no_series; /* aggregate.max_series reached */
     uint64_t windows_sent;    /* aggregate lines emitted */
+    uint64_t lines_duplicate; /* same series and timestamp again in an open window */
 };
 void cg_share_get_stats(struct cg_share *s, struct cg_share_stats *st); /* thread-safe */
 /* What was not sent to this output since the last call (unreadable, late,

@@ -242,12 +242,52 @@ static void test_aggregate_replay(void **state)
     rmdir(dir);
 }
 
+/* A reading delivered twice (MQTT QoS 1 redelivery after a kill) is one
+ * point in the database, and one reading in its window. */
+static void test_aggregate_duplicate(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cgshare.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct cg_share_conf *c = conf_of("{\"aggregate\":{\"window_s\":60}}");
+    struct cg_journal *j = cg_journal_new(1 << 20, 1);
+    char err[300];
+    struct cg_share *s = cg_share_new(c, "d", dir, err, sizeof(err));
+    assert_non_null(s);
+    append(j, "m v=1 1000000000\nm v=3 2000000000\nm v=1 1000000000\nm v=5 61000000000\nm v=9 1000000000\n");
+    struct cg_buf b;
+    cg_buf_init(&b, 1 << 20);
+    size_t n = 0;
+    assert_int_equal(cg_share_fill(s, j, 0, &b, &n, 100, 1 << 20), 5);
+    assert_string_equal(b.data, "m v_mean=2,v_min=1,v_max=3,v_count=2i 0\n");
+    struct cg_share_stats st;
+    cg_share_get_stats(s, &st);
+    assert_int_equal(st.lines_duplicate, 1);
+    assert_int_equal(st.lines_late, 1);
+    assert_int_equal(cg_share_commit(s, j, 0), 0);
+    char marks[300];
+    snprintf(marks, sizeof(marks), "%s/share-d.marks", dir);
+    FILE *f = fopen(marks, "r");
+    assert_non_null(f);
+    char line[100] = "";
+    assert_non_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    assert_string_equal(line, "0 m\n");
+    cg_buf_done(&b);
+    cg_share_free(s);
+    cg_share_conf_free(c);
+    cg_journal_free(j);
+    unlink(marks);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_and_privacy),
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_aggregate_replay),
+        cmocka_unit_test(test_aggregate_duplicate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
