@@ -107,7 +107,7 @@ const struct cg_opt cg_share_aggregate_options[] = {
     {.name = "window_s", .type = CG_OPT_INT, .offset = AOFF(window_s), .min = 1, .max = 86400,
      .flags = CG_OPT_REQUIRED,
      .doc = "window length; windows are aligned to the data's timestamps (multiples of window_s since the epoch)"},
-    {.name = "window_grace_s", .type = CG_OPT_INT, .offset = AOFF(window_grace_s), .def = "60", .min = 0,
+    {.name = "window_grace_s", .type = CG_OPT_INT, .offset = AOFF(window_grace_s), .def = "60", .min = 1,
      .max = 86400,
      .doc = "a window is also sent once its series is quiet this long and the clock is this far past its end"},
     {.name = "max_series", .type = CG_OPT_INT, .offset = AOFF(max_series), .def = "10000", .min = 1,
@@ -444,6 +444,7 @@ struct cg_share {
     EVP_MD *sha256;
     _Atomic uint64_t filtered, refused, late, no_series, windows, duplicate;
     uint64_t told_refused, told_late, told_no_series; /* cg_share_news */
+    int64_t busy_scan_ms; /* last grace scan from cg_share_fill */
 };
 
 static uint64_t hash_str(const char *s, size_t n)
@@ -987,6 +988,13 @@ long cg_share_fill(struct cg_share *s, struct cg_journal *j, unsigned reader, st
         }
         s->seq_read++;
         p = nl ? nl + 1 : end;
+    }
+    /* a series that stopped must get its last window out (and release the
+     * journal) even while other series keep the output busy */
+    int64_t now = cg_time_mono_ms();
+    if (s->c->aggregate && now - s->busy_scan_ms >= 1000) {
+        s->busy_scan_ms = now;
+        cg_share_tick(s, batch, batch_lines);
     }
     return n;
 }

@@ -106,7 +106,7 @@ got=$($CHECK check "$REGION_URL" a "$T/hash.key") || fail "run a changed: $got"
 pass "run a: still exactly the 12 agreed windows"
 expect "run b: city debug readings" "$(city_debug b)" 18
 late=$(metric citygate_output_lines_late_total region)
-echo "run b: lines replayed after kill -9 and skipped as already sent (late): $late"
+echo "run b: lines replayed after kill -9 and skipped as already sent (late): $late; repeated readings counted once: $(metric citygate_output_lines_duplicate_total region)"
 if [ "$late" -gt 0 ]; then
     grep -q "warn output.region: agreement did not send 0 unreadable lines, [0-9]* lines for windows already sent (replayed after a restart, or later than window_grace_s), 0 lines of series past aggregate.max_series 10000" "$T/gw2.log" ||
         fail "run b: the skipped replayed lines were not logged"
