@@ -377,6 +377,13 @@ void cg_journal_commit(struct cg_journal *j, unsigned reader)
     pthread_mutex_unlock(&j->lock);
 }
 
+void cg_journal_reader_in_order(struct cg_journal *j, unsigned reader)
+{
+    if (j->wal) {
+        cg_wal_reader_in_order(j->wal, reader); /* memory: always in order */
+    }
+}
+
 void cg_journal_rewind(struct cg_journal *j, unsigned reader)
 {
     if (j->wal) {

@@ -121,6 +121,11 @@ void cg_journal_commit(struct cg_journal *j, unsigned reader);
 /* Forget the uncommitted reads: the next read starts at the commit position. */
 void cg_journal_rewind(struct cg_journal *j, unsigned reader);
 
+/* This reader always reads oldest first: live_first_after_ms does not apply
+ * to it. For an output whose result depends on the order of the lines (an
+ * agreement's aggregation windows, gateway/share.c). Call before it reads. */
+void cg_journal_reader_in_order(struct cg_journal *j, unsigned reader);
+
 /* Wakes all waiters; appends fail with -ESHUTDOWN from now on, reads still work. */
 void cg_journal_shutdown(struct cg_journal *j);
 

@@ -806,6 +806,9 @@ struct cg_output *cg_output_new(const struct cg_output_conf *conf, struct cg_jou
             cg_log(CG_LOG_ERROR, o->who, "agreement: %s", err);
             goto fail;
         }
+        if (cg_share_conf_in_order(conf->share)) {
+            cg_journal_reader_in_order(j, reader); /* windows need the lines in order */
+        }
     }
     return o;
 fail:

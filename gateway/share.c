@@ -333,6 +333,11 @@ void cg_share_conf_free(struct cg_share_conf *c)
     free(c);
 }
 
+bool cg_share_conf_in_order(const struct cg_share_conf *c)
+{
+    return c != NULL && c->aggregate;
+}
+
 static bool matches(const struct patlist *l, const char *s)
 {
     for (size_t i = 0; i < l->n; i++) {

@@ -26,6 +26,9 @@ struct cg_share;
  * 0, -EINVAL or -ENOMEM (*out untouched). Reads the hash key file. */
 int cg_share_conf_parse(const cJSON *obj, const char *path, struct cg_share_conf **out, struct cg_errs *errs);
 void cg_share_conf_free(struct cg_share_conf *c); /* NULL-safe */
+/* True when the agreement aggregates: its output must read the journal in
+ * order (cg_journal_reader_in_order), never live first. */
+bool cg_share_conf_in_order(const struct cg_share_conf *c);
 /* The options of the agreement object, its "aggregate" object, for --print-options. */
 extern const struct cg_opt cg_share_options[];
 extern const struct cg_opt cg_share_aggregate_options[];

@@ -102,6 +102,7 @@ struct cursor { /* where line `line` is: record at (seg id, off), `skip` lines i
 
 struct wreader {
     char *name;
+    int in_order; /* never live first (cg_wal_reader_in_order) */
     uint64_t read_line;
     uint64_t commit_line;
     uint64_t persisted_line;
@@ -1331,7 +1332,7 @@ static long read_range(struct cg_wal *w, struct wreader *rd, struct cursor *c, u
  * go first? */
 static void maybe_go_live(struct cg_wal *w, struct wreader *rd)
 {
-    if (rd->live || w->live_first_after_ms <= 0 || rd->commit_line >= w->next_line) {
+    if (rd->in_order || rd->live || w->live_first_after_ms <= 0 || rd->commit_line >= w->next_line) {
         return;
     }
     uint64_t line = rd->commit_line;
@@ -1428,6 +1429,13 @@ void cg_wal_commit(struct cg_wal *w, unsigned reader)
     if (w->fsync == CG_JOURNAL_FSYNC_ALWAYS) {
         persist_pos(w, reader, 1, 0);
     }
+}
+
+void cg_wal_reader_in_order(struct cg_wal *w, unsigned reader)
+{
+    pthread_mutex_lock(&w->lock);
+    w->readers[reader].in_order = 1;
+    pthread_mutex_unlock(&w->lock);
 }
 
 void cg_wal_rewind(struct cg_wal *w, unsigned reader)

@@ -15,6 +15,7 @@ long cg_wal_wait(struct cg_wal *w, unsigned reader, size_t min_lines, int timeou
 long cg_wal_read(struct cg_wal *w, unsigned reader, struct cg_buf *out, size_t max_lines, size_t max_bytes);
 void cg_wal_commit(struct cg_wal *w, unsigned reader);
 void cg_wal_rewind(struct cg_wal *w, unsigned reader);
+void cg_wal_reader_in_order(struct cg_wal *w, unsigned reader);
 void cg_wal_shutdown(struct cg_wal *w);
 void cg_wal_stats(struct cg_wal *w, struct cg_journal_stats *st);
 void cg_wal_reader_stats(struct cg_wal *w, unsigned reader, struct cg_journal_reader_stats *st);
