@@ -297,6 +297,29 @@ static void test_live_first_after_outage(void **state)
     /* after a restart nothing is lost: the persisted position was the backlog's */
 }
 
+/* A reader marked in order (an aggregating agreement) never goes live first. */
+static void test_in_order_reader(void **state)
+{
+    (void)state;
+    struct cg_journal *j = open_live(1, 0);
+    cg_journal_reader_in_order(j, 0);
+    append_n(j, 0, 10);
+    usleep(5000);
+    struct cg_buf b;
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_journal_read(j, 0, &b, 3, 1 << 20), 3);
+    cg_journal_commit(j, 0);
+    append_n(j, 10, 5);
+    cg_buf_reset(&b);
+    assert_int_equal(cg_journal_read(j, 0, &b, 100, 1 << 20), 12); /* the backlog, then the new lines */
+    int first = -1;
+    sscanf(b.data, "m v=%di", &first);
+    assert_int_equal(first, 3);
+    cg_journal_commit(j, 0);
+    cg_buf_done(&b);
+    cg_journal_free(j);
+}
+
 static void test_replay_rate_cap(void **state)
 {
     (void)state;
@@ -587,6 +610,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_middle_segment_is_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_drops_oldest_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_first_after_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_order_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_rate_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_position_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_reader_name, setup, teardown),
