@@ -731,6 +731,12 @@ static int put_tag(struct cg_share *s, struct cg_buf *b, const struct cg_lp_tag 
         v = unesc(s, t->val, s->value);
         if (k->keep_chars > 0) {
             vn = utf8_prefix(v, k->keep_chars);
+            while (vn > 0 && v[vn - 1] == '\\') {
+                vn--; /* a trailing backslash would escape the delimiter after it */
+            }
+            if (vn == 0) {
+                return 0;
+            }
         } else {
             const char *to = k->other;
             for (size_t m = 0; m < k->n_map; m++) {

@@ -73,14 +73,16 @@ static void test_select_and_privacy(void **state)
               "air,quality=impossible,sensor=x pm=1 100\n"
               "air,site=other rssi=-70i 100\n"
               "air,geohash=u,site=other pm=2i 200\n"
+              "air,geohash=ab\\\\cd pm=3 300\n"
               "not line protocol\n");
     struct cg_buf b;
     cg_buf_init(&b, 1 << 20);
     size_t lines = 0;
-    assert_int_equal(cg_share_fill(s, j, 0, &b, &lines, 100, 1 << 20), 7);
+    assert_int_equal(cg_share_fill(s, j, 0, &b, &lines, 100, 1 << 20), 8);
     assert_string_equal(b.data, "air,geohash=tp5m,sensor=f7bc83f430538424,site=north\\,\\ east pm=1.5,msg=\"x, y\" 100\n"
-                                "air,geohash=u pm=2i 200\n");
-    assert_int_equal(lines, 2);
+                                "air,geohash=u pm=2i 200\n"
+                                "air,geohash=ab pm=3 300\n");
+    assert_int_equal(lines, 3);
     struct cg_share_stats st;
     cg_share_get_stats(s, &st);
     assert_int_equal(st.lines_filtered, 4);
