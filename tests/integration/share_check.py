@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Data and expectations for share_agreement.sh (docs/outputs.md, "Data-sharing agreements").
 
-  gen FROM TO            line protocol for readings FROM..TO-1 of every sensor (the MQTT rule adds run=)
+  gen air|debug FROM TO  MQTT JSON payloads (explicit ms "ts") of readings FROM..TO-1 of every sensor
   filtered FROM TO       how many of those lines the regional agreement does not select
   check URL RUN KEYFILE  the regional database holds exactly the agreed aggregates of readings 0..59
                          of run RUN (exit 1 with the differences otherwise)
@@ -20,14 +20,10 @@ WINDOW = 900
 SENSORS = [  # id, serial, geohash, district
     ("AQ-0001", "SN-77-001", "tp5myz3k", "north-1"),
     ("AQ-0002", "SN-77-002", "tp5myq1a", "north-2"),
-    ("AQ 0003", "SN-77-003", "tp5mv8b2", "south-9"),  # a space: escaped in line protocol
+    ("AQ 0003", "SN-77-003", "tp5mv8b2", "south-9"),  # a space: escaped in line protocol, hashed unescaped
 ]
 DISTRICT_MAP = {"north-1": "north", "north-2": "north"}  # others -> "elsewhere"
 N = 60  # readings per sensor per run: 4 windows of 15
-
-
-def esc(s):
-    return s.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
 def reading(s, i):
@@ -39,23 +35,26 @@ def reading(s, i):
     return dict(sid=sid, serial=serial, gh=gh, district=district, ts=ts, quality=quality, pm25=pm25, no2=no2)
 
 
-def lines(lo, hi):
+def messages(kind, lo, hi):
+    """MQTT JSON payloads with explicit ms timestamps, one per line: kind air or debug."""
     out = []
     for i in range(lo, hi):
         for s in range(len(SENSORS)):
             r = reading(s, i)
-            out.append("air,district=%s,geohash=%s,quality=%s,sensor=%s,serial=%s pm25=%r,no2=%di,rssi=-71i,"
-                       "status=\"fine\" %d" % (r["district"], r["gh"], r["quality"], esc(r["sid"]), r["serial"],
-                                               r["pm25"], r["no2"], r["ts"]))
-            if i % 10 == 0:  # a measurement the region does not receive
-                out.append("debug,sensor=%s heap=%di %d" % (esc(r["sid"]), 1000 + i, r["ts"]))
+            if kind == "air":
+                out.append(json.dumps({"ts": r["ts"] // 10**6, "sensor": r["sid"], "serial": r["serial"],
+                                       "geohash": r["gh"], "district": r["district"], "quality": r["quality"],
+                                       "pm25": r["pm25"], "no2": r["no2"], "rssi": -71, "status": "fine"}))
+            elif i % 10 == 0:  # a measurement the region does not receive
+                out.append(json.dumps({"ts": r["ts"] // 10**6, "sensor": r["sid"], "heap": 1000 + i}))
     return out
 
 
 def filtered(lo, hi):
-    n = 0
-    for line in lines(lo, hi):
-        n += line.startswith("debug,") or ",quality=out_of_range," in line
+    """Lines the regional agreement selects nothing from: debug, and quality out_of_range."""
+    n = len(messages("debug", lo, hi))
+    for m in messages("air", lo, hi):
+        n += json.loads(m)["quality"] != "ok"
     return n
 
 
@@ -107,7 +106,7 @@ def actual(url, run):
 def main():
     cmd = sys.argv[1]
     if cmd == "gen":
-        print("\n".join(lines(int(sys.argv[2]), int(sys.argv[3]))))
+        print("\n".join(messages(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
     elif cmd == "filtered":
         print(filtered(int(sys.argv[2]), int(sys.argv[3])))
     elif cmd == "check":
