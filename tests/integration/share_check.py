@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Data and expectations for share_agreement.sh (docs/outputs.md, "Data-sharing agreements").
 
-  gen air|debug FROM TO  MQTT JSON payloads (explicit ms "ts") of readings FROM..TO-1 of every sensor
+  gen air|debug FROM TO [first|second]
+                         MQTT JSON payloads (explicit ms "ts") of readings FROM..TO-1 of every sensor
+                         (first: those before SPLIT, second: the others)
   filtered FROM TO       how many of those lines the regional agreement does not select
+  windows all|first      how many windows a run (or its first part) makes
   check URL RUN KEYFILE  the regional database holds exactly the agreed aggregates of readings 0..59
                          of run RUN (exit 1 with the differences otherwise)
   count URL DB QUERY     the first value of the first row
@@ -28,19 +31,30 @@ N = 60  # readings per sensor per run: 4 windows of 15
 
 def reading(s, i):
     sid, serial, gh, district = SENSORS[s]
-    ts = (T0 + i * 60 + s * 7) * 10**9
+    # sensors 5 min apart: their windows close at different points of the stream, so a commit
+    # (held at the oldest open window) falls inside windows already sent (what a replay must skip)
+    ts = (T0 + i * 60 + s * 300) * 10**9
     quality = "out_of_range" if i % 7 == 3 else "ok"
     pm25 = round(5 + ((i * 37 + s * 11) % 100) / 7.0, 3)
     no2 = (i * 13 + s * 5) % 50
     return dict(sid=sid, serial=serial, gh=gh, district=district, ts=ts, quality=quality, pm25=pm25, no2=no2)
 
 
-def messages(kind, lo, hi):
+SPLIT = T0 + 3 * WINDOW  # "first": readings before it; every sensor's last window there is complete
+
+
+def part_ok(r, part):
+    return part == "all" or (r["ts"] < SPLIT * 10**9) == (part == "first")
+
+
+def messages(kind, lo, hi, part="all"):
     """MQTT JSON payloads with explicit ms timestamps, one per line: kind air or debug."""
     out = []
     for i in range(lo, hi):
         for s in range(len(SENSORS)):
             r = reading(s, i)
+            if not part_ok(r, part):
+                continue
             if kind == "air":
                 out.append(json.dumps({"ts": r["ts"] // 10**6, "sensor": r["sid"], "serial": r["serial"],
                                        "geohash": r["gh"], "district": r["district"], "quality": r["quality"],
@@ -58,13 +72,13 @@ def filtered(lo, hi):
     return n
 
 
-def expected(run, key):
+def expected(run, key, part="all"):
     rows = {}
     for s in range(len(SENSORS)):
         acc = {}
         for i in range(N):
             r = reading(s, i)
-            if r["quality"] != "ok":
+            if r["quality"] != "ok" or not part_ok(r, part):
                 continue
             start = (r["ts"] // (WINDOW * 10**9)) * WINDOW * 10**9
             a = acc.setdefault(start, {"pm25": [], "no2": []})
@@ -106,7 +120,8 @@ def actual(url, run):
 def main():
     cmd = sys.argv[1]
     if cmd == "gen":
-        print("\n".join(messages(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+        part = sys.argv[5] if len(sys.argv) > 5 else "all"
+        print("\n".join(messages(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), part)))
     elif cmd == "filtered":
         print(filtered(int(sys.argv[2]), int(sys.argv[3])))
     elif cmd == "check":
@@ -121,6 +136,8 @@ def main():
             print("\n".join(bad[:10]))
             sys.exit(1)
         print(len(got))
+    elif cmd == "windows":  # how many windows a part of a run makes
+        print(len(expected("x", b"k", sys.argv[2])))
     elif cmd == "rows":
         print(len(actual(sys.argv[2], sys.argv[3])))
     elif cmd == "count":
