@@ -660,7 +660,7 @@ void cg_share_free(struct cg_share *s)
 
 /* ---- one line ----------------------------------------------------------- */
 
-static const char *unesc(struct cg_share *s, struct cg_lp_span sp, char *to)
+static const char *unesc(struct cg_lp_span sp, char *to)
 {
     cg_lp_unescape(sp, false, to, NAME_MAX_LEN + 1);
     return to;
@@ -728,7 +728,7 @@ static int put_tag(struct cg_share *s, struct cg_buf *b, const struct cg_lp_tag 
     const char *v = NULL;
     size_t vn = 0;
     if (k != NULL) {
-        v = unesc(s, t->val, s->value);
+        v = unesc(t->val, s->value);
         if (k->keep_chars > 0) {
             vn = utf8_prefix(v, k->keep_chars);
             while (vn > 0 && v[vn - 1] == '\\') {
@@ -760,7 +760,7 @@ static int put_tag(struct cg_share *s, struct cg_buf *b, const struct cg_lp_tag 
     }
     if (rc == 0) {
         if (hash) {
-            rc = put_hash(s, b, unesc(s, t->val, s->value));
+            rc = put_hash(s, b, unesc(t->val, s->value));
         } else if (k != NULL) {
             rc = put_tag_value(b, v, vn);
         } else {
@@ -913,14 +913,14 @@ static int transform(struct cg_share *s, const char *p, size_t len, struct cg_bu
         atomic_fetch_add(&s->refused, 1);
         return 0;
     }
-    if (!selected(&c->measurements, unesc(s, l->measurement, s->name))) {
+    if (!selected(&c->measurements, unesc(l->measurement, s->name))) {
         goto filtered;
     }
     if (c->quality.include.n > 0 || c->quality.exclude.n > 0) {
         const char *q = "";
         for (size_t i = 0; i < l->n_tags; i++) {
-            if (strcmp(unesc(s, l->tags[i].key, s->name), c->quality_tag) == 0) {
-                q = unesc(s, l->tags[i].val, s->value);
+            if (strcmp(unesc(l->tags[i].key, s->name), c->quality_tag) == 0) {
+                q = unesc(l->tags[i].val, s->value);
             }
         }
         if (!selected(&c->quality, q)) {
@@ -931,7 +931,7 @@ static int transform(struct cg_share *s, const char *p, size_t len, struct cg_bu
     size_t kept = 0;
     for (size_t i = 0; i < l->n_fields; i++) {
         const struct cg_lp_field *f = &l->fields[i];
-        keep_field[i] = selected(&c->fields, unesc(s, f->key, s->name)) &&
+        keep_field[i] = selected(&c->fields, unesc(f->key, s->name)) &&
                         (!c->aggregate || f->kind == CG_LP_FLOAT || f->kind == CG_LP_INT || f->kind == CG_LP_UINT);
         kept += keep_field[i];
     }
@@ -941,7 +941,7 @@ static int transform(struct cg_share *s, const char *p, size_t len, struct cg_bu
     cg_buf_reset(&s->key);
     int rc = cg_buf_append(&s->key, l->measurement.p, l->measurement.n);
     for (size_t i = 0; i < l->n_tags && rc == 0; i++) {
-        const char *key = unesc(s, l->tags[i].key, s->name);
+        const char *key = unesc(l->tags[i].key, s->name);
         if (selected(&c->tags, key)) {
             rc = put_tag(s, &s->key, &l->tags[i], key);
         }
