@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <math.h>
 #include <modbus.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,10 +24,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <citygate/adapter.h>
 
 #include "conf.h"
+#include "frame.h"
 #include "probe.h"
 
 /* main.c finds `citygate probe` through a weak reference, which does not pull
@@ -68,7 +71,10 @@ struct dev {
     struct group *groups;
     size_t n_groups;
     struct cg_complain complain; /* owned by the bus thread */
+    struct cg_complain stray_complain;
     /* health, under adapter.lock */
+    uint64_t stray;   /* late or stray frames discarded (attributed by unit id) */
+    uint64_t skipped; /* polls due while the link was being re-established */
     bool up;
     bool quarantined;
     uint64_t ok, failed, errors, consecutive;
@@ -87,7 +93,16 @@ struct conn {
     bool connected;
     int64_t next_connect_ms;
     int64_t backoff_ms;
-    int64_t last_io_us; /* end of the last exchange, for the frame gap and pauses */
+    int64_t last_io_us; /* end of the last exchange or byte received: the frame gap */
+    /* receive side of our own framing (frame.h); bus thread only */
+    uint8_t rx[2 * CG_MB_FRAME_MAX];
+    size_t rx_n;
+    bool junk_run;      /* counting a run of junk bytes once */
+    bool resync;        /* TCP: the stream is out of step, reconnect before the next request */
+    uint16_t tid;       /* MBAP transaction id of the last request */
+    struct dev *owed;   /* RTU: timed out, its answer may still come */
+    struct cg_mb_expect owed_e;
+    int64_t owed_until_us;
     pthread_mutex_t mu; /* guards ctx/connected against stop()'s shutdown */
     struct dev **devs;
     size_t n_devs;
@@ -195,6 +210,9 @@ static void conn_close(struct conn *c)
     }
     c->connected = false;
     pthread_mutex_unlock(&c->mu);
+    c->rx_n = 0; /* nothing of the old link may answer on the new one */
+    c->owed = NULL;
+    c->resync = false;
 }
 
 static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_n)
@@ -276,32 +294,255 @@ static bool wait_turn(struct conn *c, const struct dev *d, bool first_of_poll)
     return sleep_until_us(a, c->last_io_us + gap);
 }
 
-static int read_once(struct conn *c, const struct cg_mb_request *r, uint16_t *w, uint8_t *b)
+/* ---- frames --------------------------------------------------------------- */
+
+static bool rtu_framing(const struct adapter *a)
 {
-    int n;
-    switch (r->table) {
-    case CG_MB_COIL:
-        n = modbus_read_bits(c->ctx, (int)r->address, (int)r->count, b);
-        break;
-    case CG_MB_DISCRETE:
-        n = modbus_read_input_bits(c->ctx, (int)r->address, (int)r->count, b);
-        break;
-    case CG_MB_INPUT:
-        n = modbus_read_input_registers(c->ctx, (int)r->address, (int)r->count, w);
-        break;
-    default:
-        n = modbus_read_registers(c->ctx, (int)r->address, (int)r->count, w);
-        break;
+    return a->src->transport != CG_MB_TCP;
+}
+
+/* The device of this connection a frame's unit id names, else cur. */
+static struct dev *dev_of_unit(struct conn *c, struct dev *cur, unsigned unit)
+{
+    if (cur && (unsigned)cur->c->unit_id == unit) {
+        return cur;
     }
-    int err = errno;
-    c->last_io_us = mono_us();
+    for (size_t i = 0; i < c->n_devs; i++) {
+        if ((unsigned)c->devs[i]->c->unit_id == unit) {
+            return c->devs[i];
+        }
+    }
+    return cur ? cur : c->devs[0];
+}
+
+/* A discarded frame (or run of junk bytes): counted on the device it names,
+ * logged rate-limited. Never decoded. */
+static void count_stray(struct conn *c, struct dev *cur, unsigned unit, const char *what)
+{
+    struct adapter *a = c->a;
+    struct dev *d = dev_of_unit(c, cur, unit);
+    pthread_mutex_lock(&a->lock);
+    uint64_t n = ++d->stray;
+    pthread_mutex_unlock(&a->lock);
+    cg_complain(&d->stray_complain, CG_LOG_WARN, a->name, "device %s: late or stray frame discarded (%s; %llu so far)",
+                d->c->name, what, (unsigned long long)n);
+}
+
+/* Reads what is there, waiting until deadline_us for the first byte.
+ * > 0 bytes read, 0 on timeout, -errno when the link is gone. */
+static int rx_fill(struct conn *c, int64_t deadline_us)
+{
+    int fd = modbus_get_socket(c->ctx);
+    if (fd < 0) {
+        return -EBADF;
+    }
+    if (c->rx_n == sizeof c->rx) {
+        return -ENOBUFS;
+    }
+    int64_t left_us = deadline_us - mono_us();
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int pr = poll(&pfd, 1, left_us > 0 ? (int)((left_us + 999) / 1000) : 0);
+    if (pr < 0) {
+        return errno == EINTR ? 0 : -errno;
+    }
+    if (pr == 0) {
+        return 0;
+    }
+    ssize_t n = read(fd, c->rx + c->rx_n, sizeof c->rx - c->rx_n);
     if (n < 0) {
-        return -(err ? err : EIO);
+        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
     }
-    if ((uint32_t)n != r->count) {
-        return -EMBBADDATA; /* libmodbus checks this too; never trust a short answer */
+    if (n == 0) {
+        /* TCP: the peer closed; a serial port reads 0 when a hung-up PTY/USB
+         * adapter has gone (POLLHUP) */
+        return c->a->src->transport == CG_MB_RTU && !(pfd.revents & (POLLHUP | POLLERR)) ? 0 : -ECONNRESET;
+    }
+    c->rx_n += (size_t)n;
+    c->last_io_us = mono_us();
+    return (int)n;
+}
+
+static void rx_drop(struct conn *c, size_t n)
+{
+    memmove(c->rx, c->rx + n, c->rx_n - n);
+    c->rx_n -= n;
+}
+
+/* Drops whatever has arrived, counting frames; with quiet_us > 0 keeps doing
+ * so until the line has been silent that long (at most until limit_us). */
+static int discard_input(struct conn *c, struct dev *cur, int64_t quiet_us, int64_t limit_us)
+{
+    for (int round = 0;; round++) {
+        if (c->rx_n > 0) {
+            size_t at = rtu_framing(c->a) ? 0 : 6;
+            count_stray(c, cur, c->rx_n > at ? c->rx[at] : 0, "arrived between requests");
+            c->rx_n = 0;
+        }
+        int64_t until = mono_us() + quiet_us;
+        int rc = rx_fill(c, quiet_us > 0 ? (until < limit_us ? until : limit_us) : 0);
+        if (rc <= 0) {
+            return rc; /* silent (for quiet_us), or the link failed */
+        }
+        if (mono_us() >= limit_us || round > 64) {
+            count_stray(c, cur, rtu_framing(c->a) ? c->rx[0] : 0, "a line that does not fall silent");
+            c->rx_n = 0;
+            return 0; /* a babbling line: go ahead, the answer is validated anyway */
+        }
+    }
+}
+
+/* RTU: a request timed out; its answer may still be on its way. Until the
+ * device's response timeout has passed once more (or its frame is seen), every
+ * byte is discarded and counted, then the line must fall silent. Without this
+ * a late answer is taken for the next request of the same size. */
+static int settle_owed(struct conn *c, struct dev *cur)
+{
+    struct dev *owed = c->owed;
+    c->owed = NULL;
+    while (mono_us() < c->owed_until_us) {
+        int rc = rx_fill(c, c->owed_until_us);
+        if (rc < 0) {
+            return rc;
+        }
+        size_t used;
+        const uint8_t *data;
+        unsigned exc, unit;
+        enum cg_mb_scan s = cg_mb_frame_scan(&c->owed_e, c->rx, c->rx_n, &used, &data, &exc, &unit);
+        if (s == CG_MB_SCAN_REPLY || s == CG_MB_SCAN_EXCEPTION) {
+            count_stray(c, owed, unit, "late answer to a request that timed out");
+            rx_drop(c, used);
+            break;
+        }
+    }
+    int64_t gap = c->a->frame_gap_us > 2000 ? c->a->frame_gap_us : 2000;
+    return discard_input(c, cur, gap, mono_us() + cur->response_timeout_ms * 1000);
+}
+
+static int send_request(struct conn *c, const uint8_t *req, size_t len)
+{
+    if (c->a->src->transport == CG_MB_RTU) {
+        /* libmodbus adds the CRC and drives RTS / RS-485 direction */
+        return modbus_send_raw_request(c->ctx, req, (int)len - 2) < 0 ? -(errno ? errno : EIO) : 0;
+    }
+    int fd = modbus_get_socket(c->ctx);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                continue;
+            }
+            return -errno;
+        }
+        off += (size_t)n;
     }
     return 0;
+}
+
+/* One read request and its answer, validated field by field (frame.h).
+ * 0 and the values in w or b; -ETIMEDOUT; -(MODBUS_ENOBASE + code) for an
+ * exception; -errno when the link failed. A frame that is not the answer is
+ * discarded and counted, and the answer still awaited until the timeout. */
+static int transact(struct conn *c, struct dev *d, const struct cg_mb_request *r, uint16_t *w, uint8_t *b)
+{
+    static const uint8_t fc[] = {[CG_MB_COIL] = 1, [CG_MB_DISCRETE] = 2, [CG_MB_INPUT] = 4, [CG_MB_HOLDING] = 3};
+    struct adapter *a = c->a;
+    struct cg_mb_expect e;
+    uint8_t req[CG_MB_FRAME_MAX];
+    int rc;
+
+    if (c->owed && (rc = settle_owed(c, d)) < 0) {
+        return rc;
+    }
+    /* anything already here answers nothing we will ask */
+    if ((rc = discard_input(c, d, 0, 0)) < 0) {
+        return rc;
+    }
+    cg_mb_expect_init(&e, rtu_framing(a), ++c->tid, (uint8_t)d->c->unit_id, fc[r->table], (uint16_t)r->address,
+                      (uint16_t)r->count);
+    size_t len = cg_mb_frame_request(&e, req);
+    if ((rc = send_request(c, req, len)) < 0) {
+        return rc;
+    }
+    int64_t sent_us = mono_us();
+    c->last_io_us = sent_us;
+    int64_t deadline = sent_us + d->response_timeout_ms * 1000;
+    int64_t byte_us = a->src->byte_timeout_ms * 1000;
+    c->junk_run = false;
+    for (;;) {
+        while (c->rx_n > 0) {
+            size_t used;
+            const uint8_t *data = NULL;
+            unsigned exc = 0, unit = 0;
+            enum cg_mb_scan s = cg_mb_frame_scan(&e, c->rx, c->rx_n, &used, &data, &exc, &unit);
+            if (s == CG_MB_SCAN_MORE) {
+                if (c->rx_n < sizeof c->rx) {
+                    break;
+                }
+                s = CG_MB_SCAN_JUNK;
+                used = 1;
+            }
+            if (s == CG_MB_SCAN_DESYNC) {
+                count_stray(c, d, unit, "a header no Modbus frame can have");
+                c->rx_n = 0;
+                c->resync = true;
+                return -EMBBADDATA;
+            }
+            if (s == CG_MB_SCAN_REPLY) {
+                if (cg_mb_table_is_bits(r->table)) {
+                    cg_mb_frame_bits(data, e.count, b);
+                } else {
+                    cg_mb_frame_words(data, e.count, w);
+                }
+                rx_drop(c, used);
+                return 0;
+            }
+            if (s == CG_MB_SCAN_EXCEPTION) {
+                rx_drop(c, used);
+                return -(MODBUS_ENOBASE + (int)exc);
+            }
+            if (s == CG_MB_SCAN_FOREIGN) {
+                char what[120];
+                snprintf(what, sizeof what, "%s frame from unit %u while waiting for unit %d",
+                         rtu_framing(a) ? "RTU" : "MBAP", unit, d->c->unit_id);
+                count_stray(c, d, unit, what);
+                c->junk_run = false;
+            } else if (!c->junk_run) {
+                count_stray(c, d, d->c->unit_id, "bytes that begin no frame");
+                c->junk_run = true;
+            }
+            rx_drop(c, used);
+        }
+        int64_t until = deadline;
+        if (c->rx_n > 0 && c->last_io_us + byte_us > until) {
+            until = c->last_io_us + byte_us; /* a frame is arriving: let it finish */
+        }
+        if (mono_us() >= until) {
+            break;
+        }
+        if ((rc = rx_fill(c, until)) < 0) {
+            return rc;
+        }
+    }
+    if (c->rx_n > 0) {
+        count_stray(c, d, d->c->unit_id, "incomplete frame at the timeout");
+        c->rx_n = 0;
+        /* the rest may still come: on TCP it would put the stream out of step */
+        c->resync = !rtu_framing(a);
+    }
+    if (rtu_framing(a)) {
+        c->owed = d;
+        c->owed_e = e;
+        c->owed_until_us = mono_us() + d->response_timeout_ms * 1000;
+    }
+    return -ETIMEDOUT;
+}
+
+static int read_once(struct conn *c, struct dev *d, const struct cg_mb_request *r, uint16_t *w, uint8_t *b)
+{
+    int rc = transact(c, d, r, w, b);
+    c->last_io_us = mono_us();
+    return rc;
 }
 
 static void to_field(const struct cg_mb_field *f, const struct cg_mb_value *v, struct cg_field *out, bool *ok)
@@ -421,25 +662,23 @@ static bool poll_device(struct conn *c, struct dev *d)
             if (!wait_turn(c, d, i == 0 && attempt == 0)) {
                 goto done;
             }
-            rc = read_once(c, r, bits ? NULL : d->words + d->req_off[i], bits ? d->bits + d->req_off[i] : NULL);
+            rc = read_once(c, d, r, bits ? NULL : d->words + d->req_off[i], bits ? d->bits + d->req_off[i] : NULL);
             if (rc == 0) {
                 break;
             }
             f = classify(-rc);
-            if (f == F_EXCEPTION || f == F_LINK) {
-                break; /* retrying would only repeat the answer / fail the same way */
-            }
-            /* a late or garbled answer must not be taken for the next one's */
-            modbus_flush(c->ctx);
-            if (f == F_GARBAGE && a->src->transport == CG_MB_TCP) {
-                conn_close(c); /* a TCP stream out of step: start afresh */
+            if (c->resync && f != F_LINK) {
+                /* TCP stream out of step (a partial frame, a bad header): start afresh
+                 * so the rest of that frame cannot reach the next request */
+                c->resync = false;
+                conn_close(c);
                 if (conn_open(c, d, why, sizeof why) < 0) {
                     f = F_LINK;
                     break;
                 }
-                modbus_set_slave(c->ctx, dc->unit_id);
-                modbus_set_response_timeout(c->ctx, (uint32_t)(d->response_timeout_ms / 1000),
-                                            (uint32_t)(d->response_timeout_ms % 1000) * 1000);
+            }
+            if (f == F_EXCEPTION || f == F_LINK) {
+                break; /* retrying would only repeat the answer / fail the same way */
             }
         }
         if (rc == 0) {
