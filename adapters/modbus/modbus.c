@@ -505,7 +505,10 @@ static int transact(struct conn *c, struct dev *d, const struct cg_mb_request *r
                 char what[120];
                 snprintf(what, sizeof what, "%s frame from unit %u while waiting for unit %d",
                          rtu_framing(a) ? "RTU" : "MBAP", unit, d->c->unit_id);
-                count_stray(c, d, unit, what);
+                /* an MBAP frame with our transaction id answers our request, whatever
+                 * unit it names: count it on the device asked */
+                bool ours = !e.rtu && ((unsigned)c->rx[0] << 8 | c->rx[1]) == e.tid;
+                count_stray(c, d, ours ? (unsigned)d->c->unit_id : unit, what);
                 c->junk_run = false;
             } else if (!c->junk_run) {
                 count_stray(c, d, d->c->unit_id, "bytes that begin no frame");
