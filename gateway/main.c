@@ -454,6 +454,8 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
     d->ok = h->ok;
     d->failed = h->failed;
     d->consecutive_failures = h->consecutive_failures;
+    d->stray_frames = h->stray_frames;
+    d->skipped = h->skipped;
     d->latency_ms = h->latency_ms;
     d->last_ok_ns = h->last_ok_ns;
     snprintf(d->last_error, sizeof(d->last_error), "%s", h->last_error ? h->last_error : "");

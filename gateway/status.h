@@ -14,6 +14,7 @@ struct cg_status_device {
     char name[128];
     bool up, quarantined;
     uint64_t ok, failed, consecutive_failures;
+    uint64_t stray_frames, skipped;
     double latency_ms;
     int64_t last_ok_ns;
     char last_error[256];

@@ -100,6 +100,8 @@ struct conn {
     bool junk_run;      /* counting a run of junk bytes once */
     bool resync;        /* TCP: the stream is out of step, reconnect before the next request */
     uint16_t tid;       /* MBAP transaction id of the last request */
+    bool link_up;       /* under adapter.lock: connected, or not tried yet */
+    char link_error[LAST_ERROR_MAX]; /* under adapter.lock: why the link is down */
     struct dev *owed;   /* RTU: timed out, its answer may still come */
     struct cg_mb_expect owed_e;
     int64_t owed_until_us;
@@ -596,19 +598,20 @@ static void emit_health(struct adapter *a, struct dev *d, int64_t ts)
     if (!a->src->health) {
         return;
     }
-    struct cg_field f[6];
+    struct cg_field f[8];
+    size_t nf = 0;
     pthread_mutex_lock(&a->lock);
-    f[0] = CG_FIELD_B("up", d->up);
-    f[1] = CG_FIELD_B("quarantined", d->quarantined);
-    f[2] = CG_FIELD_F("latency_ms", d->latency_ms);
-    f[3] = CG_FIELD_I("consecutive_failures", (int64_t)d->consecutive);
-    f[4] = CG_FIELD_I("errors", (int64_t)d->errors);
-    f[5] = CG_FIELD_I("polls_failed", (int64_t)d->failed);
-    pthread_mutex_unlock(&a->lock);
-    size_t nf = d->latency_ms >= 0 ? 6 : 5;
-    if (nf == 5) {
-        f[2] = f[5];
+    f[nf++] = CG_FIELD_B("up", d->up);
+    f[nf++] = CG_FIELD_B("quarantined", d->quarantined);
+    if (d->latency_ms >= 0) {
+        f[nf++] = CG_FIELD_F("latency_ms", d->latency_ms);
     }
+    f[nf++] = CG_FIELD_I("consecutive_failures", (int64_t)d->consecutive);
+    f[nf++] = CG_FIELD_I("errors", (int64_t)d->errors);
+    f[nf++] = CG_FIELD_I("polls_failed", (int64_t)d->failed);
+    f[nf++] = CG_FIELD_I("polls_skipped", (int64_t)d->skipped);
+    f[nf++] = CG_FIELD_I("stray_frames", (int64_t)d->stray);
+    pthread_mutex_unlock(&a->lock);
     struct cg_point p = {.measurement = a->src->health_measurement,
                          .tags = d->c->tags,
                          .n_tags = d->c->n_tags,
@@ -616,6 +619,14 @@ static void emit_health(struct adapter *a, struct dev *d, int64_t ts)
                          .n_fields = nf,
                          .time_ns = ts};
     cg_sink_emit(a->sink, &p, 1, (int)a->src->emit_timeout_ms);
+}
+
+static void set_link(struct conn *c, bool up, const char *why)
+{
+    pthread_mutex_lock(&c->a->lock);
+    c->link_up = up;
+    snprintf(c->link_error, sizeof c->link_error, "%s", why ? why : "");
+    pthread_mutex_unlock(&c->a->lock);
 }
 
 /* One poll of one device. Returns true when at least one read succeeded. */
@@ -631,9 +642,9 @@ static bool poll_device(struct conn *c, struct dev *d)
     size_t n_ok = 0, n_bad = 0;
 
     if (!c->connected) {
+        /* Polls due while the link is being re-established are skipped, not
+         * failed: a reconnect must not quarantine the devices behind it. */
         if (mono_ms() < c->next_connect_ms) {
-            snprintf(why, sizeof why, "not connected (next attempt in %lld ms)",
-                     (long long)(c->next_connect_ms - mono_ms()));
             link_down = true;
             goto done;
         }
@@ -641,10 +652,12 @@ static bool poll_device(struct conn *c, struct dev *d)
             c->next_connect_ms = mono_ms() + c->backoff_ms;
             c->backoff_ms = c->backoff_ms * 2 > a->src->reconnect_max_ms ? a->src->reconnect_max_ms : c->backoff_ms * 2;
             cg_complain(&c->complain, CG_LOG_WARN, a->name, "%s", why);
+            set_link(c, false, why);
             link_down = true;
             goto done;
         }
         cg_complain_clear(&c->complain, a->name, c->label);
+        set_link(c, true, NULL);
         c->backoff_ms = a->src->reconnect_min_ms;
         if (dc->s.pause_after_connect_ms > 0 &&
             !sleep_until_us(a, mono_us() + dc->s.pause_after_connect_ms * 1000)) {
@@ -689,18 +702,22 @@ static bool poll_device(struct conn *c, struct dev *d)
             n_ok++;
             continue;
         }
-        n_bad++;
         describe(-rc, buf, sizeof buf);
+        if (f == F_LINK) {
+            /* the link broke under the request: the link's fault, not the device's */
+            snprintf(why, sizeof why, "%s: connection lost: %s", c->label, buf);
+            conn_close(c);
+            c->next_connect_ms = mono_ms() + a->src->reconnect_min_ms;
+            cg_complain(&c->complain, CG_LOG_WARN, a->name, "%s", why);
+            set_link(c, false, why);
+            link_down = true;
+            break;
+        }
+        n_bad++;
         snprintf(why, sizeof why, "%s reading %s %u..%u (unit %d)", buf, cg_mb_table_name(r->table),
                  r->address + (unsigned)dc->s.address_base, r->address + r->count - 1 + (unsigned)dc->s.address_base,
                  dc->unit_id);
         set_error(a, d, why);
-        if (f == F_LINK) {
-            conn_close(c);
-            c->next_connect_ms = mono_ms() + a->src->reconnect_min_ms;
-            cg_complain(&c->complain, CG_LOG_WARN, a->name, "%s: connection lost: %s", c->label, buf);
-            break;
-        }
         if (f == F_TIMEOUT && n_ok == 0) {
             break; /* silent device: do not spend the bus on its other reads */
         }
@@ -765,9 +782,14 @@ static bool poll_device(struct conn *c, struct dev *d)
 done:;
     double latency = (double)(mono_us() - t0) / 1000.0;
     bool ok = n_ok > 0;
+    bool skipped = !ok && n_bad == 0 && link_down;
     pthread_mutex_lock(&a->lock);
-    d->up = ok;
-    d->latency_ms = ok ? latency : -1;
+    if (skipped) {
+        d->skipped++; /* nothing was sent, or the link broke under it: up/failed unchanged */
+    } else {
+        d->up = ok;
+        d->latency_ms = ok ? latency : -1;
+    }
     if (ok) {
         d->ok++;
         d->consecutive = 0;
@@ -775,12 +797,9 @@ done:;
         if (n_bad == 0) {
             d->has_error = false;
         }
-    } else {
+    } else if (!skipped) {
         d->failed++;
         d->consecutive++;
-        if (n_bad == 0) {
-            d->errors++; /* no connection: no read was even tried */
-        }
         if (why[0] && !d->has_error) {
             snprintf(d->last_error, sizeof d->last_error, "%s", why);
             d->has_error = true;
@@ -799,7 +818,7 @@ done:;
     } else if (why[0] && !link_down) {
         cg_complain(&d->complain, CG_LOG_WARN, a->name, "device %s: %s", dc->name, why);
     }
-    if (!ok && a->src->quarantine_after > 0 && consecutive >= (uint64_t)a->src->quarantine_after) {
+    if (!ok && !skipped && a->src->quarantine_after > 0 && consecutive >= (uint64_t)a->src->quarantine_after) {
         d->quarantine_until_ms = mono_ms() + a->src->quarantine_ms;
         pthread_mutex_lock(&a->lock);
         bool was = d->quarantined;
@@ -1054,6 +1073,7 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
             c->host = host;
             c->port = dc->port;
             c->backoff_ms = s->reconnect_min_ms;
+            c->link_up = true;
             if (s->transport == CG_MB_TCP) {
                 snprintf(c->label, sizeof c->label, "tcp %s:%d", host, dc->port);
             } else {
@@ -1211,7 +1231,9 @@ static void mb_health(void *state, cg_health_fn report, void *ctx)
                                     .consecutive_failures = d->consecutive,
                                     .latency_ms = d->latency_ms,
                                     .last_ok_ns = d->last_ok_ns,
-                                    .last_error = NULL};
+                                    .last_error = NULL,
+                                    .stray_frames = d->stray,
+                                    .skipped = d->skipped};
         if (d->has_error) {
             snprintf(err, sizeof err, "%s", d->last_error);
             it.last_error = err;
@@ -1226,20 +1248,25 @@ static void mb_health(void *state, cg_health_fn report, void *ctx)
         struct conn *c = &a->conns[k];
         uint64_t ok = 0, failed = 0;
         bool any_up = false;
+        char err[LAST_ERROR_MAX];
         pthread_mutex_lock(&a->lock);
         for (size_t i = 0; i < c->n_devs; i++) {
             ok += c->devs[i]->ok;
             failed += c->devs[i]->failed;
             any_up = any_up || c->devs[i]->up;
         }
+        bool link_up = c->link_up;
+        snprintf(err, sizeof err, "link down: %s", c->link_error);
         pthread_mutex_unlock(&a->lock);
         report(ctx, &(struct cg_health_item){.device = c->label,
                                              .kind = CG_HEALTH_LINK,
-                                             .up = any_up,
+                                             .up = link_up && any_up,
                                              .ok = ok,
                                              .failed = failed,
                                              .latency_ms = -1,
-                                             .last_error = any_up ? NULL : "no device on this link answers"});
+                                             .last_error = !link_up ? err
+                                                           : any_up ? NULL
+                                                                    : "no device on this link answers"});
     }
 }
 

@@ -193,10 +193,10 @@ def run_tcp(args, s):
             ls.close()
             ls = None
             dropped = True
-            s.log.write(json.dumps({"t": round(now, 3), "kind": "dropped"}) + "\n")
+            s.log.write(json.dumps({"t": round(now, 3), "wall": time.time(), "kind": "dropped"}) + "\n")
         if dropped and ls is None and now >= args.drop_at + args.refuse:
             ls = listen()
-            s.log.write(json.dumps({"t": round(now, 3), "kind": "listening"}) + "\n")
+            s.log.write(json.dumps({"t": round(now, 3), "wall": time.time(), "kind": "listening"}) + "\n")
         socks = list(conns) + ([ls] if ls else [])
         r, _, _ = select.select(socks, [], [], s.timeout())
         for sock in r:
