@@ -25,7 +25,7 @@ static const char *const output_choices[] = {"auto", "float", "int", "bool", "st
 static const char *const transport_choices[] = {"tcp", "rtu", NULL};
 static const char *const parity_choices[] = {"none", "even", "odd", NULL};
 static const char *const rts_choices[] = {"none", "up", "down", NULL};
-static const char *const budget_choices[] = {"warn", "error", NULL};
+static const char *const budget_choices[] = {"warn", "refuse", "error", NULL}; /* error: old name of refuse */
 
 /* ---- settings shared by profiles and devices ------------------------------ */
 
@@ -205,7 +205,7 @@ const struct cg_opt cg_mb_source_options[] = {
     {"health_measurement", CG_OPT_STRING, offsetof(struct cg_mb_source, health_measurement), "citygate_device", 0,
      0, NULL, 0, "measurement of the health points"},
     {"budget_check", CG_OPT_ENUM, offsetof(struct cg_mb_source, budget_check), "warn", 0, 0, budget_choices, 0,
-     "when a bus cannot fit its polls in their intervals: warn, or refuse the config"},
+     "when a bus cannot fit its polls in their intervals: warn (also from --check-config, exit 0), or refuse the config"},
     {"emit_timeout_ms", CG_OPT_INT, offsetof(struct cg_mb_source, emit_timeout_ms), "1000", 0, 60000, NULL, 0,
      "how long a poll waits for room in the gateway's buffer"},
     {"profile_dirs", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,

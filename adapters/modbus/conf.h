@@ -122,7 +122,7 @@ struct cg_mb_source {
     bool stagger;
     bool health;
     char *health_measurement;
-    int budget_check; /* 0 warn, 1 error */
+    int budget_check; /* 0 warn, 1 refuse, 2 error (= refuse) */
     int64_t emit_timeout_ms;
     char *profile_dirs[CG_MB_MAX_PROFILE_DIRS];
     size_t n_profile_dirs;

@@ -1090,7 +1090,8 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
 
     /* the poll budget of every bus / connection */
     bool check_only = cg_sink_check_only && sink && cg_sink_check_only(sink);
-    bool refuse = check_only || s->budget_check == 1;
+    /* --check-config judges the config exactly as the daemon would run it */
+    bool refuse = s->budget_check != 0;
     size_t *idx = calloc(s->n_devices, sizeof *idx);
     if (!idx) {
         rc = -ENOMEM;

@@ -1,0 +1,28 @@
+#!/bin/bash
+# budget_check: "warn" (the default) means a warning from --check-config too,
+# exit 0, exactly as the daemon runs the config; "refuse" refuses it.
+. "$SRC_DIR/tests/integration/lib.sh"
+mk() {
+    cat >"$T/$1.json" <<CONF
+{"gateway":{"id":"gw1","state_dir":"$T/state"},
+ "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
+ "sources":[{"type":"modbus","name":"slowbus","transport":"rtu","device":"/dev/null","baud":1200 $2,
+   "profile_dirs":["$SRC_DIR/config/profiles"],
+   "devices":[{"name":"m1","unit_id":1,"profile":"eastron_sdm630","poll_interval_ms":100}]}]}
+CONF
+}
+mk default ''
+mk warn ',"budget_check":"warn"'
+mk refuse ',"budget_check":"refuse"'
+for c in default warn; do
+    "$CITYGATE" --check-config "$T/$c.json" >"$T/$c.out" 2>&1 || fail "$c: --check-config refused: $(cat "$T/$c.out")"
+    grep -q '^warn slowbus: rtu /dev/null: the planned reads need about [0-9]* ms of every second' "$T/$c.out" ||
+        fail "$c: no budget warning: $(cat "$T/$c.out")"
+done
+pass "budget_check warn: --check-config warns and exits 0"
+if "$CITYGATE" --check-config "$T/refuse.json" >"$T/refuse.out" 2>&1; then
+    fail "refuse: --check-config accepted an over-budget bus"
+fi
+grep -q 'sources\[0\]: rtu /dev/null: the planned reads need about [0-9]* ms of every second' "$T/refuse.out" ||
+    fail "refuse: message: $(cat "$T/refuse.out")"
+pass "budget_check refuse: --check-config refuses, naming the bus"
