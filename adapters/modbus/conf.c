@@ -66,7 +66,7 @@ struct reg_raw {
     int64_t registers, chars_per_register;
     double scale, offset;
     int output;
-    char *unit, *description, *measurement;
+    char *unit, *description, *measurement, *group;
     bool counter;
 };
 
@@ -100,6 +100,8 @@ const struct cg_opt cg_mb_register_options[] = {
     {"range", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "[min, max] plausible values (probe, simulator)"},
     {"counter", CG_OPT_BOOL, offsetof(struct reg_raw, counter), "false", 0, 0, NULL, 0,
      "a monotonic total (energy, volume, vehicles)"},
+    {"group", CG_OPT_STRING, offsetof(struct reg_raw, group), NULL, 0, 0, NULL, 0,
+     "poll group (one of poll_groups): read at that group's interval"},
     CG_OPT_END,
 };
 
@@ -130,6 +132,8 @@ static const struct cg_opt profile_opts[] = {
     {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "tags of every point"},
     {"registers", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, CG_OPT_REQUIRED, "the register map"},
     {"forbidden", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "addresses never to read"},
+    {"poll_groups", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "named register groups with their own poll_interval_ms: {\"energy\": {\"poll_interval_ms\": 60000}}"},
 #define P_SET(m, t, lo, hi, ch, text) SETTING_OPT(struct profile_raw, m, t, lo, hi, ch, text)
     CG_MB_SETTINGS(P_SET)
     CG_OPT_END,
@@ -154,6 +158,8 @@ const struct cg_opt cg_mb_device_options[] = {
     {"registers", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "registers added to (or replacing) the profile's"},
     {"exclude", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "profile field names not to read"},
     {"forbidden", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "more addresses never to read"},
+    {"poll_groups", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "override a profile group's poll_interval_ms, or define groups for this device's registers"},
 #define D_SET(m, t, lo, hi, ch, text) SETTING_OPT(struct device_raw, m, t, lo, hi, ch, text)
     CG_MB_SETTINGS(D_SET)
     CG_OPT_END,
@@ -364,6 +370,7 @@ static void field_done(struct cg_mb_field *f)
     free(f->measurement);
     free(f->unit);
     free(f->description);
+    free(f->group_name);
     free_tags(f->tags, f->n_tags);
     memset(f, 0, sizeof *f);
 }
@@ -371,12 +378,13 @@ static void field_done(struct cg_mb_field *f)
 static int field_copy(struct cg_mb_field *dst, const struct cg_mb_field *src)
 {
     *dst = *src;
-    dst->name = dst->measurement = dst->unit = dst->description = NULL;
+    dst->name = dst->measurement = dst->unit = dst->description = dst->group_name = NULL;
     dst->tags = NULL;
     dst->n_tags = 0;
     if (!(dst->name = strdup(src->name)) || (src->measurement && !(dst->measurement = strdup(src->measurement))) ||
         (src->unit && !(dst->unit = strdup(src->unit))) ||
         (src->description && !(dst->description = strdup(src->description))) ||
+        (src->group_name && !(dst->group_name = strdup(src->group_name))) ||
         copy_tags(&dst->tags, &dst->n_tags, src->tags, src->n_tags) < 0) {
         field_done(dst);
         return -ENOMEM;
@@ -407,6 +415,111 @@ static bool same_field(const struct cg_mb_field *a, const struct cg_mb_field *b)
         }
     }
     return true;
+}
+
+/* ---- poll groups ---------------------------------------------------------- */
+
+static const struct cg_opt poll_group_opts[] = {
+    {"poll_interval_ms", CG_OPT_INT, offsetof(struct cg_mb_poll_group, poll_interval_ms), NULL, 100, 86400000, NULL,
+     CG_OPT_REQUIRED, "interval of this group's reads"},
+    CG_OPT_END,
+};
+
+static void free_groups(struct cg_mb_poll_group *g, size_t n)
+{
+    for (size_t i = 0; g && i < n; i++) {
+        free(g[i].name);
+    }
+    free(g);
+}
+
+/* Edit distance of two short names (did you mean). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la > 63 || lb > 63) {
+        return 99;
+    }
+    for (size_t k = 0; k <= lb; k++) {
+        row[k] = k;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t k = 1; k <= lb; k++) {
+            size_t up = row[k];
+            size_t c = diag + (a[i - 1] != b[k - 1]);
+            c = up + 1 < c ? up + 1 : c;
+            c = row[k - 1] + 1 < c ? row[k - 1] + 1 : c;
+            row[k] = c;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The named group closest to name (at most 2 edits away), or NULL. */
+static const char *closest_group(const char *name, const struct cg_mb_poll_group *g, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = 3;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = g[i].name ? edit_distance(name, g[i].name) : 99;
+        if (d < bd) {
+            bd = d;
+            best = g[i].name;
+        }
+    }
+    return best;
+}
+
+static size_t find_group(const char *name, const struct cg_mb_poll_group *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (g[i].name && strcmp(g[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return n;
+}
+
+/* {"name": {"poll_interval_ms": N}, ...} appended to (*out, *n). */
+static int parse_poll_groups(const cJSON *obj, const char *path, struct cg_mb_poll_group **out, size_t *n,
+                             struct cg_errs *errs)
+{
+    char p[PATHSZ];
+    if (!obj) {
+        return 0;
+    }
+    if (!cJSON_IsObject(obj) || cJSON_GetArraySize(obj) > CG_MB_MAX_POLL_GROUPS) {
+        cg_errs_add(errs, path, "must be an object of at most %d groups: {\"energy\": {\"poll_interval_ms\": 60000}}",
+                    CG_MB_MAX_POLL_GROUPS);
+        return -EINVAL;
+    }
+    struct cg_mb_poll_group *g = calloc((size_t)cJSON_GetArraySize(obj) + 1, sizeof *g);
+    if (!g) {
+        return -ENOMEM;
+    }
+    size_t k = 0;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        cg_path_key(p, sizeof p, path, it->string);
+        if (!name_ok(it->string)) {
+            cg_errs_add(errs, p, "a group name must be 1..%d bytes", CG_POINT_MAX_NAME - 1);
+            continue;
+        }
+        struct cg_mb_poll_group one = {0};
+        if (cg_opt_parse(poll_group_opts, it, p, &one, errs) < 0) {
+            continue;
+        }
+        if (!(one.name = strdup(it->string))) {
+            free_groups(g, k);
+            return -ENOMEM;
+        }
+        g[k++] = one;
+    }
+    *out = g;
+    *n = k;
+    return 0;
 }
 
 /* ---- registers ------------------------------------------------------------ */
@@ -527,6 +640,9 @@ static int parse_register(const cJSON *obj, const char *path, int address_base, 
     f->scale = r.scale;
     f->offset = r.offset;
     f->counter = r.counter;
+    f->group_name = r.group;
+    r.group = NULL;
+    f->reg_index = -1;
     if (r.output != CG_MB_OUT_AUTO) {
         f->output = (enum cg_mb_output)r.output;
     } else if (type == CG_MB_BOOL) {
@@ -565,6 +681,9 @@ static int parse_registers(const cJSON *arr, const char *path, int address_base,
         struct cg_mb_field f;
         cg_path_idx(p, sizeof p, path, (size_t)i);
         int e = parse_register(it, p, address_base, default_order, &f, errs);
+        if (e == 0 && replace) {
+            f.reg_index = i; /* the device's own: errors about it name its path */
+        }
         if (e < 0) {
             rc = e == -ENOMEM ? e : (rc ? rc : e);
             if (e == -ENOMEM) {
@@ -660,6 +779,7 @@ void cg_mb_profile_free(struct cg_mb_profile *p)
     }
     free(p->fields);
     free(p->forbid);
+    free_groups(p->groups, p->n_groups);
     free(p);
 }
 
@@ -710,6 +830,19 @@ int cg_mb_profile_parse(const cJSON *doc, const char *name, const char *file, st
     if ((rc = parse_forbidden(cJSON_GetObjectItemCaseSensitive(doc, "forbidden"), sub, base, &p->forbid,
                               &p->n_forbid, errs)) == -ENOMEM) {
         goto fail;
+    }
+    cg_path_key(sub, sizeof sub, path, "poll_groups");
+    if ((rc = parse_poll_groups(cJSON_GetObjectItemCaseSensitive(doc, "poll_groups"), sub, &p->groups,
+                                &p->n_groups, errs)) == -ENOMEM) {
+        goto fail;
+    }
+    for (size_t i = 0; i < p->n_fields; i++) {
+        const char *g = p->fields[i].group_name;
+        if (g && find_group(g, p->groups, p->n_groups) == p->n_groups) {
+            const char *near = closest_group(g, p->groups, p->n_groups);
+            cg_errs_add(errs, path, "register '%s': no poll group '%s' in poll_groups%s%s%s", p->fields[i].name, g,
+                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+        }
     }
     rc = 0;
     if (cg_errs_count(errs) > before) {
@@ -836,6 +969,7 @@ static void device_done(struct cg_mb_device *d)
     }
     free(d->fields);
     free(d->forbid);
+    free_groups(d->groups, d->n_groups);
     cg_mb_plan_done(&d->plan);
 }
 
@@ -882,6 +1016,86 @@ static int cached_profile(struct profile_cache *c, const struct cg_mb_source *s,
     c->p = np;
     np[c->n++] = *out;
     return 0;
+}
+
+/* The device's poll groups: [0] the default (its poll_interval_ms), then the
+ * profile's, with the device's overrides; a group the device names that the
+ * profile lacks is its own, for its own registers. Every field gets its index. */
+static int resolve_groups(const cJSON *obj, const char *path, const struct cg_mb_profile *prof,
+                          struct cg_mb_device *d, struct cg_errs *errs)
+{
+    char p[PATHSZ], gp[PATHSZ];
+    struct cg_mb_poll_group *own = NULL;
+    size_t n_own = 0, n_prof = prof ? prof->n_groups : 0;
+    int rc = 0;
+
+    cg_path_key(p, sizeof p, path, "poll_groups");
+    if ((rc = parse_poll_groups(cJSON_GetObjectItemCaseSensitive(obj, "poll_groups"), p, &own, &n_own, errs)) ==
+        -ENOMEM) {
+        return rc;
+    }
+    rc = 0;
+    if (!(d->groups = calloc(1 + n_prof + n_own, sizeof *d->groups))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    d->groups[d->n_groups++] = (struct cg_mb_poll_group){.name = NULL, .poll_interval_ms = d->s.poll_interval_ms};
+    for (size_t i = 0; i < n_prof; i++) {
+        if (!(d->groups[d->n_groups].name = strdup(prof->groups[i].name))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        d->groups[d->n_groups++].poll_interval_ms = prof->groups[i].poll_interval_ms;
+    }
+    for (size_t k = 0; k < n_own; k++) {
+        size_t g = find_group(own[k].name, d->groups, d->n_groups);
+        if (g < d->n_groups) {
+            d->groups[g].poll_interval_ms = own[k].poll_interval_ms;
+            continue;
+        }
+        bool used = false;
+        for (size_t i = 0; i < d->n_fields; i++) {
+            used |= d->fields[i].reg_index >= 0 && d->fields[i].group_name &&
+                    strcmp(d->fields[i].group_name, own[k].name) == 0;
+        }
+        if (!used) {
+            const char *near = closest_group(own[k].name, d->groups, d->n_groups);
+            cg_path_key(gp, sizeof gp, p, own[k].name);
+            char where[300];
+            snprintf(where, sizeof where, prof ? "profile '%s'" : "%s", prof ? prof->name : "this device's registers");
+            cg_errs_add(errs, gp, "no poll group '%s' in %s%s%s%s", own[k].name, where,
+                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+            continue;
+        }
+        d->groups[d->n_groups++] = own[k];
+        own[k].name = NULL;
+    }
+    for (size_t i = 0; i < d->n_fields; i++) {
+        struct cg_mb_field *f = &d->fields[i];
+        if (!f->group_name) {
+            f->group = 0;
+            continue;
+        }
+        size_t g = find_group(f->group_name, d->groups, d->n_groups);
+        if (g == d->n_groups) {
+            const char *near = closest_group(f->group_name, d->groups, d->n_groups);
+            if (f->reg_index >= 0) {
+                char rp[PATHSZ], ri[PATHSZ];
+                cg_path_key(rp, sizeof rp, path, "registers");
+                cg_path_idx(ri, sizeof ri, rp, (size_t)f->reg_index);
+                cg_path_key(gp, sizeof gp, ri, "group");
+            } else {
+                snprintf(gp, sizeof gp, "%s", path);
+            }
+            cg_errs_add(errs, gp, "no poll group '%s': define it in poll_groups%s%s%s", f->group_name,
+                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+            continue;
+        }
+        f->group = (unsigned)g;
+    }
+out:
+    free_groups(own, n_own);
+    return rc;
 }
 
 static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source *s, struct profile_cache *cache,
@@ -1044,6 +1258,9 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         rc = -ENOMEM;
         goto out;
     }
+    if ((rc = resolve_groups(obj, path, prof, d, errs)) < 0) {
+        goto out;
+    }
     if (cg_errs_count(errs) > before) {
         goto out;
     }
@@ -1057,7 +1274,8 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
     for (size_t i = 0; i < d->n_fields; i++) {
         spans[i] = (struct cg_mb_span){.table = d->fields[i].table,
                                        .address = d->fields[i].address,
-                                       .count = cg_mb_layout_words(&d->fields[i].layout)};
+                                       .count = cg_mb_layout_words(&d->fields[i].layout),
+                                       .group = d->fields[i].group};
     }
     struct cg_mb_plan_limits lim = {.max_regs = (unsigned)d->s.max_registers_per_read,
                                     .max_bits = (unsigned)d->s.max_bits_per_read,
@@ -1094,6 +1312,22 @@ out:
         return rc;
     }
     return cg_errs_count(errs) > before ? -EINVAL : 0;
+}
+
+/* A field of y that reads a register some field of x reads too, or NULL. */
+static const struct cg_mb_field *shared_register(const struct cg_mb_device *x, const struct cg_mb_device *y)
+{
+    for (size_t i = 0; i < y->n_fields; i++) {
+        const struct cg_mb_field *f = &y->fields[i];
+        uint32_t f_end = f->address + cg_mb_layout_words(&f->layout);
+        for (size_t k = 0; k < x->n_fields; k++) {
+            const struct cg_mb_field *g = &x->fields[k];
+            if (g->table == f->table && g->address < f_end && f->address < g->address + cg_mb_layout_words(&g->layout)) {
+                return f;
+            }
+        }
+    }
+    return NULL;
 }
 
 int cg_mb_source_parse(const cJSON *conf, const char *path, const char *config_dir, struct cg_mb_source **out,
@@ -1203,11 +1437,18 @@ int cg_mb_source_parse(const cJSON *conf, const char *path, const char *config_d
             bool same_conn = s->transport == CG_MB_RTU ||
                              (o->port == dev->port && strcmp(o->host ? o->host : s->host ? s->host : "",
                                                              dev->host ? dev->host : s->host ? s->host : "") == 0);
-            if (o->name && dev->name && same_conn && o->unit_id == dev->unit_id) {
+            const struct cg_mb_field *both = NULL;
+            if (o->name && dev->name && same_conn && o->unit_id == dev->unit_id &&
+                (both = shared_register(o, dev)) != NULL) {
+                /* one unit id may be listed twice (other registers, other
+                 * intervals), but never reading the same register twice */
                 char up[PATHSZ];
                 cg_path_key(up, sizeof up, dp, "unit_id");
-                cg_errs_add(errs, up, "unit id %d is already used by devices[%zu] on the same %s", dev->unit_id, k,
-                            s->transport == CG_MB_RTU ? "bus" : "connection");
+                cg_errs_add(errs, up,
+                            "unit id %d is already used by devices[%zu] on the same %s, and both read %s %u; "
+                            "list each register once (poll_groups give registers their own intervals)",
+                            dev->unit_id, k, s->transport == CG_MB_RTU ? "bus" : "connection",
+                            table_choices[both->table], both->address + (unsigned)dev->s.address_base);
             }
         }
     }
@@ -1273,20 +1514,26 @@ void cg_mb_budget_compute(const struct cg_mb_source *s, const size_t *devs, size
         double busy = 0, worst = 0;
         int64_t pause = d->s.pause_between_requests_ms > s->pause_between_requests_ms ? d->s.pause_between_requests_ms
                                                                                        : s->pause_between_requests_ms;
+        int64_t shortest = 0; /* the shortest interval of a group with reads */
+        /* each read at its own group's interval */
         for (size_t i = 0; i < d->plan.n_req; i++) {
-            busy += cg_mb_request_ms(s, &d->plan.req[i]) + (double)pause;
+            int64_t iv = d->groups ? d->groups[d->plan.req[i].group].poll_interval_ms : d->s.poll_interval_ms;
+            busy += (cg_mb_request_ms(s, &d->plan.req[i]) + (double)pause) * 1000.0 / (double)iv;
+            out->requests_per_s += 1000.0 / (double)iv;
+            shortest = shortest == 0 || iv < shortest ? iv : shortest;
         }
-        if (d->s.close_after_poll || s->transport == CG_MB_RTU) {
-            busy += (double)d->s.pause_after_connect_ms * (d->s.close_after_poll ? 1.0 : 0.0);
+        if (d->s.close_after_poll) {
+            busy += (double)d->s.pause_after_connect_ms * 1000.0 / (double)(shortest ? shortest : d->s.poll_interval_ms);
         }
         /* a dead device: its first read times out on every try, then the poll is
          * abandoned (the remaining reads are skipped) */
         worst = (double)d->s.pause_after_connect_ms + (double)d->s.response_timeout_ms * (double)(1 + d->s.retries);
-        out->busy_ms_per_s += busy * 1000.0 / (double)d->s.poll_interval_ms;
-        out->requests_per_s += (double)d->plan.n_req * 1000.0 / (double)d->s.poll_interval_ms;
-        if (worst > out->worst_dev_ms) {
+        out->busy_ms_per_s += busy;
+        int64_t iv = shortest ? shortest : d->s.poll_interval_ms;
+        if (out->worst_dev_interval_ms == 0 || worst - (double)iv > out->worst_dev_ms - (double)out->worst_dev_interval_ms) {
             out->worst_dev_ms = worst;
             out->worst_dev = devs[k];
+            out->worst_dev_interval_ms = iv;
         }
     }
 }

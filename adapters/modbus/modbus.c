@@ -56,7 +56,7 @@ struct conn;
 struct dev {
     const struct cg_mb_device *c; /* borrowed from the source config */
     struct conn *conn;
-    int64_t next_due_ms;
+    int64_t *due_ms; /* per poll group; INT64_MAX: a group without reads */
     int64_t quarantine_until_ms;
     int64_t response_timeout_ms;
     /* buffers, sized at create */
@@ -630,7 +630,7 @@ static void set_link(struct conn *c, bool up, const char *why)
 }
 
 /* One poll of one device. Returns true when at least one read succeeded. */
-static bool poll_device(struct conn *c, struct dev *d)
+static bool poll_device(struct conn *c, struct dev *d, unsigned group)
 {
     struct adapter *a = c->a;
     const struct cg_mb_device *dc = d->c;
@@ -669,15 +669,23 @@ static bool poll_device(struct conn *c, struct dev *d)
                                 (uint32_t)(d->response_timeout_ms % 1000) * 1000);
 
     for (size_t i = 0; i < plan->n_req; i++) {
+        d->req_ok[i] = false; /* other groups' fields are not emitted by this poll */
+    }
+    bool first = true;
+    for (size_t i = 0; i < plan->n_req; i++) {
         const struct cg_mb_request *r = &plan->req[i];
         bool bits = cg_mb_table_is_bits(r->table);
+        if (r->group != group) {
+            continue;
+        }
         int rc = 0;
         enum fault f = F_EXCEPTION;
         d->req_ok[i] = false;
         for (int64_t attempt = 0; attempt <= dc->s.retries; attempt++) {
-            if (!wait_turn(c, d, i == 0 && attempt == 0)) {
+            if (!wait_turn(c, d, first)) {
                 goto done;
             }
+            first = false;
             rc = read_once(c, d, r, bits ? NULL : d->words + d->req_off[i], bits ? d->bits + d->req_off[i] : NULL);
             if (rc == 0) {
                 break;
@@ -844,26 +852,34 @@ static void *bus_thread(void *arg)
 
     while (!atomic_load(&a->stopping)) {
         struct dev *next = NULL;
+        size_t g = 0;
         for (size_t i = 0; i < c->n_devs; i++) {
-            if (!next || c->devs[i]->next_due_ms < next->next_due_ms) {
-                next = c->devs[i];
+            struct dev *d = c->devs[i];
+            for (size_t k = 0; k < d->c->n_groups; k++) {
+                if (!next || d->due_ms[k] < next->due_ms[g]) {
+                    next = d;
+                    g = k;
+                }
             }
         }
-        if (!sleep_until_us(a, next->next_due_ms * 1000)) {
+        if (next->due_ms[g] == INT64_MAX) {
+            break; /* nothing to read (cannot happen: a device has at least one field) */
+        }
+        if (!sleep_until_us(a, next->due_ms[g] * 1000)) {
             break;
         }
         int64_t now = mono_ms();
         if (next->quarantine_until_ms > now) {
             emit_health(a, next, cg_time_now_ns());
         } else {
-            poll_device(c, next);
+            poll_device(c, next, (unsigned)g);
         }
         /* keep the phase: skip slots a slow poll ran over, never burst */
-        int64_t iv = next->c->s.poll_interval_ms;
-        next->next_due_ms += iv;
+        int64_t iv = next->c->groups[g].poll_interval_ms;
+        next->due_ms[g] += iv;
         now = mono_ms();
-        if (next->next_due_ms <= now) {
-            next->next_due_ms += ((now - next->next_due_ms) / iv + 1) * iv;
+        if (next->due_ms[g] <= now) {
+            next->due_ms[g] += ((now - next->due_ms[g]) / iv + 1) * iv;
         }
     }
     conn_close(c);
@@ -876,11 +892,18 @@ static void log_plan(struct adapter *a, const struct cg_mb_device *d, enum cg_lo
 {
     char buf[1500];
     size_t n = 0;
-    for (size_t i = 0; i < d->plan.n_req && n < sizeof buf - 40; i++) {
+    buf[0] = 0;
+    for (size_t i = 0; i < d->plan.n_req && n < sizeof buf - 1; i++) {
         const struct cg_mb_request *r = &d->plan.req[i];
-        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s %u..%u", i ? ", " : "", cg_mb_table_name(r->table),
-                              r->address + (unsigned)d->s.address_base,
-                              r->address + r->count - 1 + (unsigned)d->s.address_base);
+        const struct cg_mb_poll_group *g = &d->groups[r->group];
+        char grp[200] = "";
+        if (g->name) {
+            snprintf(grp, sizeof grp, " (%s, every %lld ms)", g->name, (long long)g->poll_interval_ms);
+        }
+        int w = snprintf(buf + n, sizeof buf - n, "%s%s %u..%u%s", i ? ", " : "", cg_mb_table_name(r->table),
+                         r->address + (unsigned)d->s.address_base,
+                         r->address + r->count - 1 + (unsigned)d->s.address_base, grp);
+        n = w < 0 ? n : n + (size_t)w >= sizeof buf ? sizeof buf - 1 : n + (size_t)w;
     }
     cg_log(level, a->name,
            "device %s (unit %d%s%s): %zu fields in %zu read%s [%s]; %zu reads without merging; "
@@ -895,6 +918,7 @@ static void log_plan(struct adapter *a, const struct cg_mb_device *d, enum cg_lo
 
 static void dev_done(struct dev *d)
 {
+    free(d->due_ms);
     free(d->words);
     free(d->bits);
     free(d->req_off);
@@ -957,7 +981,8 @@ static int dev_init(struct dev *d, const struct cg_mb_device *c)
     d->c = c;
     d->latency_ms = -1;
     d->response_timeout_ms = c->s.response_timeout_ms;
-    if (!(d->req_off = calloc(p->n_req + 1, sizeof *d->req_off)) || !(d->req_ok = calloc(p->n_req + 1, 1))) {
+    if (!(d->req_off = calloc(p->n_req + 1, sizeof *d->req_off)) || !(d->req_ok = calloc(p->n_req + 1, 1)) ||
+        !(d->due_ms = calloc(c->n_groups + 1, sizeof *d->due_ms))) {
         return -ENOMEM;
     }
     for (size_t i = 0; i < p->n_req; i++) {
@@ -1117,14 +1142,14 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
             }
         }
         const struct cg_mb_device *w = &s->devices[b.worst_dev];
-        if (b.worst_dev_ms > (double)w->s.poll_interval_ms) {
+        if (b.worst_dev_ms > (double)b.worst_dev_interval_ms) {
             char msg[600];
             char p[512];
             snprintf(p, sizeof p, "%s.devices[%zu]", path, b.worst_dev);
             snprintf(msg, sizeof msg,
                      "when device %s does not answer, one poll takes up to %.0f ms (response_timeout_ms x "
                      "(1 + retries) + pause_after_connect_ms), longer than its poll_interval_ms %lld",
-                     w->name, b.worst_dev_ms, (long long)w->s.poll_interval_ms);
+                     w->name, b.worst_dev_ms, (long long)b.worst_dev_interval_ms);
             if (refuse) {
                 cg_errs_add(errs, p, "%s", msg);
             } else {
@@ -1166,9 +1191,16 @@ static int mb_start(void *state)
     atomic_store(&a->stopping, false);
     for (size_t i = 0; i < a->n_devs; i++) {
         struct dev *d = &a->devs[i];
-        int64_t iv = d->c->s.poll_interval_ms;
-        /* staggered start: device i of n begins i/n of its interval late */
-        d->next_due_ms = now + (a->src->stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+        for (size_t g = 0; g < d->c->n_groups; g++) {
+            int64_t iv = d->c->groups[g].poll_interval_ms;
+            bool has_reads = false;
+            for (size_t k = 0; k < d->c->plan.n_req; k++) {
+                has_reads |= d->c->plan.req[k].group == g;
+            }
+            /* staggered start: device i of n begins i/n of each interval late */
+            d->due_ms[g] = !has_reads ? INT64_MAX
+                                      : now + (a->src->stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+        }
     }
     pthread_attr_t attr;
     pthread_attr_init(&attr);
