@@ -57,6 +57,7 @@ struct dev {
     const struct cg_mb_device *c; /* borrowed from the source config */
     struct conn *conn;
     int64_t *due_ms; /* per poll group; INT64_MAX: a group without reads */
+    unsigned health_group; /* the group with the shortest interval: one health point per its poll */
     int64_t quarantine_until_ms;
     int64_t response_timeout_ms;
     /* buffers, sized at create */
@@ -841,7 +842,9 @@ done:;
         d->quarantined = false;
         pthread_mutex_unlock(&a->lock);
     }
-    emit_health(a, d, ts);
+    if (group == d->health_group) {
+        emit_health(a, d, ts);
+    }
     return ok;
 }
 
@@ -870,7 +873,9 @@ static void *bus_thread(void *arg)
         }
         int64_t now = mono_ms();
         if (next->quarantine_until_ms > now) {
-            emit_health(a, next, cg_time_now_ns());
+            if (g == next->health_group) {
+                emit_health(a, next, cg_time_now_ns());
+            }
         } else {
             poll_device(c, next, (unsigned)g);
         }
@@ -1197,9 +1202,17 @@ static int mb_start(void *state)
             for (size_t k = 0; k < d->c->plan.n_req; k++) {
                 has_reads |= d->c->plan.req[k].group == g;
             }
-            /* staggered start: device i of n begins i/n of each interval late */
+            /* staggered start: device i of n begins i/n of its interval late; a slow
+             * group (energy every minute) starts with the device, not a minute on */
+            if (iv > d->c->s.poll_interval_ms) {
+                iv = d->c->s.poll_interval_ms;
+            }
             d->due_ms[g] = !has_reads ? INT64_MAX
                                       : now + (a->src->stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+            if (has_reads && (d->due_ms[d->health_group] == INT64_MAX ||
+                              d->c->groups[g].poll_interval_ms < d->c->groups[d->health_group].poll_interval_ms)) {
+                d->health_group = (unsigned)g;
+            }
         }
     }
     pthread_attr_t attr;
