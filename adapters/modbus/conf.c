@@ -22,7 +22,7 @@ static const char *const type_choices[] = {"bool",   "int8",    "uint8",   "int1
                                            "float64", "string", "bits",    NULL};
 static const char *const byte_choices[] = {"high", "low", NULL};
 static const char *const output_choices[] = {"auto", "float", "int", "bool", "string", NULL};
-static const char *const transport_choices[] = {"tcp", "rtu", NULL};
+static const char *const transport_choices[] = {"tcp", "rtu", "rtu_over_tcp", NULL};
 static const char *const parity_choices[] = {"none", "even", "odd", NULL};
 static const char *const rts_choices[] = {"none", "up", "down", NULL};
 static const char *const budget_choices[] = {"warn", "refuse", "error", NULL}; /* error: old name of refuse */
@@ -169,7 +169,7 @@ const struct cg_opt cg_mb_source_options[] = {
     {"type", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "\"modbus\""},
     {"name", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "source name"},
     {"transport", CG_OPT_ENUM, offsetof(struct cg_mb_source, transport), NULL, 0, 0, transport_choices,
-     CG_OPT_REQUIRED, "tcp or rtu"},
+     CG_OPT_REQUIRED, "tcp, rtu, or rtu_over_tcp (RTU frames over a TCP socket: serial device servers)"},
     {"host", CG_OPT_STRING, offsetof(struct cg_mb_source, host), NULL, 0, 0, NULL, 0, "TCP: host (IPv4 or name)"},
     {"port", CG_OPT_INT, offsetof(struct cg_mb_source, port), "502", 1, 65535, NULL, 0, "TCP: port"},
     {"device", CG_OPT_STRING, offsetof(struct cg_mb_source, device), NULL, 0, 0, NULL, 0,
@@ -1115,7 +1115,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         cg_path_key(p, sizeof p, path, "name");
         cg_errs_add(errs, p, "must be 1..%d bytes", CG_POINT_MAX_NAME - 1);
     }
-    if (s->transport == CG_MB_RTU && (r.unit_id < 1 || r.unit_id > 247)) {
+    if (s->transport != CG_MB_TCP && (r.unit_id < 1 || r.unit_id > 247)) {
         cg_path_key(p, sizeof p, path, "unit_id");
         cg_errs_add(errs, p, "must be 1..247, got %lld", (long long)r.unit_id);
     }
@@ -1127,7 +1127,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         cg_path_key(p, sizeof p, path, r.host ? "host" : "port");
         cg_errs_add(errs, p, "only for transport tcp (an RTU bus is one serial device)");
     }
-    if (s->transport == CG_MB_TCP && !r.host && !s->host) {
+    if (cg_mb_is_network(s->transport) && !r.host && !s->host) {
         cg_path_key(p, sizeof p, path, "host");
         cg_errs_add(errs, p, "missing: give the source's host or each device's");
     }
@@ -1354,7 +1354,7 @@ int cg_mb_source_parse(const cJSON *conf, const char *path, const char *config_d
         cg_path_key(p, sizeof p, path, "device");
         cg_errs_add(errs, p, "missing (required for transport rtu)");
     }
-    if (s->transport == CG_MB_TCP && s->device) {
+    if (cg_mb_is_network(s->transport) && s->device) {
         cg_path_key(p, sizeof p, path, "device");
         cg_errs_add(errs, p, "only for transport rtu");
     }
@@ -1483,9 +1483,11 @@ int64_t cg_mb_frame_gap_us(const struct cg_mb_source *s)
     if (s->inter_frame_gap_us >= 0) {
         return s->inter_frame_gap_us;
     }
-    if (s->transport != CG_MB_RTU) {
+    if (s->transport == CG_MB_TCP) {
         return 0;
     }
+    /* RTU over TCP: the device server sends at `baud` on the line, and the
+     * slaves need the same silence there */
     /* Modbus over serial line v1.02, 2.5.1.1: 3.5 character times; above
      * 19200 baud a fixed 1750 us is recommended. */
     if (s->baud > 19200) {
@@ -1496,7 +1498,7 @@ int64_t cg_mb_frame_gap_us(const struct cg_mb_source *s)
 
 double cg_mb_request_ms(const struct cg_mb_source *s, const struct cg_mb_request *r)
 {
-    if (s->transport != CG_MB_RTU) {
+    if (s->transport == CG_MB_TCP) {
         return 2.0; /* a LAN round trip plus the device's answer time, typically */
     }
     /* request 8 bytes; response 5 + data bytes; plus the gaps and a turnaround

@@ -113,7 +113,14 @@ struct cg_mb_device {
     size_t n_groups;
 };
 
-enum cg_mb_transport { CG_MB_TCP = 0, CG_MB_RTU };
+/* RTU_TCP: RTU frames (slave id + CRC) on a TCP socket, as serial device
+ * servers in transparent mode pass them to and from the RS-485 line. */
+enum cg_mb_transport { CG_MB_TCP = 0, CG_MB_RTU, CG_MB_RTU_TCP };
+
+static inline bool cg_mb_is_network(int transport)
+{
+    return transport != CG_MB_RTU;
+}
 
 struct cg_mb_source {
     int transport;

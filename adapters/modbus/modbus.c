@@ -224,7 +224,7 @@ static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_
     modbus_t *ctx = NULL;
     int err;
 
-    if (s->transport == CG_MB_TCP) {
+    if (cg_mb_is_network(s->transport)) {
         char port[16];
         snprintf(port, sizeof port, "%d", c->port);
         ctx = modbus_new_tcp_pi(c->host, port);
@@ -784,7 +784,7 @@ static bool poll_device(struct conn *c, struct dev *d, unsigned group)
             }
         }
     }
-    if (dc->s.close_after_poll && c->connected && a->src->transport == CG_MB_TCP) {
+    if (dc->s.close_after_poll && c->connected && cg_mb_is_network(a->src->transport)) {
         conn_close(c);
     }
 
@@ -1104,8 +1104,9 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
             c->port = dc->port;
             c->backoff_ms = s->reconnect_min_ms;
             c->link_up = true;
-            if (s->transport == CG_MB_TCP) {
-                snprintf(c->label, sizeof c->label, "tcp %s:%d", host, dc->port);
+            if (cg_mb_is_network(s->transport)) {
+                snprintf(c->label, sizeof c->label, "%s %s:%d", s->transport == CG_MB_TCP ? "tcp" : "rtu-over-tcp",
+                         host, dc->port);
             } else {
                 snprintf(c->label, sizeof c->label, "rtu %s", s->device);
             }
@@ -1179,7 +1180,7 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
     if (!check_only) {
         cg_log(CG_LOG_INFO, a->name, "%zu device%s on %zu %s; %zu reads per round instead of %zu one per field",
                s->n_devices, s->n_devices == 1 ? "" : "s", a->n_conns,
-               s->transport == CG_MB_TCP ? (a->n_conns == 1 ? "connection" : "connections") : "serial bus", reads,
+               cg_mb_is_network(s->transport) ? (a->n_conns == 1 ? "connection" : "connections") : "serial bus", reads,
                single);
     }
     *state = a;
@@ -1246,7 +1247,7 @@ static void mb_stop(void *state)
     for (size_t k = 0; k < a->n_conns; k++) {
         struct conn *c = &a->conns[k];
         pthread_mutex_lock(&c->mu);
-        if (c->ctx && c->connected && a->src->transport == CG_MB_TCP) {
+        if (c->ctx && c->connected && cg_mb_is_network(a->src->transport)) {
             int fd = modbus_get_socket(c->ctx);
             if (fd >= 0) {
                 shutdown(fd, SHUT_RDWR);
