@@ -21,11 +21,13 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: citygate probe (--tcp HOST[:PORT] | --rtu DEVICE [--baud N] [--parity none|even|odd]\n"
             "                      [--data-bits N] [--stop-bits N]) [--unit N]\n"
-            "                      [--table holding|input|coil|discrete] --address N [--count N]\n"
-            "                      [--range MIN:MAX] [--timeout-ms N]\n"
-            "Reads registers ADDRESS-1 .. ADDRESS+COUNT-1 and prints each type and byte order,\n"
-            "for ADDRESS as a protocol address (base 0) and as a manual's 1-based number (base 1).\n"
-            "'*' marks values inside --range (default: finite, 0 or 1e-3 <= |x| <= 1e7).\n");
+            "                      [--table holding|input|coil|discrete] --address N [--base 0|1] [--count N]\n"
+            "                      [--scale F] [--range MIN:MAX] [--timeout-ms N]\n"
+            "Prints each type and byte order of the registers at N, for N as a protocol address\n"
+            "(base 0: reads N..) and as a manual's 1-based register number (base 1: reads N-1..);\n"
+            "--base picks one. A manual's 30001/40001 number is given without its table prefix:\n"
+            "--table input --address 1 --base 1. Values are multiplied by --scale, then '*' marks\n"
+            "those inside --range (default: finite, 0 or 1e-3 <= |x| <= 1e7).\n");
 }
 
 static bool plausible(double x, bool has_range, double lo, double hi)
@@ -61,10 +63,14 @@ int cg_modbus_probe_main(int argc, char **argv)
         {"unit", required_argument, NULL, 'u'},     {"table", required_argument, NULL, 'T'},
         {"address", required_argument, NULL, 'a'},  {"count", required_argument, NULL, 'c'},
         {"range", required_argument, NULL, 'R'},    {"timeout-ms", required_argument, NULL, 'o'},
+        {"base", required_argument, NULL, 'B'},     {"scale", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *tcp = NULL, *rtu = NULL, *table = "holding";
     long baud = 9600, data_bits = 8, stop_bits = 1, unit = 1, address = -1, count = 4, timeout_ms = 1000;
+    long only_base = -1; /* -1: both readings */
+    double scale = 1;
+    const char *range_text = NULL;
     char parity = 'N';
     bool has_range = false;
     double lo = 0, hi = 0;
@@ -92,7 +98,16 @@ int cg_modbus_probe_main(int argc, char **argv)
         case 'R':
             e = sscanf(optarg, "%lf:%lf", &lo, &hi) == 2 && lo <= hi ? 0 : -EINVAL;
             has_range = true;
+            range_text = optarg;
             break;
+        case 'B': e = parse_long(optarg, 0, 1, &only_base); break;
+        case 's': {
+            char *end;
+            errno = 0;
+            scale = strtod(optarg, &end);
+            e = errno || *end || !isfinite(scale) || scale == 0 ? -EINVAL : 0;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -109,6 +124,29 @@ int cg_modbus_probe_main(int argc, char **argv)
     if ((!tcp == !rtu) || address < 0 || tbl < 0) {
         usage(stderr);
         return 2;
+    }
+    if (only_base == 1 && address == 0) {
+        fprintf(stderr, "citygate probe: --address 0 is not a 1-based register number (--base 1 starts at 1)\n");
+        return 2;
+    }
+    /* a manual's 5-digit number with its table prefix (Modicon convention):
+     * 30001 = input register 1, 40001 = holding register 1. Protocol addresses
+     * that high exist (SunSpec starts at 40000), so it is explained, not guessed. */
+    static const struct {
+        int table;
+        long from;
+        char prefix;
+        const char *what;
+    } prefixes[] = {{CG_MB_DISCRETE, 10001, '1', "discrete input"},
+                    {CG_MB_INPUT, 30001, '3', "input"},
+                    {CG_MB_HOLDING, 40001, '4', "holding"}};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        if (tbl == prefixes[i].table && address >= prefixes[i].from && address < prefixes[i].from + 9999) {
+            printf("note: %ld looks like a manual's %s register number with its '%c' prefix: that is --address %ld "
+                   "--base 1 (protocol address %ld)\n",
+                   address, prefixes[i].what, prefixes[i].prefix, address - prefixes[i].from + 1,
+                   address - prefixes[i].from);
+        }
     }
     if (tcp) {
         char host[256];
@@ -133,8 +171,8 @@ int cg_modbus_probe_main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    long first = address > 0 ? address - 1 : 0;
-    long n = address - first + count;
+    long first = only_base == 0 ? address : address > 0 ? address - 1 : 0;
+    long n = only_base == 1 ? count : address - first + count;
     if (first + n > 65536) {
         n = 65536 - first;
     }
@@ -163,7 +201,10 @@ int cg_modbus_probe_main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    printf("%s %ld..%ld, unit %ld, via %s\n", table, first, first + n - 1, unit, tcp ? tcp : rtu);
+    static const char *const table_long[] = {[CG_MB_COIL] = "coils", [CG_MB_DISCRETE] = "discrete inputs",
+                                             [CG_MB_INPUT] = "input registers", [CG_MB_HOLDING] = "holding registers"};
+    printf("%s, protocol addresses %ld..%ld, unit %ld, via %s\n", table_long[tbl], first, first + n - 1, unit,
+           tcp ? tcp : rtu);
     if (tbl == CG_MB_COIL || tbl == CG_MB_DISCRETE) {
         for (long i = 0; i < n; i++) {
             printf("  %5ld  %d\n", first + i, b[i]);
@@ -176,17 +217,30 @@ int cg_modbus_probe_main(int argc, char **argv)
         printf(" %ld=0x%04x", first + i, w[i]);
     }
     printf("\n");
+    if (scale != 1) {
+        printf("values x %g (--scale)%s%s\n", scale, range_text ? ", then marked when inside --range " : "",
+               range_text ? range_text : "");
+    }
     static const enum cg_mb_type types[] = {CG_MB_INT16,   CG_MB_UINT16, CG_MB_INT32,  CG_MB_UINT32, CG_MB_FLOAT32,
                                             CG_MB_INT64,   CG_MB_UINT64, CG_MB_FLOAT64};
     for (int base = 0; base <= 1; base++) {
-        long off = address - base - first; /* word index where the value starts */
-        if (off < 0) {
-            printf("\n-- address base 1: %ld is not a 1-based number (no register before 0)\n", address);
+        if (only_base >= 0 && base != only_base) {
             continue;
         }
-        printf("\n-- address %ld as %s: protocol address %ld\n", address,
-               base ? "a 1-based register number (manuals' 30001/40001 style, prefix dropped)" : "a protocol address (base 0)",
-               address - base);
+        long off = address - base - first; /* word index where the value starts */
+        if (off < 0) {
+            printf("\n-- base 1: --address %ld is not a 1-based register number (no register before 0)\n", address);
+            continue;
+        }
+        if (base == 0) {
+            printf("\n-- base 0: --address %ld is protocol address %ld (in a profile: \"address_base\": 0, "
+                   "\"address\": %ld)\n",
+                   address, address, address);
+        } else {
+            printf("\n-- base 1: --address %ld is register number %ld = protocol address %ld (in a profile: "
+                   "\"address_base\": 1, \"address\": %ld)\n",
+                   address, address, address - 1, address);
+        }
         printf("  %-8s %22s %22s %22s %22s\n", "type", "ABCD", "CDAB", "BADC", "DCBA");
         for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
             struct cg_mb_layout l = {.type = types[t]};
@@ -204,7 +258,8 @@ int cg_modbus_probe_main(int argc, char **argv)
                     continue;
                 }
                 double x = v.kind == CG_MB_V_INT ? (double)v.v.i : v.kind == CG_MB_V_UINT ? (double)v.v.u : v.v.f;
-                if (v.kind == CG_MB_V_FLOAT) {
+                x *= scale;
+                if (v.kind == CG_MB_V_FLOAT || scale != 1) {
                     snprintf(cell, sizeof cell, "%.7g", x);
                 } else if (v.kind == CG_MB_V_INT) {
                     snprintf(cell, sizeof cell, "%lld", (long long)v.v.i);
