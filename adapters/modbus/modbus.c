@@ -14,6 +14,7 @@
  * libmodbus does not keep the RTU 3.5-character inter-frame silence
  * (BlackZork/mqmgateway#40): we keep it ourselves before every request. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <modbus.h>
 #include <poll.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +33,7 @@
 #include "conf.h"
 #include "frame.h"
 #include "probe.h"
+#include "seriallock.h"
 
 /* main.c finds `citygate probe` through a weak reference, which does not pull
  * probe.o out of the static library by itself: this one does. */
@@ -127,6 +130,7 @@ struct adapter {
     pthread_cond_t cond;
     atomic_bool stopping;
     bool lock_init;
+    struct cg_mb_lock port_lock; /* RTU: the UUCP lock file of the serial port */
 };
 
 static int64_t mono_us(void)
@@ -244,11 +248,24 @@ static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_
     modbus_set_error_recovery(ctx, MODBUS_ERROR_RECOVERY_NONE);
     if (modbus_connect(ctx) < 0) {
         err = errno;
-        snprintf(why, why_n, "cannot connect to %s: %s", c->label, modbus_strerror(err));
+        pid_t user = s->transport == CG_MB_RTU && err == EBUSY ? cg_mb_lock_find_user(s->device) : 0;
+        if (user > 0) {
+            snprintf(why, why_n, "cannot open %s: held exclusively (TIOCEXCL) by pid %ld", c->label, (long)user);
+        } else {
+            snprintf(why, why_n, "cannot connect to %s: %s", c->label, modbus_strerror(err));
+        }
         modbus_free(ctx);
         return -err;
     }
     if (s->transport == CG_MB_RTU) {
+        /* one master per line: nobody else may open the port while we have it */
+        if (ioctl(modbus_get_socket(ctx), TIOCEXCL) < 0) {
+            err = errno;
+            snprintf(why, why_n, "%s: cannot take the port exclusively (TIOCEXCL): %s", c->label, strerror(err));
+            modbus_close(ctx);
+            modbus_free(ctx);
+            return -err;
+        }
         if (s->rs485 && modbus_rtu_set_serial_mode(ctx, MODBUS_RTU_RS485) < 0) {
             err = errno;
             snprintf(why, why_n, "%s: cannot switch to RS-485 mode: %s", c->label, modbus_strerror(err));
@@ -955,6 +972,7 @@ static void mb_destroy(void *state)
         dev_done(&a->devs[i]);
     }
     free(a->devs);
+    cg_mb_lock_release(&a->port_lock);
     if (a->lock_init) {
         pthread_mutex_destroy(&a->lock);
         pthread_cond_destroy(&a->cond);
@@ -1190,10 +1208,41 @@ fail:
     return rc;
 }
 
+/* RTU: the port's lock file, before anything is sent on the line. */
+static int take_port(struct adapter *a)
+{
+    const char *dev = a->src->device;
+    pid_t holder = 0;
+    if (a->src->transport != CG_MB_RTU || a->port_lock.held) {
+        return 0;
+    }
+    int e = cg_mb_lock_take(&a->port_lock, dev, &holder);
+    if (e == -EBUSY) {
+        char real[PATH_MAX];
+        if (!realpath(dev, real)) {
+            snprintf(real, sizeof real, "%s", dev);
+        }
+        cg_log(CG_LOG_ERROR, a->name,
+               "serial port %s (%s) is in use by pid %ld (lock file %s); refusing to be a second master on the line",
+               dev, real, (long)holder, a->port_lock.file);
+        return e;
+    }
+    if (e < 0) {
+        /* no lock directory we may write to: TIOCEXCL still keeps others out */
+        cg_log(CG_LOG_WARN, a->name, "serial port %s: cannot create the lock file %s: %s; relying on TIOCEXCL alone",
+               dev, a->port_lock.file[0] ? a->port_lock.file : "(none)", strerror(-e));
+    }
+    return 0;
+}
+
 static int mb_start(void *state)
 {
     struct adapter *a = state;
     int64_t now = mono_ms();
+    int lrc = take_port(a);
+    if (lrc < 0) {
+        return lrc;
+    }
     atomic_store(&a->stopping, false);
     for (size_t i = 0; i < a->n_devs; i++) {
         struct dev *d = &a->devs[i];
