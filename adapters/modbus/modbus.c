@@ -105,6 +105,7 @@ struct conn {
     bool resync;        /* TCP: the stream is out of step, reconnect before the next request */
     uint16_t tid;       /* MBAP transaction id of the last request */
     bool link_up;       /* under adapter.lock: connected, or not tried yet */
+    uint64_t link_failures; /* under adapter.lock: failed connects and links lost */
     char link_error[LAST_ERROR_MAX]; /* under adapter.lock: why the link is down */
     struct dev *owed;   /* RTU: timed out, its answer may still come */
     struct cg_mb_expect owed_e;
@@ -643,6 +644,7 @@ static void set_link(struct conn *c, bool up, const char *why)
 {
     pthread_mutex_lock(&c->a->lock);
     c->link_up = up;
+    c->link_failures += up ? 0 : 1;
     snprintf(c->link_error, sizeof c->link_error, "%s", why ? why : "");
     pthread_mutex_unlock(&c->a->lock);
 }
@@ -1352,6 +1354,7 @@ static void mb_health(void *state, cg_health_fn report, void *ctx)
             any_up = any_up || c->devs[i]->up;
         }
         bool link_up = c->link_up;
+        failed += c->link_failures;
         snprintf(err, sizeof err, "link down: %s", c->link_error);
         pthread_mutex_unlock(&a->lock);
         report(ctx, &(struct cg_health_item){.device = c->label,
