@@ -17,3 +17,4 @@ cg_integration_test(modbus_poll_groups modbus_poll_groups.sh TIMEOUT 60 LABELS m
 cg_integration_test(modbus_rtu_over_tcp modbus_rtu_over_tcp.sh TIMEOUT 60 LABELS modbus)
 cg_integration_test(modbus_probe_base modbus_probe_base.sh TIMEOUT 30 LABELS modbus)
 cg_integration_test(modbus_serial_lock modbus_serial_lock.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_check_config modbus_check_config.sh TIMEOUT 30 LABELS modbus)

@@ -2,6 +2,7 @@
  * declarative option tables. No logging: errors go to cg_errs with paths. */
 #include "conf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -799,8 +800,9 @@ int cg_mb_profile_parse(const cJSON *doc, const char *name, const char *file, st
         goto fail;
     }
     snprintf(path, sizeof path, "%s", file);
+    /* keep going after errors in the profile's own keys: list its registers' too */
     cg_opt_parse(profile_opts, doc, path, &r, errs);
-    if (cg_errs_count(errs) > before) {
+    if (!cJSON_IsObject(doc)) {
         goto fail;
     }
     if (r.name && strcmp(r.name, name) != 0) {
@@ -946,12 +948,36 @@ int cg_mb_profile_load(const char *name, char *const *dirs, size_t n_dirs, const
         cJSON_Delete(doc);
         return rc;
     }
-    char list[1024] = "";
-    size_t ll = 0;
+    char list[1024] = "", near[80] = "";
+    size_t ll = 0, best = 3;
     for (size_t i = 0; i < n_dirs && ll < sizeof list - 1; i++) {
         ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s%s", i ? ", " : "", dirs[i]);
+        if (ll >= sizeof list) {
+            ll = sizeof list - 1;
+        }
+        /* did you mean: the closest profile file in the same directories */
+        DIR *dir = opendir(dirs[i]);
+        struct dirent *de;
+        while (dir && (de = readdir(dir)) != NULL) {
+            size_t len = strlen(de->d_name);
+            char cand[80];
+            if (len <= 5 || len - 5 >= sizeof cand || strcmp(de->d_name + len - 5, ".json") != 0) {
+                continue;
+            }
+            memcpy(cand, de->d_name, len - 5);
+            cand[len - 5] = '\0';
+            size_t d = edit_distance(name, cand);
+            if (d < best) {
+                best = d;
+                snprintf(near, sizeof near, "%s", cand);
+            }
+        }
+        if (dir) {
+            closedir(dir);
+        }
     }
-    cg_errs_add(errs, errpath, "profile '%s' not found in %s", name, list);
+    cg_errs_add(errs, errpath, "profile '%s' not found in %s%s%s%s", name, list, near[0] ? " (did you mean '" : "",
+                near, near[0] ? "'?)" : "");
     return -ENOENT;
 }
 
@@ -992,6 +1018,8 @@ void cg_mb_source_free(struct cg_mb_source *s)
 struct profile_cache {
     struct cg_mb_profile **p;
     size_t n;
+    char **failed; /* names that did not load: their errors are listed once */
+    size_t n_failed;
 };
 
 static int cached_profile(struct profile_cache *c, const struct cg_mb_source *s, const char *name,
@@ -1003,8 +1031,21 @@ static int cached_profile(struct profile_cache *c, const struct cg_mb_source *s,
             return 0;
         }
     }
+    for (size_t i = 0; i < c->n_failed; i++) {
+        if (strcmp(c->failed[i], name) == 0) {
+            *out = NULL;
+            return -EINVAL;
+        }
+    }
     int rc = cg_mb_profile_load(name, s->profile_dirs, s->n_profile_dirs, errpath, out, errs);
     if (rc < 0) {
+        char **nf = rc == -ENOMEM ? NULL : realloc(c->failed, (c->n_failed + 1) * sizeof *nf);
+        if (nf) {
+            c->failed = nf;
+            if ((nf[c->n_failed] = strdup(name)) != NULL) {
+                c->n_failed++;
+            }
+        }
         return rc;
     }
     struct cg_mb_profile **np = realloc(c->p, (c->n + 1) * sizeof *np);
@@ -1107,7 +1148,9 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
     size_t before = cg_errs_count(errs);
     int rc = 0;
 
-    if (cg_opt_parse(cg_mb_device_options, obj, path, &r, errs) < 0) {
+    /* keep going after errors in the device's own keys: one --check-config run
+     * lists its profile's and registers' problems too */
+    if (cg_opt_parse(cg_mb_device_options, obj, path, &r, errs) < 0 && !cJSON_IsObject(obj)) {
         goto out;
     }
     mark_set(obj, &r.s);
@@ -1138,9 +1181,6 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
             goto out;
         }
         rc = 0;
-    }
-    if (cg_errs_count(errs) > before) {
-        goto out;
     }
 
     /* effective settings: built-in defaults < source < profile < instance */
@@ -1176,7 +1216,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
     d->unit_id = (int)r.unit_id;
 
     /* tags: device=<name>, then profile tags, then instance tags */
-    struct cg_tag dev_tag = {.key = "device", .value = d->name};
+    struct cg_tag dev_tag = {.key = "device", .value = d->name ? d->name : "?"}; /* no name: already an error */
     if (copy_tags(&d->tags, &d->n_tags, &dev_tag, 1) < 0 ||
         (prof && copy_tags(&d->tags, &d->n_tags, prof->tags, prof->n_tags) < 0)) {
         rc = -ENOMEM;
@@ -1201,7 +1241,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         for (size_t i = 0; prof && cJSON_IsString(e) && i < prof->n_fields; i++) {
             found |= strcmp(prof->fields[i].name, e->valuestring) == 0;
         }
-        if (!found) {
+        if (!found && (prof || !d->profile)) { /* a profile that failed to load has said so */
             cg_errs_add(errs, p, "'%s' is not a field of profile '%s'", cJSON_IsString(e) ? e->valuestring : "?",
                         d->profile ? d->profile : "(none)");
         }
@@ -1241,7 +1281,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         rc = -ENOMEM;
         goto out;
     }
-    if (d->n_fields == 0 && cg_errs_count(errs) == before) {
+    if (d->n_fields == 0 && (prof || !d->profile) && cg_errs_count(errs) == before) { /* else the profile said why */
         cg_errs_add(errs, path, "no registers: name a profile or list registers");
     }
     if (prof && prof->n_forbid) {
@@ -1328,6 +1368,18 @@ static const struct cg_mb_field *shared_register(const struct cg_mb_device *x, c
         }
     }
     return NULL;
+}
+
+static void profile_cache_done(struct profile_cache *c)
+{
+    for (size_t k = 0; k < c->n; k++) {
+        cg_mb_profile_free(c->p[k]);
+    }
+    free(c->p);
+    for (size_t k = 0; k < c->n_failed; k++) {
+        free(c->failed[k]);
+    }
+    free(c->failed);
 }
 
 int cg_mb_source_parse(const cJSON *conf, const char *path, const char *config_dir, struct cg_mb_source **out,
@@ -1455,17 +1507,11 @@ int cg_mb_source_parse(const cJSON *conf, const char *path, const char *config_d
     if (cg_errs_count(errs) > before) {
         goto fail;
     }
-    for (size_t k = 0; k < cache.n; k++) {
-        cg_mb_profile_free(cache.p[k]);
-    }
-    free(cache.p);
+    profile_cache_done(&cache);
     *out = s;
     return 0;
 fail:
-    for (size_t k = 0; k < cache.n; k++) {
-        cg_mb_profile_free(cache.p[k]);
-    }
-    free(cache.p);
+    profile_cache_done(&cache);
     cg_mb_source_free(s);
     return rc < 0 ? rc : -EINVAL;
 }
