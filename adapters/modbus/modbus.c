@@ -40,6 +40,8 @@
 __attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_probe_main;
 
 #define LAST_ERROR_MAX 200
+#define PENDING_MAX 8            /* RTU requests a device may still answer */
+#define PENDING_HORIZON_TIMEOUTS 4 /* after that many response timeouts, a request is taken as lost */
 #define THREAD_STACK (256 * 1024)
 
 /* Declared weak so this adapter also links against a core without it: true
@@ -78,6 +80,9 @@ struct dev {
     struct cg_complain stray_complain;
     /* health, under adapter.lock */
     uint64_t stray;   /* late or stray frames discarded (attributed by unit id) */
+    /* RTU: send times of requests not answered yet, oldest first (bus thread) */
+    int64_t pending_us[PENDING_MAX];
+    unsigned n_pending;
     uint64_t skipped; /* polls due while the link was being re-established */
     bool up;
     bool quarantined;
@@ -389,50 +394,142 @@ static void rx_drop(struct conn *c, size_t n)
     c->rx_n -= n;
 }
 
+/* ---- RTU: who still owes an answer -----------------------------------------
+ * An RTU frame carries no transaction id, and a slow device answers every
+ * request it got, however late, in order. So each device keeps the send times
+ * of the requests it has not answered; a whole frame from it answers the
+ * oldest. A reply is taken for the request just sent only when that request is
+ * the only one pending: a retry never accepts the answer to an earlier try, and
+ * the retry's own late answer is not taken for the next read of the same size.
+ * A request unanswered after PENDING_HORIZON_TIMEOUTS response timeouts is
+ * taken as lost (else one lost request would shift every later answer). */
+
+static struct dev *dev_exact(struct conn *c, unsigned unit)
+{
+    for (size_t i = 0; i < c->n_devs; i++) {
+        if ((unsigned)c->devs[i]->c->unit_id == unit) {
+            return c->devs[i];
+        }
+    }
+    return NULL;
+}
+
+static void pending_expire(struct dev *d, int64_t now_us)
+{
+    int64_t horizon = PENDING_HORIZON_TIMEOUTS * d->response_timeout_ms * 1000;
+    while (d->n_pending > 0 && now_us - d->pending_us[0] > horizon) {
+        memmove(d->pending_us, d->pending_us + 1, --d->n_pending * sizeof d->pending_us[0]);
+    }
+}
+
+static void pending_push(struct dev *d, int64_t now_us)
+{
+    if (d->n_pending == PENDING_MAX) {
+        memmove(d->pending_us, d->pending_us + 1, --d->n_pending * sizeof d->pending_us[0]);
+    }
+    d->pending_us[d->n_pending++] = now_us;
+}
+
+/* A whole frame from unit arrived: it answers that device's oldest request. */
+static void pending_answered(struct conn *c, unsigned unit)
+{
+    struct dev *d = dev_exact(c, unit);
+    if (d && d->n_pending > 0) {
+        memmove(d->pending_us, d->pending_us + 1, --d->n_pending * sizeof d->pending_us[0]);
+    }
+}
+
+/* Drops what has arrived. RTU: each whole frame is counted and answers its
+ * device's oldest request; a run of junk counts once. MBAP: counted once (a
+ * late answer's transaction id is never ours again). */
+static void drop_rx(struct conn *c, struct dev *cur, const char *what)
+{
+    if (!rtu_framing(c->a)) {
+        if (c->rx_n > 0) {
+            count_stray(c, cur, c->rx_n > 6 ? c->rx[6] : 0, what);
+        }
+        c->rx_n = 0;
+        return;
+    }
+    /* any expectation will do: only whole frames and their unit ids matter */
+    struct cg_mb_expect any;
+    cg_mb_expect_init(&any, true, 0, 0, 3, 0, 1);
+    bool junk = false;
+    while (c->rx_n > 0) {
+        size_t used;
+        const uint8_t *data;
+        unsigned exc, unit;
+        enum cg_mb_scan s = cg_mb_frame_scan(&any, c->rx, c->rx_n, &used, &data, &exc, &unit);
+        if (s == CG_MB_SCAN_MORE) {
+            count_stray(c, cur, c->rx[0], "incomplete frame");
+            break;
+        }
+        if (s != CG_MB_SCAN_JUNK) {
+            count_stray(c, cur, unit, what);
+            pending_answered(c, unit);
+        } else if (!junk) {
+            count_stray(c, cur, cur->c->unit_id, "bytes that begin no frame");
+        }
+        junk = s == CG_MB_SCAN_JUNK;
+        rx_drop(c, used);
+    }
+    c->rx_n = 0;
+}
+
 /* Drops whatever has arrived, counting frames; with quiet_us > 0 keeps doing
  * so until the line has been silent that long (at most until limit_us). */
 static int discard_input(struct conn *c, struct dev *cur, int64_t quiet_us, int64_t limit_us)
 {
     for (int round = 0;; round++) {
-        if (c->rx_n > 0) {
-            size_t at = rtu_framing(c->a) ? 0 : 6;
-            count_stray(c, cur, c->rx_n > at ? c->rx[at] : 0, "arrived between requests");
-            c->rx_n = 0;
-        }
+        drop_rx(c, cur, "arrived between requests");
         int64_t until = mono_us() + quiet_us;
         int rc = rx_fill(c, quiet_us > 0 ? (until < limit_us ? until : limit_us) : 0);
         if (rc <= 0) {
             return rc; /* silent (for quiet_us), or the link failed */
         }
         if (mono_us() >= limit_us || round > 64) {
-            count_stray(c, cur, rtu_framing(c->a) ? c->rx[0] : 0, "a line that does not fall silent");
-            c->rx_n = 0;
+            drop_rx(c, cur, "a line that does not fall silent");
             return 0; /* a babbling line: go ahead, the answer is validated anyway */
         }
     }
 }
 
-/* RTU: a request timed out; its answer may still be on its way. Until the
- * device's response timeout has passed once more (or its frame is seen), every
- * byte is discarded and counted, then the line must fall silent. Without this
- * a late answer is taken for the next request of the same size. */
+/* RTU, after a timeout: the answer may still be on its way, and on a real bus
+ * it would collide with the next request. Until the device's response timeout
+ * has passed once more (or its frame has come), every frame is discarded and
+ * counted; then the line must fall silent. */
 static int settle_owed(struct conn *c, struct dev *cur)
 {
     struct dev *owed = c->owed;
     c->owed = NULL;
-    while (mono_us() < c->owed_until_us) {
+    for (;;) {
+        while (c->rx_n > 0) {
+            size_t used;
+            const uint8_t *data;
+            unsigned exc, unit;
+            enum cg_mb_scan s = cg_mb_frame_scan(&c->owed_e, c->rx, c->rx_n, &used, &data, &exc, &unit);
+            if (s == CG_MB_SCAN_MORE) {
+                if (c->rx_n < sizeof c->rx) {
+                    break;
+                }
+                s = CG_MB_SCAN_JUNK;
+                used = 1;
+            }
+            if (s != CG_MB_SCAN_JUNK) {
+                count_stray(c, owed, unit, "late answer to a request that timed out");
+                pending_answered(c, unit);
+            } else if (!c->junk_run) {
+                count_stray(c, owed, owed->c->unit_id, "bytes that begin no frame");
+            }
+            c->junk_run = s == CG_MB_SCAN_JUNK;
+            rx_drop(c, used);
+        }
+        if (owed->n_pending == 0 || mono_us() >= c->owed_until_us) {
+            break;
+        }
         int rc = rx_fill(c, c->owed_until_us);
         if (rc < 0) {
             return rc;
-        }
-        size_t used;
-        const uint8_t *data;
-        unsigned exc, unit;
-        enum cg_mb_scan s = cg_mb_frame_scan(&c->owed_e, c->rx, c->rx_n, &used, &data, &exc, &unit);
-        if (s == CG_MB_SCAN_REPLY || s == CG_MB_SCAN_EXCEPTION) {
-            count_stray(c, owed, unit, "late answer to a request that timed out");
-            rx_drop(c, used);
-            break;
         }
     }
     int64_t gap = c->a->frame_gap_us > 2000 ? c->a->frame_gap_us : 2000;
@@ -482,10 +579,14 @@ static int transact(struct conn *c, struct dev *d, const struct cg_mb_request *r
     cg_mb_expect_init(&e, rtu_framing(a), ++c->tid, (uint8_t)d->c->unit_id, fc[r->table], (uint16_t)r->address,
                       (uint16_t)r->count);
     size_t len = cg_mb_frame_request(&e, req);
+    pending_expire(d, mono_us());
     if ((rc = send_request(c, req, len)) < 0) {
         return rc;
     }
     int64_t sent_us = mono_us();
+    if (e.rtu) {
+        pending_push(d, sent_us);
+    }
     c->last_io_us = sent_us;
     int64_t deadline = sent_us + d->response_timeout_ms * 1000;
     int64_t byte_us = a->src->byte_timeout_ms * 1000;
@@ -509,6 +610,17 @@ static int transact(struct conn *c, struct dev *d, const struct cg_mb_request *r
                 c->resync = true;
                 return -EMBBADDATA;
             }
+            if ((s == CG_MB_SCAN_REPLY || s == CG_MB_SCAN_EXCEPTION) && e.rtu && d->n_pending > 1) {
+                /* same slave, same shape, but an earlier request of it is still
+                 * unanswered: this is that one's late answer */
+                pending_answered(c, e.unit);
+                count_stray(c, d, e.unit, "late answer to an earlier request");
+                rx_drop(c, used);
+                continue;
+            }
+            if ((s == CG_MB_SCAN_REPLY || s == CG_MB_SCAN_EXCEPTION) && e.rtu) {
+                pending_answered(c, e.unit);
+            }
             if (s == CG_MB_SCAN_REPLY) {
                 if (cg_mb_table_is_bits(r->table)) {
                     cg_mb_frame_bits(data, e.count, b);
@@ -530,6 +642,9 @@ static int transact(struct conn *c, struct dev *d, const struct cg_mb_request *r
                  * unit it names: count it on the device asked */
                 bool ours = !e.rtu && ((unsigned)c->rx[0] << 8 | c->rx[1]) == e.tid;
                 count_stray(c, d, ours ? (unsigned)d->c->unit_id : unit, what);
+                if (e.rtu) {
+                    pending_answered(c, unit);
+                }
                 c->junk_run = false;
             } else if (!c->junk_run) {
                 count_stray(c, d, d->c->unit_id, "bytes that begin no frame");
