@@ -1,7 +1,9 @@
-# Modbus adapter: unit tests (decode, plan, profiles) and integration tests
-# against citygate-sim, a pymodbus server, a socat PTY pair and influxd.
+# Modbus adapter: unit tests (decode, plan, frames) and integration tests
+# against citygate-sim, a pymodbus server, purpose-built faulty slaves
+# (modbus_faulty.py: TCP, and RTU on socat PTYs) and influxd.
 cg_unit_test(test_modbus_decode ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_decode.c LIBS cg_modbus_pure)
 cg_unit_test(test_modbus_plan ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_plan.c LIBS cg_modbus_pure)
+cg_unit_test(test_modbus_frame ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_frame.c LIBS cg_modbus_pure)
 cg_integration_test(modbus_tcp modbus_tcp.sh TIMEOUT 60 LABELS modbus)
 cg_integration_test(modbus_rtu modbus_rtu.sh TIMEOUT 60 LABELS modbus)
 cg_integration_test(modbus_faults modbus_faults.sh TIMEOUT 60 LABELS modbus)
