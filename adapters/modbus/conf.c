@@ -1574,8 +1574,10 @@ void cg_mb_budget_compute(const struct cg_mb_source *s, const size_t *devs, size
             busy += (double)d->s.pause_after_connect_ms * 1000.0 / (double)(shortest ? shortest : d->s.poll_interval_ms);
         }
         /* a dead device: its first read times out on every try, then the poll is
-         * abandoned (the remaining reads are skipped) */
-        worst = (double)d->s.pause_after_connect_ms + (double)d->s.response_timeout_ms * (double)(1 + d->s.retries);
+         * abandoned (the remaining reads are skipped); with RTU framing each
+         * timeout is followed by up to one more timeout waiting out a late answer */
+        worst = (double)d->s.pause_after_connect_ms + (double)d->s.response_timeout_ms * (double)(1 + d->s.retries) *
+                                                          (s->transport == CG_MB_TCP ? 1.0 : 2.0);
         out->busy_ms_per_s += busy;
         int64_t iv = shortest ? shortest : d->s.poll_interval_ms;
         if (out->worst_dev_interval_ms == 0 || worst - (double)iv > out->worst_dev_ms - (double)out->worst_dev_interval_ms) {
