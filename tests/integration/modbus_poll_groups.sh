@@ -6,11 +6,11 @@
 # group (one read for r0..r1, one for r10..r11, one for r20), and every value
 # exact. --check-config names an unknown group with "did you mean".
 . "$SRC_DIR/tests/integration/lib.sh"
+. "$SRC_DIR/tests/integration/modbus_lib.sh"
 P=$(free_port)
 bg slave $PY "$SRC_DIR/tests/integration/modbus_faulty.py" --tcp "$P" --log "$T/slave.jsonl" --unit 7
 wait_port "$P"
 mkdir -p "$T/profiles"
-reg() { echo "{\"name\":\"r$1\",\"address\":$1,\"type\":\"uint16\",\"output\":\"int\"${2:-}}"; }
 cat >"$T/profiles/grouped.json" <<PROF
 {"profile":"grouped","measurement":"modbus","address_base":0,"poll_interval_ms":5000,"max_gap_registers":20,
  "poll_groups":{"power":{"poll_interval_ms":300},"energy":{"poll_interval_ms":60000}},
@@ -32,7 +32,7 @@ wait_for 20 grep -q '"n": 40' "$T/slave.jsonl" || fail "too few requests"
 t0=$(grep -c . "$T/slave.jsonl")
 sleep 6
 stop_pid "$CG"
-grep -v -e '^info' -e '^warn' -e '^error' "$T/citygate.log" >"$T/points.lp"
+dry_run_points
 $PY - "$T/slave.jsonl" <<'PY' || fail "groups not read at their intervals"
 import json, sys
 reqs = [json.loads(l) for l in open(sys.argv[1]) if '"addr"' in l]

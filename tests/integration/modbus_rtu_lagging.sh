@@ -5,14 +5,9 @@
 # same size (r0, r50): neither late answer may ever be taken for the other
 # read. Purpose-built slave (not citygate-sim) on a socat PTY.
 . "$SRC_DIR/tests/integration/lib.sh"
-command -v socat >/dev/null || fail "socat is not installed"
-bg socat socat -d -d "pty,raw,echo=0,link=$T/ttySL" "pty,raw,echo=0,link=$T/ttyCG"
-wait_for 10 test -e "$T/ttyCG" || fail "socat made no PTYs"
-wait_for 10 test -e "$T/ttySL" || fail "socat made no PTYs"
-bg slave $PY "$SRC_DIR/tests/integration/modbus_faulty.py" --rtu "$T/ttySL" --log "$T/slave.jsonl" \
-    --unit 21 --late 21:100:400 --seed 3
-wait_for 10 grep -q listening "$T/slave.log" || fail "slave did not start"
-reg() { echo "{\"name\":\"r$1\",\"address\":$1,\"type\":\"uint16\",\"output\":\"int\"}"; }
+. "$SRC_DIR/tests/integration/modbus_lib.sh"
+start_pty_pair
+start_rtu_slave --unit 21 --late 21:100:400 --seed 3
 cat >"$T/cg.json" <<CONF
 {"gateway":{"id":"gw1","state_dir":"$T/state"},"normalise":{"enabled":false},
  "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
@@ -25,7 +20,7 @@ bg citygate "$CITYGATE" --dry-run --config "$T/cg.json"
 CG=$LAST_PID
 sleep 12
 stop_pid "$CG"
-grep -v -e '^info' -e '^warn' -e '^error' -e '^debug' "$T/citygate.log" >"$T/points.lp"
+dry_run_points
 echo "slave: $(grep -c "\"late\"" "$T/slave.jsonl") answers, 100-400 ms late"
 $PY "$SRC_DIR/tests/integration/modbus_lp_check.py" "$T/points.lp" lag=21:3 || fail "a late answer was taken for another read"
 pass "no late answer taken for another read of the same size"

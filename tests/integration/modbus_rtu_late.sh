@@ -10,16 +10,10 @@
 # Register A of unit U holds U*1000+A: no stored value may differ, ever; the
 # good device's values arrive on time; late and stray frames are counted.
 . "$SRC_DIR/tests/integration/lib.sh"
-command -v socat >/dev/null || fail "socat is not installed"
+. "$SRC_DIR/tests/integration/modbus_lib.sh"
+start_pty_pair
+start_rtu_slave --unit 17 --unit 18 --unit 19 --late 17:150:320 --late-every 18:3:480 --stray 19:2
 
-bg socat socat -d -d "pty,raw,echo=0,link=$T/ttySL" "pty,raw,echo=0,link=$T/ttyCG"
-wait_for 10 test -e "$T/ttyCG" || fail "socat made no PTYs"
-wait_for 10 test -e "$T/ttySL" || fail "socat made no PTYs"
-bg slave $PY "$SRC_DIR/tests/integration/modbus_faulty.py" --rtu "$T/ttySL" --log "$T/slave.jsonl" \
-    --unit 17 --unit 18 --unit 19 --late 17:150:320 --late-every 18:3:480 --stray 19:2
-wait_for 10 grep -q listening "$T/slave.log" || fail "slave did not start"
-
-reg() { echo "{\"name\":\"r$1\",\"address\":$1,\"type\":\"uint16\",\"output\":\"int\"}"; }
 cat >"$T/cg.json" <<CONF
 {"gateway":{"id":"gw1","state_dir":"$T/state"},"normalise":{"enabled":false},
  "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
@@ -33,11 +27,10 @@ cat >"$T/cg.json" <<CONF
 CONF
 bg citygate "$CITYGATE" --dry-run --config "$T/cg.json"
 CG=$LAST_PID
-count_good() { grep -c '^modbus,device=good,' "$T/citygate.log" || true; }
-enough() { [ "$(count_good)" -ge 24 ]; }
-wait_for 40 enough || fail "good device: only $(count_good) points"
+enough() { [ "$(emitted_points good)" -ge 24 ]; }
+wait_for 40 enough || fail "good device: only $(emitted_points good) points"
 stop_pid "$CG"
-grep -v -e '^info' -e '^warn' -e '^error' -e '^debug' "$T/citygate.log" >"$T/points.lp"
+dry_run_points
 echo "slave: $(grep -c '"late"' "$T/slave.jsonl") late answers, $(grep -c '"other_unit"' "$T/slave.jsonl") frames for another unit, $(grep -c '"junk"' "$T/slave.jsonl") junk"
 # good: polled every 500 ms; a slow device's worst poll holds the bus ~1.2 s
 $PY "$SRC_DIR/tests/integration/modbus_lp_check.py" "$T/points.lp" slow=17:1 late1=18:3 good=19:24:2000 ||

@@ -6,14 +6,12 @@
 # junk and a frame for another slave id. Same frame discipline as on a serial
 # line: no wrong value ever, the healthy device on time.
 . "$SRC_DIR/tests/integration/lib.sh"
+. "$SRC_DIR/tests/integration/modbus_lib.sh"
 command -v socat >/dev/null || fail "socat is not installed"
 P=$(free_port)
 bg socat socat -d -d "pty,raw,echo=0,link=$T/ttySL" "tcp-listen:$P,bind=127.0.0.1,reuseaddr"
 wait_for 10 test -e "$T/ttySL" || fail "socat made no PTY"
-bg slave $PY "$SRC_DIR/tests/integration/modbus_faulty.py" --rtu "$T/ttySL" --log "$T/slave.jsonl" \
-    --unit 17 --unit 19 --late 17:150:320 --stray 19:2
-wait_for 10 grep -q listening "$T/slave.log" || fail "slave did not start"
-reg() { echo "{\"name\":\"r$1\",\"address\":$1,\"type\":\"uint16\",\"output\":\"int\"}"; }
+start_rtu_slave --unit 17 --unit 19 --late 17:150:320 --stray 19:2
 cat >"$T/cg.json" <<CONF
 {"gateway":{"id":"gw1","state_dir":"$T/state"},"normalise":{"enabled":false},
  "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
@@ -27,12 +25,11 @@ CONF
 "$CITYGATE" --check-config "$T/cg.json" >"$T/check.out" 2>&1 || fail "config: $(cat "$T/check.out")"
 bg citygate "$CITYGATE" --dry-run --config "$T/cg.json"
 CG=$LAST_PID
-count_good() { grep -c '^modbus,device=good,' "$T/citygate.log" || true; }
-enough() { [ "$(count_good)" -ge 20 ]; }
-wait_for 40 enough || fail "good device: only $(count_good) points"
+enough() { [ "$(emitted_points good)" -ge 20 ]; }
+wait_for 40 enough || fail "good device: only $(emitted_points good) points"
 stop_pid "$CG"
-grep -q 'device m\|rtu-over-tcp 127.0.0.1' "$T/citygate.log" || true
-grep -v -e '^info' -e '^warn' -e '^error' -e '^debug' "$T/citygate.log" >"$T/points.lp"
+grep -q '^info cabinet: 2 devices on 1 connection; ' "$T/citygate.log" || fail "no plan summary"
+dry_run_points
 echo "slave: $(grep -c '"late"' "$T/slave.jsonl") late answers, $(grep -c '"other_unit"' "$T/slave.jsonl") frames for another unit"
 $PY "$SRC_DIR/tests/integration/modbus_lp_check.py" "$T/points.lp" slow=17:1 good=19:20:2000 ||
     fail "a wrong value was stored, or the good device was late"

@@ -5,12 +5,9 @@
 # pid; a stale lock file (its pid gone) is taken over; the lock goes with the
 # process. Slave: the purpose-built one (not citygate-sim) on a socat PTY.
 . "$SRC_DIR/tests/integration/lib.sh"
-command -v socat >/dev/null || fail "socat is not installed"
-bg socat socat -d -d "pty,raw,echo=0,link=$T/ttySL" "pty,raw,echo=0,link=$T/ttyCG"
-wait_for 10 test -e "$T/ttyCG" || fail "socat made no PTYs"
-wait_for 10 test -e "$T/ttySL" || fail "socat made no PTYs"
-bg slave $PY "$SRC_DIR/tests/integration/modbus_faulty.py" --rtu "$T/ttySL" --log "$T/slave.jsonl" --unit 3
-wait_for 10 grep -q listening "$T/slave.log" || fail "slave did not start"
+. "$SRC_DIR/tests/integration/modbus_lib.sh"
+start_pty_pair
+start_rtu_slave --unit 3
 real=$(readlink -f "$T/ttyCG")
 LOCK=/run/lock/LCK..${real#/dev/}
 LOCK=${LOCK//pts\//pts_}

@@ -11,6 +11,7 @@
 # Register A of unit U holds U*1000+A: influxd must never hold another value;
 # the neighbour's readings arrive on time.
 . "$SRC_DIR/tests/integration/lib.sh"
+. "$SRC_DIR/tests/integration/modbus_lib.sh"
 start_influxd
 influx_create_db city
 P=$(free_port)
@@ -18,7 +19,6 @@ bg slave $PY "$SRC_DIR/tests/integration/modbus_faulty.py" --tcp "$P" --log "$T/
     --unit 1 --unit 2 --unit 3 --unit 4 --unit 5 \
     --wrong-unit 1:2 --bad-proto 2:2 --late 3:150:320 --stall 4:3
 wait_port "$P"
-reg() { echo "{\"name\":\"r$1\",\"address\":$1,\"type\":\"uint16\",\"output\":\"int\"}"; }
 dev() { echo "{\"name\":\"$1\",\"unit_id\":$2,\"poll_interval_ms\":1000,\"address_base\":0,\"max_gap_registers\":0,
                \"registers\":[$(reg 0),$(reg 1),$(reg 100),$(reg 101)]}"; }
 cat >"$T/cg.json" <<CONF

@@ -6,13 +6,13 @@
 # within one reconnect delay (reconnect_max_ms 1000) of the server's return.
 # Readings queried back from influxd; counters from /metrics.
 . "$SRC_DIR/tests/integration/lib.sh"
+. "$SRC_DIR/tests/integration/modbus_lib.sh"
 start_influxd
 influx_create_db city
 P=$(free_port); HP=$(free_port)
 bg slave $PY "$SRC_DIR/tests/integration/modbus_faulty.py" --tcp "$P" --log "$T/slave.jsonl" --unit 1 \
     --drop-at 3 --refuse 2
 wait_port "$P"
-reg() { echo "{\"name\":\"r$1\",\"address\":$1,\"type\":\"uint16\",\"output\":\"int\"}"; }
 cat >"$T/cg.json" <<CONF
 {"gateway":{"id":"gw1","state_dir":"$T/state"},"normalise":{"enabled":false},
  "http":{"listen":"127.0.0.1:$HP"},
