@@ -656,6 +656,9 @@ static int transact(struct conn *c, struct dev *d, const struct cg_mb_request *r
         if (c->rx_n > 0 && c->last_io_us + byte_us > until) {
             until = c->last_io_us + byte_us; /* a frame is arriving: let it finish */
         }
+        if (until > deadline + d->response_timeout_ms * 1000) {
+            until = deadline + d->response_timeout_ms * 1000; /* but a babbling line does not hold the bus */
+        }
         if (mono_us() >= until) {
             break;
         }
@@ -663,12 +666,13 @@ static int transact(struct conn *c, struct dev *d, const struct cg_mb_request *r
             return rc;
         }
     }
-    if (c->rx_n > 0) {
+    if (c->rx_n > 0 && !rtu_framing(a)) {
         count_stray(c, d, d->c->unit_id, "incomplete frame at the timeout");
         c->rx_n = 0;
-        /* the rest may still come: on TCP it would put the stream out of step */
-        c->resync = !rtu_framing(a);
+        c->resync = true; /* the rest may still come and put the stream out of step */
     }
+    /* RTU: a frame begun is kept, so that waiting out the late answer below
+     * sees it whole and knows whose it was */
     if (rtu_framing(a)) {
         c->owed = d;
         c->owed_e = e;
