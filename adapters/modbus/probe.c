@@ -9,11 +9,16 @@
 #include <getopt.h>
 #include <math.h>
 #include <modbus.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "decode.h"
+#include "frame.h"
 #include "probe.h"
 
 static void usage(FILE *out)
@@ -40,6 +45,76 @@ static bool plausible(double x, bool has_range, double lo, double hi)
     }
     double a = fabs(x);
     return a == 0 || (a >= 1e-3 && a <= 1e7);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One read with the adapter's reply validation (frame.h): a frame that is not
+ * the answer (another unit id, transaction id, function or size) is skipped and
+ * counted in *skipped, never shown as the device's values. 0, or -errno /
+ * -(MODBUS_ENOBASE + exception). */
+static int probe_read(modbus_t *ctx, bool rtu, int tbl, long unit, long first, long n, long timeout_ms, uint16_t *w,
+                      uint8_t *b, unsigned *skipped)
+{
+    static const uint8_t fc[] = {[CG_MB_COIL] = 1, [CG_MB_DISCRETE] = 2, [CG_MB_INPUT] = 4, [CG_MB_HOLDING] = 3};
+    struct cg_mb_expect e;
+    uint8_t req[CG_MB_FRAME_MAX], rx[2 * CG_MB_FRAME_MAX];
+    size_t rx_n = 0;
+    int fd = modbus_get_socket(ctx);
+    cg_mb_expect_init(&e, rtu, 1, (uint8_t)unit, fc[tbl], (uint16_t)first, (uint16_t)n);
+    size_t len = cg_mb_frame_request(&e, req);
+    if (rtu ? modbus_send_raw_request(ctx, req, (int)len - 2) < 0 : send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        return -(errno ? errno : EIO);
+    }
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        while (rx_n > 0) {
+            size_t used;
+            const uint8_t *data = NULL;
+            unsigned exc = 0, u = 0;
+            enum cg_mb_scan s = cg_mb_frame_scan(&e, rx, rx_n, &used, &data, &exc, &u);
+            if (s == CG_MB_SCAN_MORE && rx_n < sizeof rx) {
+                break;
+            }
+            if (s == CG_MB_SCAN_REPLY) {
+                if (b) {
+                    cg_mb_frame_bits(data, (uint16_t)n, b);
+                } else {
+                    cg_mb_frame_words(data, (uint16_t)n, w);
+                }
+                return 0;
+            }
+            if (s == CG_MB_SCAN_EXCEPTION) {
+                return -(MODBUS_ENOBASE + (int)exc);
+            }
+            if (s == CG_MB_SCAN_DESYNC) {
+                return -EMBBADDATA;
+            }
+            (*skipped)++;
+            used = used ? used : 1;
+            memmove(rx, rx + used, rx_n - used);
+            rx_n -= used;
+        }
+        int64_t left = deadline - now_ms();
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+        if (pr <= 0) {
+            return pr < 0 && errno != EINTR ? -errno : -ETIMEDOUT;
+        }
+        ssize_t got = read(fd, rx + rx_n, sizeof rx - rx_n);
+        if (got < 0 && errno != EAGAIN && errno != EINTR) {
+            return -errno;
+        }
+        if (got == 0 && !rtu) {
+            return -ECONNRESET;
+        }
+        rx_n += got > 0 ? (size_t)got : 0;
+    }
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -178,15 +253,16 @@ int cg_modbus_probe_main(int argc, char **argv)
     }
     uint16_t w[130] = {0};
     uint8_t b[130] = {0};
-    int got;
-    switch (tbl) {
-    case CG_MB_COIL: got = modbus_read_bits(ctx, (int)first, (int)n, b); break;
-    case CG_MB_DISCRETE: got = modbus_read_input_bits(ctx, (int)first, (int)n, b); break;
-    case CG_MB_INPUT: got = modbus_read_input_registers(ctx, (int)first, (int)n, w); break;
-    default: got = modbus_read_registers(ctx, (int)first, (int)n, w); break;
+    unsigned skipped = 0;
+    bool bit_table = tbl == CG_MB_COIL || tbl == CG_MB_DISCRETE;
+    int got = probe_read(ctx, rtu != NULL, tbl, unit, first, n, timeout_ms, w, bit_table ? b : NULL, &skipped);
+    if (skipped > 0) {
+        printf("note: %u frame(s) were not the answer (another unit id, transaction id, function or size) and were "
+               "skipped\n",
+               skipped);
     }
     if (got < 0) {
-        int err = errno;
+        int err = -got;
         if (err > MODBUS_ENOBASE && err < MODBUS_ENOBASE + 16) {
             const char *name = cg_mb_exception_name((unsigned)(err - MODBUS_ENOBASE));
             fprintf(stderr, "citygate probe: exception %d (%s) reading %s %ld..%ld of unit %ld%s\n",

@@ -30,3 +30,16 @@ probe --table holding --address 40001 --count 1 >"$T/prefix.out" 2>&1 || true
 grep -q "note: 40001 looks like a manual's holding register number with its '4' prefix: that is --address 1 --base 1 (protocol address 0)" \
     "$T/prefix.out" || fail "no note on the 4xxxx prefix: $(cat "$T/prefix.out")"
 pass "a 40001-style number is explained"
+# a gateway that first answers with another unit id (0xDEAD): the probe skips
+# that frame and shows the device's own value
+P2=$(free_port)
+bg slave2 $PY "$SRC_DIR/tests/integration/modbus_faulty.py" --tcp "$P2" --log "$T/slave2.jsonl" --unit 7 --wrong-unit 7:1
+wait_port "$P2"
+"$CITYGATE" probe --tcp "127.0.0.1:$P2" --unit 7 --table holding --address 5 --base 0 --count 1 >"$T/wrong.out" ||
+    fail "probe failed: $(cat "$T/wrong.out")"
+cat "$T/wrong.out"
+grep -q '^note: 1 frame(s) were not the answer (another unit id, transaction id, function or size) and were skipped$' \
+    "$T/wrong.out" || fail "the wrong-unit frame was not reported"
+grep -qE '^  uint16 +7005\*? ' "$T/wrong.out" || fail "the probe did not show the device's own value"
+! grep -q '57005' "$T/wrong.out" || fail "the probe showed the other unit's 0xDEAD"
+pass "the probe skips an answer with another unit id"
