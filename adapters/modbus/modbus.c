@@ -1431,6 +1431,8 @@ static void mb_stop(void *state)
             a->conns[k].started = false;
         }
     }
+    /* the port is closed now: a reload's new generation takes it over */
+    cg_mb_lock_release(&a->port_lock);
 }
 
 static void mb_health(void *state, cg_health_fn report, void *ctx)
