@@ -41,6 +41,14 @@ cat "$T/second.log"
 grep -q "^error bus: serial port $T/ttyCG ($real) is in use by pid $FIRST (lock file $LOCK); refusing to be a second master on the line" \
     "$T/second.log" || fail "refusal does not name the holder"
 pass "a second citygate refuses, naming pid $FIRST"
+# a reload stops the old generation and starts the new one on the same port
+kill -HUP "$FIRST"
+wait_for 10 grep -q 'reloaded: 1 source' "$T/first.log" || fail "reload failed: $(grep -e '^error' -e 'reload' "$T/first.log")"
+n=$(grep -c '^modbus,device=d3,' "$T/first.log")
+more() { [ "$(grep -c '^modbus,device=d3,' "$T/first.log")" -gt $((n + 2)) ]; }
+wait_for 10 more || fail "no readings after the reload"
+[ "$(tr -d ' \n' <"$LOCK")" = "$FIRST" ] || fail "lock file after the reload holds '$(cat "$LOCK")'"
+pass "a reload keeps the port (and its lock)"
 stop_pid "$FIRST"
 [ ! -e "$LOCK" ] || fail "lock file left behind after a clean stop"
 # a stale lock: a pid that does not exist
