@@ -16,6 +16,7 @@ Faults, each per unit id:
   --bad-proto U:N        same, with protocol id 1 (TCP)
   --stall U:N            every Nth: the first 5 bytes of the answer, never the
                          rest (a TCP-to-RTU gateway that lost its device)
+  --stall-resume U:N:MS  every Nth: the first 5 bytes, the rest MS ms later
   --drop-at S --refuse S (TCP) at S seconds after start, close every
                          connection and the listener; listen again after
                          --refuse seconds
@@ -75,6 +76,7 @@ class Slave:
         self.wrong_unit = {u: n for u, n in (spec(s, 2) for s in args.wrong_unit)}
         self.bad_proto = {u: n for u, n in (spec(s, 2) for s in args.bad_proto)}
         self.stall = {u: n for u, n in (spec(s, 2) for s in args.stall)}
+        self.stall_resume = {u: (n, ms) for u, n, ms in (spec(s, 3) for s in args.stall_resume)}
         self.units = set(args.unit)
         self.seen = {}
         self.queue = []  # (due, seq, fd, bytes, log record)
@@ -106,6 +108,10 @@ class Slave:
         answer = frame(unit, pdu_reply(unit, fc, addr, count))
         if self.nth(self.stall, unit):
             self.schedule(fd, delay, answer[:5], dict(rec, kind="partial"))
+            return
+        if self.nth({u: n for u, (n, _) in self.stall_resume.items()}, unit):
+            self.schedule(fd, delay, answer[:5], dict(rec, kind="partial"))
+            self.schedule(fd, delay + self.stall_resume[unit][1], answer[5:], dict(rec, kind="rest"))
             return
         if self.nth(self.stray, unit):
             self.schedule(fd, delay, b"\x00\xff\x5a", dict(rec, kind="junk"))
@@ -232,7 +238,7 @@ def main():
     ap.add_argument("--unit", type=int, action="append", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--seed", type=int, default=1)
-    for k in ("late", "late-every", "stray", "wrong-unit", "bad-proto", "stall"):
+    for k in ("late", "late-every", "stray", "wrong-unit", "bad-proto", "stall", "stall-resume"):
         ap.add_argument("--" + k, action="append", default=[])
     ap.add_argument("--drop-at", type=float, default=0)
     ap.add_argument("--refuse", type=float, default=0)

@@ -8,6 +8,8 @@
 #   unit 3: answers after 150-320 ms against a 200 ms timeout
 #   unit 4: every 3rd answer stops after 5 bytes and never finishes
 #   unit 5: healthy neighbour
+#   unit 6: every 3rd answer stops after 5 bytes; the rest comes 300 ms later
+#           (after the timeout, while the next request is outstanding)
 # Register A of unit U holds U*1000+A: influxd must never hold another value;
 # the neighbour's readings arrive on time.
 . "$SRC_DIR/tests/integration/lib.sh"
@@ -16,7 +18,7 @@ start_influxd
 influx_create_db city
 P=$(free_port)
 bg slave $PY "$SRC_DIR/tests/integration/modbus_faulty.py" --tcp "$P" --log "$T/slave.jsonl" --seed 7 \
-    --unit 1 --unit 2 --unit 3 --unit 4 --unit 5 \
+    --unit 1 --unit 2 --unit 3 --unit 4 --unit 5 --unit 6 --stall-resume 6:3:300 \
     --wrong-unit 1:2 --bad-proto 2:2 --late 3:150:320 --stall 4:3
 wait_port "$P"
 dev() { echo "{\"name\":\"$1\",\"unit_id\":$2,\"poll_interval_ms\":1000,\"address_base\":0,\"max_gap_registers\":0,
@@ -26,7 +28,7 @@ cat >"$T/cg.json" <<CONF
  "outputs":[{"type":"influxdb_v1","url":"$INFLUX_URL","database":"city","flush_interval_ms":200}],
  "sources":[{"type":"modbus","name":"gw","transport":"tcp","host":"127.0.0.1","port":$P,
    "response_timeout_ms":200,"retries":1,"quarantine_after":0,
-   "devices":[$(dev wrongunit 1),$(dev badproto 2),$(dev late 3),$(dev stall 4),$(dev neighbour 5)]}]}
+   "devices":[$(dev wrongunit 1),$(dev badproto 2),$(dev late 3),$(dev stall 4),$(dev neighbour 5),$(dev resume 6)]}]}
 CONF
 bg citygate "$CITYGATE" --config "$T/cg.json"
 CG=$LAST_PID
@@ -40,7 +42,7 @@ stop_pid "$CG"
 influx_query city 'SELECT * FROM "modbus" GROUP BY "device"' >"$T/points.json"
 echo "server: $(grep -c '"wrong_unit"' "$T/slave.jsonl") wrong-unit frames, $(grep -c '"bad_proto"' "$T/slave.jsonl") protocol-id-1 frames, $(grep -c '"late"' "$T/slave.jsonl") late answers, $(grep -c '"partial"' "$T/slave.jsonl") stalled partial frames"
 $PY "$SRC_DIR/tests/integration/modbus_lp_check.py" --influx "$T/points.json" \
-    wrongunit=1:10 badproto=2:10 late=3:1 stall=4:5 neighbour=5:15:2500 ||
+    wrongunit=1:10 badproto=2:10 late=3:1 stall=4:5 neighbour=5:15:2500 resume=6:5 ||
     fail "influxd holds a value the device did not have, or the neighbour was late"
 pass "influxd never holds a wrong value; the neighbour is on time"
 grep -q 'device wrongunit: late or stray frame discarded (MBAP frame from unit 2' "$T/citygate.log" ||
