@@ -26,3 +26,13 @@ fi
 grep -q 'sources\[0\]: rtu /dev/null: the planned reads need about [0-9]* ms of every second' "$T/refuse.out" ||
     fail "refuse: message: $(cat "$T/refuse.out")"
 pass "budget_check refuse: --check-config refuses, naming the bus"
+
+# the budget counts each poll group at its own interval: a slow device
+# interval does not hide a group read every 100 ms
+sed -e 's/"poll_interval_ms":100}/"poll_interval_ms":60000,"poll_groups":{"energy":{"poll_interval_ms":100}}}/' \
+    "$T/default.json" >"$T/groups.json"
+"$CITYGATE" --check-config "$T/groups.json" >"$T/groups.out" 2>&1 || fail "groups: refused: $(cat "$T/groups.out")"
+cat "$T/groups.out"
+grep -q '^warn slowbus: rtu /dev/null: the planned reads need about [0-9]* ms of every second (20.1 requests/s' \
+    "$T/groups.out" || fail "the fast group was not counted: $(cat "$T/groups.out")"
+pass "the poll budget counts a group at its own interval"
