@@ -1293,7 +1293,7 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
             snprintf(p, sizeof p, "%s.devices[%zu]", path, b.worst_dev);
             snprintf(msg, sizeof msg,
                      "when device %s does not answer, one poll takes up to %.0f ms (response_timeout_ms x "
-                     "(1 + retries), twice that with RTU framing, + pause_after_connect_ms), longer than its poll_interval_ms %lld",
+                     "(1 + retries), twice that with RTU framing, + pause_after_connect_ms), longer than its (shortest) poll interval, %lld ms",
                      w->name, b.worst_dev_ms, (long long)b.worst_dev_interval_ms);
             if (refuse) {
                 cg_errs_add(errs, p, "%s", msg);
