@@ -26,7 +26,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/citygate.sysusers DESTINATION ${CG_S
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/citygate.tmpfiles DESTINATION ${CG_TMPFILESDIR} RENAME citygate.conf)
 install(FILES ${PROJECT_SOURCE_DIR}/docs/man/man8/citygate.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES ${PROJECT_SOURCE_DIR}/docs/man/man1/citygate-sim.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
-install(FILES ${PROJECT_SOURCE_DIR}/docs/operations.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# Every page of docs/ (they link one another by relative name: operations.md
+# to config.md, config.md to normalise.md, ...), so no installed link dangles.
+file(GLOB cg_doc_pages CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
+install(FILES ${cg_doc_pages} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/dashboards DESTINATION ${CMAKE_INSTALL_DOCDIR}
         FILES_MATCHING PATTERN "*.json")
 
@@ -39,10 +42,14 @@ set(CPACK_PACKAGE_NAME citygate)
 set(CPACK_PACKAGE_VENDOR "citygate")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "sensor-telemetry gateway: Modbus and MQTT in, InfluxDB out")
-set(CPACK_PACKAGE_DESCRIPTION
-    "citygate polls Modbus devices and subscribes to MQTT topics, normalises the\n"
-    "readings, buffers them and writes them to InfluxDB-compatible databases.\n"
-    "Runs as a hardened systemd service with health, metrics and a status page.")
+# One string: set() with several quoted arguments makes a list, and its ';'
+# separators ended up in the control file's Description. CPack puts the
+# summary above as the synopsis and indents these lines.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+    "citygate polls Modbus devices and subscribes to MQTT topics, normalises the
+readings, buffers them on disk and writes them to InfluxDB-compatible
+databases. It runs as a hardened systemd service with health checks,
+Prometheus metrics and a status page.")
 set(CPACK_PACKAGE_CONTACT "citygate maintainers <citygate@localhost>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
@@ -53,6 +60,15 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON) # library dependencies from dpkg-shlibdep
 # adduser: fallback for creating the user where systemd-sysusers is absent.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "influxdb | victoria-metrics")
+
+# Debian's changelog (gzip -9n, as dpkg and lintian expect) and copyright.
+configure_file(${CMAKE_CURRENT_LIST_DIR}/deb/changelog.in ${PROJECT_BINARY_DIR}/deb/changelog.Debian @ONLY)
+execute_process(COMMAND gzip -9nf ${PROJECT_BINARY_DIR}/deb/changelog.Debian RESULT_VARIABLE cg_gzip_rc)
+if(NOT cg_gzip_rc EQUAL 0)
+  message(FATAL_ERROR "packaging: gzip of the Debian changelog failed")
+endif()
+install(FILES ${PROJECT_BINARY_DIR}/deb/changelog.Debian.gz ${CMAKE_CURRENT_LIST_DIR}/deb/copyright
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # Maintainer scripts, and the conffile list (every file under /etc must be one).
 set(cg_deb_dir ${PROJECT_BINARY_DIR}/deb)

@@ -25,6 +25,8 @@ struct cg_gateway_conf {
     int64_t self_metrics_interval_s;
     bool gap_records;
     bool write_uint;
+    int secret_files;   /* 0 warn, 1 refuse: a secret file others can read */
+    int unsynced_clock; /* 0 degrade, 1 ignore: whether an unsynchronised clock fails /healthz */
 };
 
 struct cg_buffer_conf {
@@ -83,6 +85,13 @@ void cg_config_text_done(struct cg_config_text *t); /* frees data; NULL-safe, re
  * the file's text whenever it could be read, on success and failure alike;
  * the caller frees it with cg_config_text_done() once the errors are out. */
 int cg_config_load(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs);
+/* As cg_config_load, but when the file is JSON and only its content is wrong
+ * (-EINVAL), *out still receives what could be read (sections with errors
+ * hold defaults or are left out), so that the caller can create the sources
+ * and list their errors too: one run lists every error in every section. The
+ * caller frees *out whatever the return value. */
+int cg_config_load_partial(const char *file, struct cg_config **out, struct cg_config_text *raw,
+                           struct cg_errs *errs);
 void cg_config_free(struct cg_config *c); /* NULL-safe */
 
 #endif

@@ -22,6 +22,8 @@
 
 const char *const cg_log_level_names[] = {"error", "warn", "info", "debug", NULL};
 
+static const char *const secret_file_modes[] = {"warn", "refuse", NULL};
+static const char *const unsynced_clock_modes[] = {"degrade", "ignore", NULL};
 #define G(m) offsetof(struct cg_gateway_conf, m)
 const struct cg_opt cg_gateway_options[] = {
     {.name = "id", .type = CG_OPT_STRING, .offset = G(id),
@@ -42,6 +44,14 @@ const struct cg_opt cg_gateway_options[] = {
      .doc = "Write `citygate_gap` records when a device or an output goes down and comes back."},
     {.name = "write_uint", .type = CG_OPT_BOOL, .offset = G(write_uint), .def = "false",
      .doc = "Write unsigned fields with the `u` suffix (InfluxDB 2.x, VictoriaMetrics). Off: as integers."},
+    {.name = "secret_files", .type = CG_OPT_ENUM, .offset = G(secret_files), .def = "warn",
+     .choices = secret_file_modes,
+     .doc = "A `*_file` secret that others (or a group citygate does not run as) can read or write: `warn` "
+            "(logged, and printed by --check-config) or `refuse` (a config error; the packaged config sets it)."},
+    {.name = "unsynced_clock", .type = CG_OPT_ENUM, .offset = G(unsynced_clock), .def = "degrade",
+     .choices = unsynced_clock_modes,
+     .doc = "An unsynchronised system clock (normalise.clock_check): `degrade` makes /healthz 503 with the reason; "
+            "`ignore` keeps it ok (still logged, shown and in /metrics)."},
     CG_OPT_END,
 };
 
@@ -164,6 +174,25 @@ static const struct cg_adapter *find_adapter(const char *type)
     return NULL;
 }
 
+/* The top normalise section had errors (c->norm is NULL): still check a
+ * source's own normalise section, against the defaults, so that its errors
+ * are listed in the same run. */
+static void check_source_norm(const struct cg_config *c, const cJSON *obj, const char *path, const char *name,
+                              struct cg_errs *errs)
+{
+    struct cg_norm_conf *defaults = NULL;
+    struct cg_norm_source *ns = NULL;
+    struct cg_errs none = {0};
+    if (obj == NULL || cg_norm_conf_parse(NULL, "normalise", c->dir, &defaults, &none) < 0) {
+        goto out;
+    }
+    cg_norm_source_parse(defaults, obj, path, name, &ns, errs);
+out:
+    cg_norm_source_free(ns);
+    cg_norm_conf_free(defaults);
+    cg_errs_done(&none);
+}
+
 static void parse_sources(struct cg_config *c, cJSON *arr, struct cg_errs *errs)
 {
     if (arr == NULL) {
@@ -237,6 +266,8 @@ static void parse_sources(struct cg_config *c, cJSON *arr, struct cg_errs *errs)
             cg_norm_source_parse(c->norm, cJSON_GetObjectItemCaseSensitive(s, "normalise"), np, sc->name, &sc->norm,
                                  errs) < 0) {
             sc->norm = NULL;
+        } else if (c->norm == NULL) {
+            check_source_norm(c, cJSON_GetObjectItemCaseSensitive(s, "normalise"), np, sc->name, errs);
         }
         sc->json = cJSON_Duplicate(s, 1);
         if (sc->json == NULL) {
@@ -260,7 +291,8 @@ void cg_config_text_done(struct cg_config_text *t)
     t->len = 0;
 }
 
-int cg_config_load(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs)
+static int load(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs,
+                bool partial)
 {
     size_t before = cg_errs_count(errs);
     char *text = NULL;
@@ -309,6 +341,8 @@ int cg_config_load(const char *file, struct cg_config **out, struct cg_config_te
         cg_opt_parse(top_options, c->doc, "", &none, errs);
     }
     cg_opt_parse(cg_gateway_options, cJSON_GetObjectItemCaseSensitive(c->doc, "gateway"), "gateway", &c->gw, errs);
+    /* Every section after this one may read secret files. */
+    errs->refuse_open_secrets = c->gw.secret_files == 1;
     cg_opt_parse(cg_buffer_options, cJSON_GetObjectItemCaseSensitive(c->doc, "buffer"), "buffer", &c->buffer, errs);
     if (c->buffer.dir == NULL && c->gw.state_dir != NULL &&
         asprintf(&c->buffer.dir, "%s/buffer", c->gw.state_dir) < 0) {
@@ -403,6 +437,10 @@ int cg_config_load(const char *file, struct cg_config **out, struct cg_config_te
 
     if (cg_errs_count(errs) > before) {
         rc = -EINVAL;
+        if (partial) {
+            *out = c; /* what could be read, so the sources can add their errors */
+            return rc;
+        }
         goto fail;
     }
     *out = c;
@@ -413,6 +451,18 @@ fail:
     }
     cg_config_free(c);
     return rc < 0 ? rc : -EINVAL;
+}
+
+int cg_config_load(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs)
+{
+    return load(file, out, raw, errs, false);
+}
+
+int cg_config_load_partial(const char *file, struct cg_config **out, struct cg_config_text *raw,
+                           struct cg_errs *errs)
+{
+    *out = NULL;
+    return load(file, out, raw, errs, true);
 }
 
 void cg_config_free(struct cg_config *c)

@@ -6,11 +6,24 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* "path: message" on the heap (just "message" without a path); NULL when out of memory. */
+static char *path_message(const char *path, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *s = NULL;
+    if (asprintf(&s, "%s%s%s", path && *path ? path : "", path && *path ? ": " : "", msg) < 0) {
+        return NULL;
+    }
+    return s;
+}
 
 void cg_errs_add(struct cg_errs *e, const char *path, const char *fmt, ...)
 {
@@ -18,18 +31,30 @@ void cg_errs_add(struct cg_errs *e, const char *path, const char *fmt, ...)
         e->lost++;
         return;
     }
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *s = path_message(path, fmt, ap);
     va_end(ap);
-    char *s = NULL;
-    if (asprintf(&s, "%s%s%s", path && *path ? path : "", path && *path ? ": " : "", msg) < 0) {
+    if (s == NULL) {
         e->lost++;
         return;
     }
     e->path_len[e->n] = path ? strlen(path) : 0;
     e->msg[e->n++] = s;
+}
+
+void cg_errs_warn(struct cg_errs *e, const char *path, const char *fmt, ...)
+{
+    if (e->n_warn >= CG_ERRS_MAX) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = path_message(path, fmt, ap);
+    va_end(ap);
+    if (s != NULL) {
+        e->warn[e->n_warn++] = s;
+    }
 }
 
 size_t cg_errs_count(const struct cg_errs *e)
@@ -46,6 +71,11 @@ void cg_errs_done(struct cg_errs *e)
     }
     e->n = 0;
     e->lost = 0;
+    for (size_t i = 0; i < e->n_warn; i++) {
+        free(e->warn[i]);
+        e->warn[i] = NULL;
+    }
+    e->n_warn = 0;
 }
 
 void cg_path_key(char *out, size_t outsz, const char *base, const char *key)
@@ -143,6 +173,51 @@ char *cg_conf_expand_env(const char *s, const char *path, struct cg_errs *errs)
 
 #define SECRET_MAX 65536
 
+static bool in_our_groups(gid_t gid)
+{
+    gid_t groups[256];
+    if (gid == getegid()) {
+        return true;
+    }
+    int n = getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups);
+    for (int i = 0; i < n; i++) {
+        if (groups[i] == gid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A secret file must be private to citygate: the packaged recipe is
+ * root:citygate 0640, so the group may read it when it is a group citygate
+ * runs as; anyone else reading (or replacing) it is a leak. */
+static void check_secret_mode(int fd, const char *file, const char *path, struct cg_errs *errs)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        return;
+    }
+    const char *who = NULL, *fix = NULL;
+    if (sb.st_mode & S_IRWXO) {
+        who = sb.st_mode & S_IROTH ? "readable by others" : "writable by others";
+        fix = "o-rwx";
+    } else if ((sb.st_mode & S_IRWXG) && !in_our_groups(sb.st_gid)) {
+        who = sb.st_mode & S_IRGRP ? "readable by its group, which citygate does not run as"
+                                   : "writable by its group, which citygate does not run as";
+        fix = "g-rwx";
+    }
+    if (who == NULL) {
+        return;
+    }
+    unsigned mode = (unsigned)(sb.st_mode & 07777);
+    if (errs->refuse_open_secrets) {
+        cg_errs_add(errs, path, "%s is %s (mode %04o): chmod %s %s (gateway.secret_files is \"refuse\")", file,
+                    who, mode, fix, file);
+    } else {
+        cg_errs_warn(errs, path, "%s is %s (mode %04o): chmod %s %s", file, who, mode, fix, file);
+    }
+}
+
 char *cg_conf_read_secret(const char *file, const char *path, struct cg_errs *errs)
 {
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -157,6 +232,7 @@ char *cg_conf_read_secret(const char *file, const char *path, struct cg_errs *er
         cg_errs_add(errs, path, "out of memory");
         return NULL;
     }
+    check_secret_mode(fd, file, path, errs);
     for (;;) {
         ssize_t n = read(fd, buf + len, SECRET_MAX + 1 - len);
         if (n < 0 && errno == EINTR) {
@@ -287,6 +363,20 @@ static size_t distance(const char *a, const char *b)
     return d[la][lb];
 }
 
+const char *cg_conf_closest(const char *word, const char *const *candidates, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = 3; /* at most two edits: a typo, not another word */
+    for (size_t i = 0; word != NULL && i < n; i++) {
+        size_t d = candidates[i] ? distance(word, candidates[i]) : 99;
+        if (d < bd) {
+            bd = d;
+            best = candidates[i];
+        }
+    }
+    return best;
+}
+
 static const struct cg_opt *find_opt(const struct cg_opt *table, const char *key, int *is_file)
 {
     *is_file = 0;
@@ -340,15 +430,12 @@ int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path,
         cg_path_key(p, sizeof(p), path, it->string);
         const struct cg_opt *o = find_opt(table, it->string, &is_file);
         if (o == NULL) {
-            const char *best = NULL;
-            size_t bd = 3;
-            for (const struct cg_opt *q = table; q->name; q++) {
-                size_t d = distance(it->string, q->name);
-                if (d < bd) {
-                    bd = d;
-                    best = q->name;
-                }
+            const char *names[256];
+            size_t nn = 0;
+            for (const struct cg_opt *q = table; q->name && nn < 256; q++) {
+                names[nn++] = q->name;
             }
+            const char *best = cg_conf_closest(it->string, names, nn);
             if (best) {
                 cg_errs_add(errs, p, "unknown key (did you mean '%s'?)", best);
             } else {
@@ -386,6 +473,15 @@ int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path,
                 break;
             }
             char *v = cg_conf_expand_env(it->valuestring, p, errs);
+            if (v != NULL && v[0] == '\0' && (o->flags & CG_OPT_SECRET)) {
+                /* "" (or an unset-looking ${VAR}) would let anyone in who
+                 * sends an empty credential: no secret is written by leaving
+                 * the key out, never by emptying it. */
+                cg_errs_add(errs, p, "must not be empty%s; leave the key out for none",
+                            strchr(it->valuestring, '$') ? " (its ${...} expands to \"\")" : "");
+                free(v);
+                break;
+            }
             if (v != NULL) {
                 set_string(target, o, v);
             }

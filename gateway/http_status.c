@@ -19,6 +19,7 @@
 #define HTTP_BODY_MAX (16u * 1024u * 1024u) /* metrics/JSON of hundreds of devices fit easily */
 #define HTTP_REASONS_MAX 4096
 #define HTTP_AUTH_MAX 1024 /* longest Authorization header we look at */
+#define HTTP_TOP_DROPS 10 /* discard-ledger rows in /status.json and on the page */
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -35,8 +36,14 @@ const struct cg_opt cg_http_options[] = {
      .doc = "Basic-auth user name (with `password`)."},
     {.name = "password", .type = CG_OPT_STRING, .offset = H(password), .flags = CG_OPT_SECRET,
      .doc = "Basic-auth password; or `password_file`."},
-    {.name = "max_connections", .type = CG_OPT_INT, .offset = H(max_connections), .def = "16", .min = 1,
-     .max = 1024, .doc = "Concurrent HTTP connections accepted."},
+    {.name = "max_connections", .type = CG_OPT_INT, .offset = H(max_connections), .def = "64", .min = 2,
+     .max = 1024, .doc = "Concurrent HTTP connections accepted, in total."},
+    {.name = "max_connections_per_client", .type = CG_OPT_INT, .offset = H(max_connections_per_client),
+     .def = "8", .min = 1, .max = 1024,
+     .doc = "Concurrent connections from one client address (more are closed at once), so one slow or hostile "
+            "client cannot take every connection; must be below `max_connections`."},
+    {.name = "timeout_s", .type = CG_OPT_INT, .offset = H(timeout_s), .def = "10", .min = 1, .max = 600,
+     .doc = "A connection that sends nothing for this long (headers included) is closed."},
     {.name = "refresh_ms", .type = CG_OPT_INT, .offset = H(refresh_ms), .def = "2000", .min = 500,
      .max = 60000, .doc = "How often the status page refreshes itself."},
     CG_OPT_END,
@@ -131,9 +138,19 @@ int cg_http_conf_parse(const cJSON *obj, const char *path, struct cg_http_conf *
         cg_path_key(p, sizeof(p), path, c->username ? "password" : "username");
         cg_errs_add(errs, p, "missing: basic auth needs both username and password");
     }
+    if (c->username && c->username[0] == '\0') {
+        cg_path_key(p, sizeof(p), path, "username");
+        cg_errs_add(errs, p, "must not be empty; leave username and password out for none");
+    }
     if (c->username && strchr(c->username, ':')) {
         cg_path_key(p, sizeof(p), path, "username");
         cg_errs_add(errs, p, "must not contain ':' (basic auth separates user and password with it)");
+    }
+    if (c->max_connections_per_client >= c->max_connections) {
+        cg_path_key(p, sizeof(p), path, "max_connections_per_client");
+        cg_errs_add(errs, p, "must be below max_connections (%" PRId64 "), got %" PRId64
+                             ": one client could then take every connection",
+                    c->max_connections, c->max_connections_per_client);
     }
     if (cg_http_conf_enabled(c)) {
         cg_path_key(p, sizeof(p), path, "listen");
@@ -308,6 +325,21 @@ static const struct src_metric device_metrics[] = {
      DV(last_ok_ns), V_TS},
 };
 
+/* Links, subscriptions and rules: not devices, so an alert on
+ * citygate_device_up never fires for a silent subscription. */
+static const struct src_metric item_metrics[] = {
+    {"citygate_source_item_up", "gauge",
+     "1 when a source's link (bus, TCP gateway, broker connection), subscription or rule works; label kind.",
+     DV(up), V_BOOL},
+    {"citygate_source_item_reads_total", "counter", "Successful polls or messages through the item.", DV(ok), V_U64},
+    {"citygate_source_item_errors_total", "counter", "Failed polls or rejected messages through the item.",
+     DV(failed), V_U64},
+    {"citygate_source_item_consecutive_failures", "gauge", "Failures since the item last worked.",
+     DV(consecutive_failures), V_U64},
+    {"citygate_source_item_last_success_timestamp_seconds", "gauge", "When the item last worked (0 = never).",
+     DV(last_ok_ns), V_TS},
+};
+
 #define OS(m) offsetof(struct cg_status_output, st.m)
 static const struct src_metric output_metrics[] = {
     {"citygate_output_up", "gauge", "1 when the last write got a 2xx answer.", OS(up), V_BOOL},
@@ -352,6 +384,28 @@ static void sample_kind(struct w *w, const struct src_metric *m, const char *con
     }
 }
 
+/* The health items of every source: devices (labels source, device) or
+ * everything else (labels source, item, kind), one family per table row. */
+static void render_items(struct w *w, const struct cg_status *st, const struct src_metric *table, size_t n,
+                         bool devices)
+{
+    for (size_t m = 0; m < n; m++) {
+        family(w, table[m].name, table[m].type, table[m].help);
+        for (size_t i = 0; i < st->n_sources; i++) {
+            for (size_t k = 0; k < st->sources[i].n_devices; k++) {
+                const struct cg_status_device *d = &st->sources[i].devices[k];
+                if ((d->kind == CG_HEALTH_DEVICE) != devices) {
+                    continue;
+                }
+                const char *dl[] = {"source", st->sources[i].name, "device", d->name, NULL};
+                const char *il[] = {"source", st->sources[i].name, "item", d->name, "kind",
+                                    cg_status_kind_name(d->kind), NULL};
+                sample_kind(w, &table[m], devices ? dl : il, d);
+            }
+        }
+    }
+}
+
 int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
 {
     struct w w = {.b = out, .rc = 0};
@@ -362,6 +416,11 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
     sample_u(&w, "citygate_build_info", build, 1);
     family(&w, "citygate_healthy", "gauge", "1 when /healthz says ok, 0 when degraded.");
     sample_u(&w, "citygate_healthy", NULL, cg_status_healthy(st, reasons, sizeof(reasons)) ? 1 : 0);
+    family(&w, "citygate_clock_synchronized", "gauge",
+           "1 when the system clock is synchronised (adjtimex), 0 when not; absent when not checked.");
+    if (st->clock != CG_STATUS_CLOCK_UNCHECKED) {
+        sample_u(&w, "citygate_clock_synchronized", NULL, st->clock == CG_STATUS_CLOCK_SYNCED ? 1 : 0);
+    }
 
     for (size_t m = 0; m < sizeof(source_metrics) / sizeof(source_metrics[0]); m++) {
         family(&w, source_metrics[m].name, source_metrics[m].type, source_metrics[m].help);
@@ -370,15 +429,8 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
             sample_kind(&w, &source_metrics[m], l, &st->sources[i]);
         }
     }
-    for (size_t m = 0; m < sizeof(device_metrics) / sizeof(device_metrics[0]); m++) {
-        family(&w, device_metrics[m].name, device_metrics[m].type, device_metrics[m].help);
-        for (size_t i = 0; i < st->n_sources; i++) {
-            for (size_t k = 0; k < st->sources[i].n_devices; k++) {
-                const char *l[] = {"source", st->sources[i].name, "device", st->sources[i].devices[k].name, NULL};
-                sample_kind(&w, &device_metrics[m], l, &st->sources[i].devices[k]);
-            }
-        }
-    }
+    render_items(&w, st, device_metrics, sizeof(device_metrics) / sizeof(device_metrics[0]), true);
+    render_items(&w, st, item_metrics, sizeof(item_metrics) / sizeof(item_metrics[0]), false);
     for (size_t m = 0; m < sizeof(output_metrics) / sizeof(output_metrics[0]); m++) {
         family(&w, output_metrics[m].name, output_metrics[m].type, output_metrics[m].help);
         for (size_t i = 0; i < st->n_outputs; i++) {
@@ -404,10 +456,19 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
     sample_u(&w, "citygate_journal_appended_lines_total", NULL, st->journal.appended_lines);
     family(&w, "citygate_journal_refused_total", "counter", "Appends refused because the buffer stayed full.");
     sample_u(&w, "citygate_journal_refused_total", NULL, st->journal.refused);
+    family(&w, "citygate_buffer_write_errors_total", "counter",
+           "Disk buffer writes or syncs that failed (disk full, I/O error); the readings were held, not taken.");
+    sample_u(&w, "citygate_buffer_write_errors_total", NULL, st->journal.write_errors);
+    family(&w, "citygate_buffer_corrupt_records_total", "counter",
+           "Damaged disk buffer records (or segment tails) skipped while reading; their lines count as lost.");
+    sample_u(&w, "citygate_buffer_corrupt_records_total", NULL, st->journal.corrupt_records);
     family(&w, "citygate_fields_nonfinite_total", "counter", "Fields dropped for being NaN or infinite.");
     sample_u(&w, "citygate_fields_nonfinite_total", NULL, st->fields_nonfinite);
     family(&w, "citygate_uint_clipped_total", "counter", "Unsigned values clipped to the signed 64-bit range.");
     sample_u(&w, "citygate_uint_clipped_total", NULL, st->uint_clipped);
+    if (w.rc == 0) {
+        w.rc = cg_drops_render_metrics(st->drops, st->n_drops, out);
+    }
 
     /* The standard process_* names, so stock "process" dashboards work. */
     family(&w, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");
@@ -466,6 +527,16 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
         *nl = '\0';
         cJSON_AddItemToArray(rs, cJSON_CreateString(line));
     }
+    cJSON *ck = cJSON_AddObjectToObject(root, "clock");
+    if (ck) {
+        cJSON_AddBoolToObject(ck, "checked", st->clock != CG_STATUS_CLOCK_UNCHECKED);
+        if (st->clock == CG_STATUS_CLOCK_UNCHECKED) {
+            cJSON_AddNullToObject(ck, "synchronized");
+        } else {
+            cJSON_AddBoolToObject(ck, "synchronized", st->clock == CG_STATUS_CLOCK_SYNCED);
+        }
+        cJSON_AddBoolToObject(ck, "affects_health", !st->clock_ignored);
+    }
     cJSON *j = cJSON_AddObjectToObject(root, "buffer");
     if (j) {
         cJSON_AddNumberToObject(j, "bytes", (double)st->journal.bytes);
@@ -507,6 +578,7 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
                 goto out;
             }
             cJSON_AddStringToObject(dj, "name", d->name);
+            cJSON_AddStringToObject(dj, "kind", cg_status_kind_name(d->kind));
             cJSON_AddStringToObject(dj, "state", d->quarantined ? "quarantined" : d->up ? "up" : "down");
             cJSON_AddNumberToObject(dj, "ok", (double)d->ok);
             cJSON_AddNumberToObject(dj, "failed", (double)d->failed);
@@ -544,6 +616,24 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
                                                       ? (double)((o->st.retry_at_ns - st->now_ns) / NS_PER_S)
                                                       : 0.0);
     }
+    /* The largest discard and unmapped counts (docs/reliability.md), so a
+     * reading that was not stored as it came is visible on the page too. */
+    cJSON *dr = cJSON_AddArrayToObject(root, "discarded");
+    for (size_t i = 0; dr != NULL && i < st->n_drops && i < HTTP_TOP_DROPS; i++) {
+        const struct cg_drops_row *r = &st->drops[i];
+        cJSON *rj = cJSON_CreateObject();
+        if (rj == NULL || !cJSON_AddItemToArray(dr, rj)) {
+            cJSON_Delete(rj);
+            goto out;
+        }
+        cJSON_AddStringToObject(rj, "cause", cg_drops_cause_name(r->cause));
+        cJSON_AddStringToObject(rj, "what", cg_drops_cause_text(r->cause));
+        cJSON_AddBoolToObject(rj, "written", cg_drops_cause_kept(r->cause));
+        cJSON_AddStringToObject(rj, "source", r->source);
+        cJSON_AddStringToObject(rj, "measurement", r->measurement);
+        cJSON_AddStringToObject(rj, "field", r->field);
+        cJSON_AddNumberToObject(rj, "count", (double)r->count);
+    }
     text = cJSON_PrintUnformatted(root);
     if (text == NULL) {
         goto out;
@@ -562,198 +652,18 @@ out:
 
 /* One document, no external assets (works on a cabinet laptop with no
  * internet). Everything from the gateway is inserted with textContent. */
-static const char status_page[] =
-    "<!doctype html>\n"
-    "<html lang=\"en\">\n"
-    "<head>\n"
-    "<meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>citygate status</title>\n"
-    "<style>\n"
-    ":root{--ok:#1a7f37;--bad:#c62828;--warn:#b26a00;--mut:#5f6b7a;--bg:#f4f6f8;--card:#fff;--line:#dde2e7}\n"
-    "*{box-sizing:border-box}\n"
-    "body{margin:0;font:15px/1.4 system-ui,-apple-system,\"Segoe UI\",Roboto,\"DejaVu Sans\",sans-serif;background:var(--bg);color:#1c2430}\n"
-    "header{background:#1c2430;color:#fff;padding:10px 14px;display:flex;flex-wrap:wrap;gap:8px 14px;align-items:center}\n"
-    "header h1{font-size:18px;margin:0;font-weight:600}\n"
-    "header .meta{color:#b8c2cc;font-size:13px}\n"
-    "main{max-width:1100px;margin:0 auto;padding:10px}\n"
-    ".badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:700;font-size:14px;color:#fff;background:var(--mut)}\n"
-    ".b-ok,.b-up{background:var(--ok)}.b-degraded,.b-down,.b-quarantined{background:var(--bad)}.b-idle,.b-stale{background:var(--warn)}\n"
-    "section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:10px 0}\n"
-    "h2{font-size:16px;margin:0 0 8px}\n"
-    "h3{font-size:15px;margin:6px 0}\n"
-    ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:6px 12px}\n"
-    ".kv b{display:block;font-size:12px;color:var(--mut);font-weight:500}\n"
-    ".kv span{font-size:17px;font-variant-numeric:tabular-nums}\n"
-    ".bar{height:14px;background:#e6e9ed;border-radius:7px;overflow:hidden;margin:6px 0}\n"
-    ".bar i{display:block;height:100%;background:var(--ok)}\n"
-    ".scroll{overflow-x:auto}\n"
-    "table{border-collapse:collapse;width:100%;font-size:14px}\n"
-    "th,td{text-align:left;padding:4px 6px;border-bottom:1px solid var(--line);white-space:nowrap}\n"
-    "th{color:var(--mut);font-weight:500}\n"
-    "td.err{white-space:normal;color:var(--bad);min-width:160px}\n"
-    "pre{background:#f0f2f4;padding:6px;border-radius:4px;font-size:12px;overflow-x:auto;margin:6px 0 0;max-height:180px}\n"
-    "ul.reasons{margin:4px 0 0;padding-left:20px;color:var(--bad)}\n"
-    ".err{color:var(--bad)}\n"
-    ".muted{color:var(--mut)}\n"
-    "#auth{display:none}\n"
-    "input{font:inherit;padding:4px;width:60%}\n"
-    "@media (max-width:600px){body{font-size:14px}header h1{font-size:16px}.kv span{font-size:15px}}\n"
-    "</style>\n"
-    "</head>\n"
-    "<body>\n"
-    "<header>\n"
-    " <h1>citygate <span id=\"gw\"></span></h1>\n"
-    " <span id=\"health\" class=\"badge\">...</span>\n"
-    " <span class=\"meta\" id=\"meta\">connecting...</span>\n"
-    "</header>\n"
-    "<main>\n"
-    " <section id=\"auth\"><h2>Token required</h2>\n"
-    "  <p class=\"muted\">This gateway's status needs the token from its configuration (http.token).</p>\n"
-    "  <input id=\"tok\" type=\"password\" autocomplete=\"off\"> <button id=\"tokbtn\">Show status</button></section>\n"
-    " <section id=\"problems\" hidden><h2>Problems</h2><ul class=\"reasons\" id=\"reasons\"></ul></section>\n"
-    " <section><h2>Buffer</h2><div class=\"bar\"><i id=\"bufbar\" style=\"width:0\"></i></div><div class=\"grid\" id=\"buf\"></div></section>\n"
-    " <section><h2>Outputs</h2><div id=\"outputs\"></div></section>\n"
-    " <section><h2>Sources</h2><div id=\"sources\"></div></section>\n"
-    " <p class=\"muted\" id=\"proc\"></p>\n"
-    "</main>\n"
-    "<script>\n"
-    "\"use strict\";\n"
-    "var REFRESH = @REFRESH_MS@, token = null;\n"
-    "try { token = sessionStorage.getItem(\"cg_token\"); } catch (e) {}\n"
-    "function $(id) { return document.getElementById(id); }\n"
-    "function el(tag, cls, text) {\n"
-    "  var e = document.createElement(tag);\n"
-    "  if (cls) e.className = cls;\n"
-    "  if (text !== undefined && text !== null) e.textContent = String(text);\n"
-    "  return e;\n"
-    "}\n"
-    "function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); }\n"
-    "function num(n) { return n === null || n === undefined ? \"-\" : Number(n).toLocaleString(\"en-US\"); }\n"
-    "function bytes(n) {\n"
-    "  var u = [\"B\", \"KiB\", \"MiB\", \"GiB\"], i = 0;\n"
-    "  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }\n"
-    "  return (i ? n.toFixed(1) : n) + \" \" + u[i];\n"
-    "}\n"
-    "function ago(s) {\n"
-    "  if (s === null || s === undefined) return \"never\";\n"
-    "  if (s < 90) return Math.round(s) + \" s ago\";\n"
-    "  if (s < 5400) return Math.round(s / 60) + \" min ago\";\n"
-    "  if (s < 172800) return Math.round(s / 3600) + \" h ago\";\n"
-    "  return Math.round(s / 86400) + \" d ago\";\n"
-    "}\n"
-    "function dur(s) {\n"
-    "  if (s < 90) return Math.round(s) + \" s\";\n"
-    "  if (s < 5400) return Math.round(s / 60) + \" min\";\n"
-    "  if (s < 172800) return (s / 3600).toFixed(1) + \" h\";\n"
-    "  return (s / 86400).toFixed(1) + \" d\";\n"
-    "}\n"
-    "function kv(parent, label, value, cls) {\n"
-    "  var d = el(\"div\", \"kv\"); d.appendChild(el(\"b\", null, label));\n"
-    "  d.appendChild(el(\"span\", cls || null, value)); parent.appendChild(d);\n"
-    "}\n"
-    "function badge(state) { return el(\"span\", \"badge b-\" + state, state); }\n"
-    "function table(heads, rows) {\n"
-    "  var w = el(\"div\", \"scroll\"), t = el(\"table\"), tr = el(\"tr\");\n"
-    "  heads.forEach(function (h) { tr.appendChild(el(\"th\", null, h)); });\n"
-    "  t.appendChild(tr);\n"
-    "  rows.forEach(function (r) {\n"
-    "    var row = el(\"tr\");\n"
-    "    r.forEach(function (c) {\n"
-    "      var td = el(\"td\");\n"
-    "      if (c instanceof Node) td.appendChild(c);\n"
-    "      else if (c && typeof c === \"object\") { td.className = c.cls; td.textContent = c.text; }\n"
-    "      else td.textContent = c;\n"
-    "      row.appendChild(td);\n"
-    "    });\n"
-    "    t.appendChild(row);\n"
-    "  });\n"
-    "  w.appendChild(t); return w;\n"
-    "}\n"
-    "function render(s) {\n"
-    "  $(\"auth\").style.display = \"none\";\n"
-    "  $(\"gw\").textContent = s.gateway_id;\n"
-    "  document.title = \"citygate \" + s.gateway_id + \": \" + s.health;\n"
-    "  var h = $(\"health\"); h.textContent = s.health; h.className = \"badge b-\" + s.health;\n"
-    "  $(\"meta\").textContent = \"v\" + s.version + \" \\u00b7 up \" + dur(s.uptime_s) + \" \\u00b7 updated \" +\n"
-    "    new Date(s.now_ms).toLocaleTimeString();\n"
-    "  var rs = $(\"reasons\"); clear(rs);\n"
-    "  s.reasons.forEach(function (r) { rs.appendChild(el(\"li\", null, r)); });\n"
-    "  $(\"problems\").hidden = s.reasons.length === 0;\n"
-    "  var b = s.buffer, bar = $(\"bufbar\");\n"
-    "  bar.style.width = Math.min(100, b.used_pct) + \"%\";\n"
-    "  bar.style.background = b.used_pct > 80 ? \"var(--bad)\" : b.used_pct > 50 ? \"var(--warn)\" : \"var(--ok)\";\n"
-    "  var g = $(\"buf\"); clear(g);\n"
-    "  kv(g, \"used\", b.used_pct + \" %\"); kv(g, \"held\", bytes(b.bytes) + \" of \" + bytes(b.max_bytes));\n"
-    "  kv(g, \"lines held\", num(b.lines)); kv(g, \"refused (full)\", num(b.refused), b.refused ? \"err\" : null);\n"
-    "  var os = $(\"outputs\"); clear(os);\n"
-    "  if (!s.outputs.length) os.appendChild(el(\"p\", \"muted\", \"no outputs running\"));\n"
-    "  s.outputs.forEach(function (o) {\n"
-    "    var d = el(\"div\"), t = el(\"h3\"); t.appendChild(badge(o.state)); t.appendChild(document.createTextNode(\" \" + o.name));\n"
-    "    d.appendChild(t); d.appendChild(el(\"div\", \"muted\", o.url));\n"
-    "    var gg = el(\"div\", \"grid\");\n"
-    "    kv(gg, \"last answer\", o.last_status ? \"HTTP \" + o.last_status : \"none\");\n"
-    "    kv(gg, \"last success\", ago(o.last_ok_age_s)); kv(gg, \"sent\", num(o.lines_sent));\n"
-    "    kv(gg, \"waiting\", num(o.unsent_lines), o.oldest_unsent_s > 300 ? \"err\" : null);\n"
-    "    kv(gg, \"oldest waiting\", o.unsent_lines ? dur(o.oldest_unsent_s) : \"-\");\n"
-    "    kv(gg, \"dead-lettered\", num(o.lines_dead_lettered), o.lines_dead_lettered ? \"err\" : null);\n"
-    "    kv(gg, \"dropped\", num(o.lines_dropped + o.lines_lost), o.lines_dropped + o.lines_lost ? \"err\" : null);\n"
-    "    if (o.retry_in_s > 0) kv(gg, \"next retry in\", dur(o.retry_in_s));\n"
-    "    d.appendChild(gg);\n"
-    "    if (o.last_error && o.state !== \"up\") d.appendChild(el(\"p\", \"err\", o.last_error));\n"
-    "    os.appendChild(d);\n"
-    "  });\n"
-    "  var ss = $(\"sources\"); clear(ss);\n"
-    "  if (!s.sources.length) ss.appendChild(el(\"p\", \"muted\", \"no sources configured\"));\n"
-    "  s.sources.forEach(function (src) {\n"
-    "    var d = el(\"div\"); d.appendChild(el(\"h3\", null, src.name + \" (\" + src.type + \")\"));\n"
-    "    var gg = el(\"div\", \"grid\");\n"
-    "    kv(gg, \"readings in\", num(src.points_in)); kv(gg, \"last reading\", ago(src.last_point_age_s));\n"
-    "    kv(gg, \"rejected\", num(src.points_rejected), src.points_rejected ? \"err\" : null);\n"
-    "    kv(gg, \"refused\", num(src.points_refused), src.points_refused ? \"err\" : null);\n"
-    "    d.appendChild(gg);\n"
-    "    if (src.devices.length) {\n"
-    "      d.appendChild(table([\"device\", \"state\", \"latency\", \"ok\", \"failed\", \"last ok\", \"last error\"],\n"
-    "        src.devices.map(function (v) {\n"
-    "          return [v.name, badge(v.state), v.latency_ms === null ? \"-\" : v.latency_ms + \" ms\", num(v.ok),\n"
-    "                  num(v.failed), ago(v.last_ok_age_s), {cls: \"err\", text: v.last_error}];\n"
-    "        })));\n"
-    "    }\n"
-    "    if (src.last_lines) { d.appendChild(el(\"div\", \"muted\", \"last lines received:\")); d.appendChild(el(\"pre\", null, src.last_lines)); }\n"
-    "    ss.appendChild(d);\n"
-    "  });\n"
-    "  $(\"proc\").textContent = \"process: \" + bytes(s.process.rss_bytes) + \" resident, \" + s.process.cpu_s + \" s CPU\";\n"
-    "}\n"
-    "function stale(msg) {\n"
-    "  var h = $(\"health\"); h.textContent = \"no answer\"; h.className = \"badge b-stale\";\n"
-    "  $(\"meta\").textContent = msg;\n"
-    "}\n"
-    "function poll() {\n"
-    "  var hd = {};\n"
-    "  if (token) hd.Authorization = \"Bearer \" + token;\n"
-    "  fetch(\"status.json\", {headers: hd, cache: \"no-store\"}).then(function (r) {\n"
-    "    if (r.status === 401) { $(\"auth\").style.display = \"block\"; stale(\"token required\"); return null; }\n"
-    "    if (!r.ok) throw new Error(\"HTTP \" + r.status);\n"
-    "    return r.json();\n"
-    "  }).then(function (s) { if (s) render(s); })\n"
-    "    .catch(function (e) { stale(\"gateway not answering (\" + e.message + \"), retrying\"); })\n"
-    "    .then(function () { setTimeout(poll, REFRESH); });\n"
-    "}\n"
-    "$(\"tokbtn\").onclick = function () {\n"
-    "  token = $(\"tok\").value;\n"
-    "  try { sessionStorage.setItem(\"cg_token\", token); } catch (e) {}\n"
-    "  poll();\n"
-    "};\n"
-    "poll();\n"
-    "</script>\n"
-    "</body>\n"
-    "</html>\n";
+/* gateway/status_page.html, embedded at build time (cmake/embed.cmake):
+ * status_page_html[] with its length, NUL-terminated. */
+#include "status_page_html.h"
 
 /* ---- the server --------------------------------------------------------- */
 
 struct cg_http {
     struct MHD_Daemon *mhd;
-    const struct cg_http_conf *conf;
+    const struct cg_http_conf *conf; /* &own */
+    /* A private copy: a reload frees the config the server was started
+     * with, while the server (and its credentials) keep running. */
+    struct cg_http_conf own;
     cg_status_collect_fn collect;
     void *ctx;
     char *page; /* status_page with the refresh interval filled in */
@@ -764,50 +674,14 @@ struct cg_http {
 static bool ct_equal(const char *a, size_t la, const char *b)
 {
     size_t lb = strlen(b);
+    if (lb == 0) { /* config refuses empty secrets; an empty one never matches either */
+        return false;
+    }
     unsigned char d = la != lb;
     for (size_t i = 0; i < la; i++) {
         d |= (unsigned char)a[i] ^ (unsigned char)b[lb ? i % lb : 0];
     }
     return d == 0;
-}
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Decodes base64 into out (NUL-terminated); -EINVAL on bad input or overflow. */
-static int b64decode(const char *s, char *out, size_t outsz)
-{
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64val((unsigned char)*s);
-        if (v < 0) {
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= outsz) {
-                return -EINVAL;
-            }
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[n] = '\0';
-    return (int)n;
 }
 
 static bool authorized(const struct cg_http *h, struct MHD_Connection *conn)
@@ -828,20 +702,17 @@ static bool authorized(const struct cg_http *h, struct MHD_Connection *conn)
         return ct_equal(t, strlen(t), c->token);
     }
     if (c->username && strncasecmp(v, "Basic ", 6) == 0) {
-        char dec[HTTP_AUTH_MAX];
-        const char *t = v + 6;
-        while (*t == ' ') {
-            t++;
+        char *pass = NULL;
+        char *user = MHD_basic_auth_get_username_password(conn, &pass);
+        /* Both compared in full whatever the first one says: the time taken
+         * tells nothing about which part was wrong. */
+        bool user_ok = user != NULL && ct_equal(user, strlen(user), c->username);
+        bool pass_ok = pass != NULL && ct_equal(pass, strlen(pass), c->password);
+        if (pass != NULL) {
+            explicit_bzero(pass, strlen(pass));
         }
-        if (b64decode(t, dec, sizeof(dec)) < 0) {
-            return false;
-        }
-        char *colon = strchr(dec, ':');
-        if (colon == NULL) {
-            return false;
-        }
-        bool user_ok = ct_equal(dec, (size_t)(colon - dec), c->username);
-        bool pass_ok = ct_equal(colon + 1, strlen(colon + 1), c->password);
+        MHD_free(user);
+        MHD_free(pass);
         return user_ok && pass_ok;
     }
     return false;
@@ -916,9 +787,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     struct cg_buf b;
     cg_buf_init(&b, HTTP_BODY_MAX);
     if (healthz) {
-        char reasons[HTTP_REASONS_MAX];
+        char reasons[HTTP_REASONS_MAX], notes[HTTP_REASONS_MAX];
         bool ok = cg_status_healthy(&st, reasons, sizeof(reasons));
+        cg_status_notes(&st, notes, sizeof(notes));
         int rc = cg_buf_printf(&b, "%s\n%s", ok ? "ok" : "degraded", reasons);
+        for (char *line = notes, *nl; rc >= 0 && *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (nl == NULL) {
+                break;
+            }
+            *nl = '\0';
+            rc = cg_buf_printf(&b, "note: %s\n", line);
+        }
         ret = rc < 0 ? reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n")
                      : reply_text(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, b.data);
     } else {
@@ -939,17 +819,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static char *fill_page(int64_t refresh_ms, size_t *len)
 {
     static const char mark[] = "@REFRESH_MS@";
-    const char *at = strstr(status_page, mark);
+    const char *at = strstr(status_page_html, mark);
     char num[32];
     snprintf(num, sizeof(num), "%" PRId64, refresh_ms);
-    size_t n = sizeof(status_page) - 1 + strlen(num);
+    size_t n = status_page_html_len + strlen(num);
     char *p = malloc(n + 1);
     if (p == NULL || at == NULL) {
         free(p);
         return NULL;
     }
-    size_t pre = (size_t)(at - status_page);
-    memcpy(p, status_page, pre);
+    size_t pre = (size_t)(at - status_page_html);
+    memcpy(p, status_page_html, pre);
     memcpy(p + pre, num, strlen(num));
     strcpy(p + pre + strlen(num), at + sizeof(mark) - 1);
     *len = strlen(p);
@@ -972,7 +852,16 @@ struct cg_http *cg_http_start(const struct cg_http_conf *c, cg_status_collect_fn
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    h->conf = c;
+    h->own = *c;
+    h->own.listen = h->own.token = h->own.username = h->own.password = NULL;
+    if ((c->listen && (h->own.listen = strdup(c->listen)) == NULL) ||
+        (c->token && (h->own.token = strdup(c->token)) == NULL) ||
+        (c->username && (h->own.username = strdup(c->username)) == NULL) ||
+        (c->password && (h->own.password = strdup(c->password)) == NULL)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    h->conf = &h->own;
     h->collect = collect;
     h->ctx = ctx;
     /* Our own socket, so "address in use" reaches the log with its errno. */
@@ -996,7 +885,8 @@ struct cg_http *cg_http_start(const struct cg_http_conf *c, cg_status_collect_fn
     }
     h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_LISTEN_SOCKET, fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-                              MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_client,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout_s, MHD_OPTION_END);
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTP server on %s", c->listen);
         goto fail;
@@ -1007,6 +897,7 @@ fail:
         close(fd);
     }
     if (h) {
+        cg_opt_free(cg_http_options, &h->own);
         free(h->page);
         free(h);
     }
@@ -1024,6 +915,7 @@ void cg_http_stop(struct cg_http *h)
         return;
     }
     MHD_stop_daemon(h->mhd); /* joins its thread and closes the listening socket */
+    cg_opt_free(cg_http_options, &h->own);
     free(h->page);
     free(h);
 }

@@ -29,6 +29,8 @@ struct cg_http_conf {
     char *username; /* Basic auth, with password */
     char *password; /* secret (or password_file) */
     int64_t max_connections;
+    int64_t max_connections_per_client;
+    int64_t timeout_s;
     int64_t refresh_ms; /* status page refresh */
     /* derived by cg_http_conf_parse */
     struct sockaddr_storage addr;
@@ -49,7 +51,8 @@ bool cg_http_conf_enabled(const struct cg_http_conf *c);
 
 struct cg_http;
 
-/* Starts the server thread. c must outlive the server (borrowed); collect is
+/* Starts the server thread. c is copied (a reload may free it while the
+ * server runs on with the settings it started with); collect is
  * called from the server's threads, once per request, with ctx. Returns NULL
  * with a message in err (e.g. "cannot listen on 127.0.0.1:9273: Address
  * already in use") on failure. Returns NULL with err = "" when the conf

@@ -210,7 +210,7 @@ static int ring_push(struct cg_journal *j, struct chunk *c)
 int cg_journal_append(struct cg_journal *j, const char *lines, size_t len, uint32_t n_lines, int timeout_ms)
 {
     if (j->wal) {
-        return cg_wal_append(j->wal, lines, len, n_lines);
+        return cg_wal_append(j->wal, lines, len, n_lines, timeout_ms);
     }
     if (len == 0 || n_lines == 0) {
         return 0;

@@ -34,7 +34,11 @@ struct cg_journal_reader_stats {
 
 struct cg_journal_stats {
     uint64_t dropped_segments; /* disk: segments dropped by the size or age budget */
-    uint64_t write_errors;     /* disk: appends that failed (disk full, I/O error) */
+    uint64_t write_errors;     /* disk: writes or syncs that failed (disk full, I/O error) */
+    uint64_t corrupt_records;  /* disk: damaged records (or segment tails) skipped while reading */
+    bool write_failing;        /* disk: the last write or sync failed */
+    char problem[256];         /* disk: why the buffer is unhealthy now ("" = it is not): a write
+                                  failing, or damage seen in the last 10 minutes */
     bool disk;
     uint64_t bytes;        /* held now */
     uint64_t lines;        /* held now */
@@ -79,6 +83,8 @@ struct cg_journal_recovery {
     uint64_t torn_bytes;     /* cut from the end of the last segment */
     uint64_t corrupt_bytes;  /* skipped in earlier segments (checksum or framing) */
     uint64_t corrupt_segments;
+    uint64_t unsent_lines[CG_JOURNAL_MAX_READERS]; /* per reader: recovered lines it has not sent */
+    uint64_t delivered_lines; /* recovered lines every reader had already sent (kept until freed) */
 };
 
 /* Opens (creating dir if needed) and recovers. NULL with err set on failure. */
@@ -93,7 +99,10 @@ void cg_journal_flush(struct cg_journal *j);
 void cg_journal_free(struct cg_journal *j); /* NULL-safe; no thread may still use it */
 
 /* Appends complete lines (each ending in '\n'). timeout_ms as in cg_sink_emit.
- * 0, -ETIMEDOUT, -ESHUTDOWN, -EMSGSIZE (bigger than the whole budget), -ENOMEM. */
+ * 0, -ETIMEDOUT, -ESHUTDOWN, -EMSGSIZE (bigger than the whole budget), -ENOMEM.
+ * Disk mode: a write or (fsync always) sync that fails returns its -errno
+ * (-ENOSPC, -EIO, ...) after retrying for up to timeout_ms; nothing was taken,
+ * so the caller keeps the lines (see cg_sink_emit). */
 int cg_journal_append(struct cg_journal *j, const char *lines, size_t len, uint32_t n_lines,
                       int timeout_ms);
 

@@ -35,9 +35,38 @@ struct cg_lp_counters {
 };
 
 /* Appends one line for p to out. Returns 0, or -EINVAL with *why set to a
- * static reason (out unchanged), or -ENOBUFS / -ENOMEM from the buffer. */
+ * static reason (out unchanged), or -ENOBUFS / -ENOMEM from the buffer.
+ * Stack use: about 9 KiB (per-tag and per-field scan results). */
 int cg_lp_encode(struct cg_buf *out, const struct cg_point *p, const struct cg_lp_opts *opts,
                  struct cg_lp_counters *cnt, const char **why);
+
+/* Series keys, for callers that send the same series again and again (a
+ * device's poll, an MQTT topic): the escaped measurement and sorted tags
+ * ("air,site=s1"), i.e. the part of the line before the first space, computed
+ * once per series instead of once per point.
+ *
+ * cg_lp_series_key appends p's key to key (NUL-terminated, like every cg_buf).
+ * It checks the measurement and tags exactly as cg_lp_encode does and returns
+ * -EINVAL with the same *why when they are refused (counting nothing: call
+ * cg_lp_encode for such a point to get it counted with its exact reason), or a
+ * buffer error. The key depends on the measurement, the tags (keys and values)
+ * and opts->static_tags, nothing else; it stays valid while those do not change.
+ *
+ * cg_lp_encode_with_key appends the line for p using key[0..key_len) (from
+ * cg_lp_series_key for the same measurement, tags and static tags: p's own
+ * measurement and tags are not looked at). The bytes are exactly those
+ * cg_lp_encode writes, and fields are checked and counted the same way.
+ * Returns 0, -EINVAL with *why (out unchanged), or -ENOBUFS when the line does
+ * not fit out->max / -ENOMEM.
+ *
+ * Intended use (gateway/sink.c or an adapter): keep, per series (for example in
+ * the normaliser's per-series state or a device's poll plan), the key buffer
+ * and a generation number of the static tags; on a miss or a changed
+ * generation call cg_lp_series_key; then encode each point with
+ * cg_lp_encode_with_key. bench/lineproto_bench.c measures both paths. */
+int cg_lp_series_key(struct cg_buf *key, const struct cg_point *p, const struct cg_lp_opts *opts, const char **why);
+int cg_lp_encode_with_key(struct cg_buf *out, const char *key, size_t key_len, const struct cg_point *p,
+                          const struct cg_lp_opts *opts, struct cg_lp_counters *cnt, const char **why);
 
 /* Shortest decimal text that reads back as the same double ("%.15g".."%.17g").
  * buf must hold 32 bytes. Returns the length. */

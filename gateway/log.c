@@ -52,23 +52,52 @@ static const char *level_name(enum cg_log_level l)
     }
 }
 
+/* Copies s into out with every control byte (0x00-0x1f, 0x7f) written as
+ * \xNN, so a device-controlled string (an MQTT topic, payload text, a
+ * device's error text) can never end the line and start a forged one with
+ * its own "<0>" priority under journald. Trailing newlines are dropped
+ * (library messages such as Paho's end with one). Truncates to fit. */
+static void escape_line(char *out, size_t outsz, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s), o = 0;
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) {
+        n--;
+    }
+    for (size_t i = 0; i < n && o + 5 < outsz; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
 static void vlog(enum cg_log_level level, const char *who, const char *fmt, va_list ap)
 {
     if (level > threshold) {
         return;
     }
-    char msg[2048];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char raw[2048], msg[4 * sizeof(raw)], name[256];
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    /* The one place every line passes: escaping here covers every caller. */
+    escape_line(msg, sizeof(msg), raw);
+    escape_line(name, sizeof(name), who ? who : "citygate");
     /* One write per line, so lines from threads never interleave. */
-    static int journal = -1;
+    static int journal = -1; /* read and set under log_lock: any thread may log first */
+    pthread_mutex_lock(&log_lock);
     if (journal < 0) {
         journal = getenv("JOURNAL_STREAM") != NULL;
     }
-    pthread_mutex_lock(&log_lock);
     if (journal) {
-        fprintf(stderr, "<%d>%s: %s\n", (int)level, who ? who : "citygate", msg);
+        fprintf(stderr, "<%d>%s: %s\n", (int)level, name, msg);
     } else {
-        fprintf(stderr, "%s %s: %s\n", level_name(level), who ? who : "citygate", msg);
+        fprintf(stderr, "%s %s: %s\n", level_name(level), name, msg);
     }
     fflush(stderr);
     pthread_mutex_unlock(&log_lock);

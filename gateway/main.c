@@ -17,6 +17,7 @@
 #include "log.h"
 #include "normalise.h"
 #include "notify.h"
+#include "privdrop.h"
 #include "output_influx.h"
 #include "registry.h"
 #include "sink.h"
@@ -69,18 +70,35 @@ struct daemon {
     struct gen *g;
     struct cg_journal *journal;
     bool dry_run;
+    bool test; /* --test (dry_run is set too) */
     pthread_t dry_thread;
     int dry_started;
     int64_t started_ns;
     struct cg_http *http;
+    /* The HTTP server runs for the daemon's lifetime with the settings it
+     * started with (generations come and go under it): the daemon owns them. */
+    struct cg_http_conf *http_conf;
+    cJSON *http_json; /* that section as written, to tell a reload it changed */
     struct tracked *tracked;
     size_t n_tracked;
+    /* What earlier generations counted, by source and output name, so that
+     * counters are cumulative across reloads (guarded by lock). */
+    struct carried_src *carried_src;
+    size_t n_carried_src;
+    struct carried_out *carried_out;
+    size_t n_carried_out;
+    struct cg_norm_counters carried_norm;
+    struct carried_dev *carried_dev;
+    size_t n_carried_dev;
+    uint64_t carried_nonfinite, carried_clipped;
+    enum cg_status_clock clock_logged; /* the clock state last logged */
 };
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: citygate --config FILE [--dry-run] [--run-for SECONDS] [--log-level LEVEL]\n"
+            "       citygate --config FILE --test [--test-wait SECONDS]\n"
             "       citygate --check-config FILE\n"
             "       citygate probe --help           (read raw Modbus registers, every decoding)\n"
             "       citygate --print-options        (option reference, markdown)\n"
@@ -90,6 +108,10 @@ static void usage(FILE *f)
             "  -t, --check-config FILE  validate FILE, list every error, exit 0 (valid) or 1\n"
             "  -n, --dry-run            poll/receive as configured, print line protocol to stdout\n"
             "                           instead of sending it (the buffer on disk is not touched)\n"
+            "      --test               read every device once now, listen to MQTT for --test-wait\n"
+            "                           seconds, print the points as line protocol, store nothing;\n"
+            "                           exit 0 if every source produced a reading, else 1\n"
+            "      --test-wait SECONDS  how long --test listens (default 5)\n"
             "      --run-for SECONDS    stop by itself after SECONDS (tests, demos)\n"
             "  -l, --log-level LEVEL    error, warn, info or debug (overrides gateway.log_level)\n"
             "\n"
@@ -220,11 +242,20 @@ static void log_errs(const char *what, const struct cg_config_text *raw, struct 
     }
 }
 
+/* Config warnings (a secret file others can read): logged, the config stands. */
+static void log_warnings(const struct cg_errs *errs)
+{
+    for (size_t i = 0; i < errs->n_warn; i++) {
+        cg_log(CG_LOG_WARN, "citygate", "%s", errs->warn[i]);
+    }
+}
+
 /* ---- generations ---------------------------------------------------------- */
 
 /* Builds a generation from a loaded config: normaliser, sinks, adapter states
  * (config parsing only, no I/O). Takes ownership of conf. Errors go to errs. */
-static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool check_only, struct cg_errs *errs)
+static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool test, bool check_only,
+                              struct cg_errs *errs)
 {
     struct gen *g = calloc(1, sizeof(*g));
     if (g == NULL) {
@@ -237,8 +268,13 @@ static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool check_o
     g->pl.lp.write_uint = conf->gw.write_uint;
     g->pl.config_dir = conf->dir;
     g->pl.state_dir = conf->gw.state_dir;
-    g->pl.dry_run = dry_run;
+    g->pl.dry_run = dry_run || test;
+    g->pl.test_mode = test;
     g->pl.check_only = check_only;
+    if ((g->pl.drops = cg_drops_new()) == NULL) {
+        cg_errs_add(errs, "gateway", "out of memory");
+        return g;
+    }
     if (cg_norm_conf_enabled(conf->norm) && (g->norm = cg_norm_new(conf->norm)) == NULL) {
         cg_errs_add(errs, "normalise", "out of memory");
         return g;
@@ -257,7 +293,9 @@ static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool check_o
             cg_errs_add(errs, s->conf->path, "out of memory");
             continue;
         }
-        cg_norm_source_set_user(s->conf->norm, s->sink);
+        if (s->conf->norm != NULL) { /* NULL in a partial config (normalise had errors) */
+            cg_norm_source_set_user(s->conf->norm, s->sink);
+        }
         if (s->conf->adapter->api_version != CG_ADAPTER_API_VERSION) {
             cg_errs_add(errs, s->conf->path, "adapter '%s' was built for API version %u, not %u",
                         s->conf->adapter->type, s->conf->adapter->api_version, CG_ADAPTER_API_VERSION);
@@ -270,6 +308,26 @@ static struct gen *gen_create(struct cg_config *conf, bool dry_run, bool check_o
         }
     }
     return g;
+}
+
+static void gen_free(struct gen *g);
+
+/* Loads file. When it has errors, the sources are still created (config
+ * parsing only, as --check-config does) from what could be read, so that one
+ * run lists the errors of every section: a bad output no longer hides a
+ * misspelt device key. 0 with *out set, or < 0 with every error in errs. */
+static int load_conf(const char *file, struct cg_config **out, struct cg_config_text *raw, struct cg_errs *errs)
+{
+    struct cg_config *conf = NULL;
+    int rc = cg_config_load_partial(file, &conf, raw, errs);
+    if (rc == 0) {
+        *out = conf;
+        return 0;
+    }
+    if (conf != NULL) {
+        gen_free(gen_create(conf, false, false, true, errs)); /* owns conf */
+    }
+    return rc;
 }
 
 static void gen_stop_sources(struct gen *g)
@@ -311,6 +369,7 @@ static void gen_free(struct gen *g)
         cg_sink_free(g->sources[i].sink);
     }
     free(g->sources);
+    cg_drops_free(g->pl.drops);
     cg_config_free(g->conf);
     free(g);
 }
@@ -396,10 +455,19 @@ static struct cg_journal *open_journal(const struct cg_config *conf, bool dry_ru
         return NULL;
     }
     if (o.dir != NULL) {
+        /* unsent per output, apart from what every output already delivered
+         * (a clean stop keeps the last segment): issue 11 */
+        char unsent[1024] = "";
+        size_t u = 0;
+        for (unsigned i = 0; i < o.n_readers && u < sizeof(unsent); i++) {
+            u += (size_t)snprintf(unsent + u, sizeof(unsent) - u, " %s=%llu", np[i],
+                                  (unsigned long long)rec.unsent_lines[i]);
+        }
         cg_log(rec.torn_bytes || rec.corrupt_bytes ? CG_LOG_WARN : CG_LOG_INFO, "buffer",
-               "%s: %llu lines in %llu segments recovered; torn tail cut: %llu bytes; corrupt data skipped: "
-               "%llu bytes in %llu segments",
-               o.dir, (unsigned long long)rec.lines, (unsigned long long)rec.segments,
+               "%s: %llu lines in %llu segments recovered (unsent:%s; already delivered, kept until freed: %llu); "
+               "torn tail cut: %llu bytes; corrupt data skipped: %llu bytes in %llu segments",
+               o.dir, (unsigned long long)rec.lines, (unsigned long long)rec.segments, unsent,
+               (unsigned long long)rec.delivered_lines,
                (unsigned long long)rec.torn_bytes, (unsigned long long)rec.corrupt_bytes,
                (unsigned long long)rec.corrupt_segments);
     }
@@ -426,11 +494,195 @@ static bool same_journal(const struct cg_config *a, const struct cg_config *b)
     return true;
 }
 
+/* ---- counters across reloads --------------------------------------------- */
+
+/* Sinks and outputs belong to a generation and start from zero; a reload
+ * would reset every counter a user reads (/metrics, the exit summary, the
+ * self metrics). Before a generation is freed its counts are added here, by
+ * name, and every reader adds them back. A source or output that a reload
+ * renames starts again from zero under its new name. */
+struct carried_src {
+    char name[128];
+    struct cg_sink_counters c;
+};
+struct carried_out {
+    char name[128];
+    struct cg_influx_stats st; /* only the monotonic counters are used */
+};
+struct carried_dev {
+    char name[300]; /* "<source>/<device>" */
+    uint64_t ok, failed;
+};
+
+/* The element of *arr named name, appended (zeroed) if new. Every element
+ * starts with its name, a char array of name_size. */
+static void *carry_slot(void **arr, size_t *n, size_t elem, size_t name_size, const char *name)
+{
+    char *a = *arr;
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(a + i * elem, name) == 0) {
+            return a + i * elem;
+        }
+    }
+    if (*n >= MAX_TRACKED) {
+        return NULL;
+    }
+    a = realloc(a, (*n + 1) * elem);
+    if (a == NULL) {
+        return NULL;
+    }
+    *arr = a;
+    char *slot = a + (*n)++ * elem;
+    memset(slot, 0, elem);
+    snprintf(slot, name_size, "%s", name);
+    return slot;
+}
+
+struct carry_dev_ctx {
+    struct daemon *d;
+    const char *source;
+};
+
+static void carry_device(void *ctx, const struct cg_health_item *h)
+{
+    struct carry_dev_ctx *c = ctx;
+    char key[300];
+    snprintf(key, sizeof(key), "%s/%s", c->source, h->device ? h->device : "");
+    struct carried_dev *cd =
+        carry_slot((void **)&c->d->carried_dev, &c->d->n_carried_dev, sizeof(*cd), sizeof(cd->name), key);
+    if (cd != NULL) {
+        cd->ok += h->ok;
+        cd->failed += h->failed;
+    }
+}
+
+/* What earlier generations counted for this device (NULL: nothing). */
+static const struct carried_dev *carried_device(const struct daemon *d, const char *source, const char *device)
+{
+    char key[300];
+    snprintf(key, sizeof(key), "%s/%s", source, device ? device : "");
+    for (size_t i = 0; i < d->n_carried_dev; i++) {
+        if (strcmp(d->carried_dev[i].name, key) == 0) {
+            return &d->carried_dev[i];
+        }
+    }
+    return NULL;
+}
+
+static void add_sink_counters(struct cg_sink_counters *to, const struct cg_sink_counters *c)
+{
+    to->points_in += c->points_in;
+    to->points_rejected += c->points_rejected;
+    to->points_refused += c->points_refused;
+    to->points_filtered += c->points_filtered;
+    if (c->last_ns > to->last_ns) {
+        to->last_ns = c->last_ns;
+    }
+}
+
+static void add_influx_counters(struct cg_influx_stats *to, const struct cg_influx_stats *c)
+{
+    to->lines_sent += c->lines_sent;
+    to->batches_sent += c->batches_sent;
+    to->requests += c->requests;
+    to->retries += c->retries;
+    to->lines_dead_lettered += c->lines_dead_lettered;
+    to->lines_dropped += c->lines_dropped;
+    to->bytes_sent += c->bytes_sent;
+    to->splits += c->splits;
+    to->bisect_requests += c->bisect_requests;
+}
+
+static void add_norm_counters(struct cg_norm_counters *to, const struct cg_norm_counters *c);
+
+/* Called under d->lock, before a stopped generation is freed. */
+static void carry_counters(struct daemon *d, struct gen *g)
+{
+    for (size_t i = 0; i < g->n_sources; i++) {
+        struct carried_src *c = carry_slot((void **)&d->carried_src, &d->n_carried_src, sizeof(*c),
+                                           sizeof(c->name), g->sources[i].conf->name);
+        struct cg_sink_counters now;
+        if (c != NULL && g->sources[i].sink != NULL) {
+            cg_sink_counters(g->sources[i].sink, &now);
+            add_sink_counters(&c->c, &now);
+        }
+    }
+    if (g->norm != NULL) {
+        struct cg_norm_counters now;
+        cg_norm_counters(g->norm, &now);
+        add_norm_counters(&d->carried_norm, &now);
+    }
+    for (size_t i = 0; i < g->n_sources; i++) {
+        struct source *s = &g->sources[i];
+        if (s->state != NULL && s->conf->adapter->health != NULL) {
+            struct carry_dev_ctx c = {d, s->conf->name};
+            s->conf->adapter->health(s->state, carry_device, &c);
+        }
+    }
+    d->carried_nonfinite += atomic_load(&g->pl.fields_nonfinite);
+    d->carried_clipped += atomic_load(&g->pl.uint_clipped);
+    for (size_t i = 0; i < g->n_outputs; i++) {
+        struct carried_out *c = carry_slot((void **)&d->carried_out, &d->n_carried_out, sizeof(*c),
+                                           sizeof(c->name), cg_influx_conf_name(g->conf->outputs[i]));
+        struct cg_influx_stats now;
+        if (c != NULL) {
+            cg_influx_get_stats(g->outputs[i], &now);
+            add_influx_counters(&c->st, &now);
+        }
+    }
+}
+
+/* struct cg_norm_counters is all uint64_t counters: summed member by member. */
+_Static_assert(sizeof(struct cg_norm_counters) % sizeof(uint64_t) == 0, "cg_norm_counters: uint64_t only");
+#define NORM_N (sizeof(struct cg_norm_counters) / sizeof(uint64_t))
+
+static void add_norm_counters(struct cg_norm_counters *to, const struct cg_norm_counters *c)
+{
+    uint64_t a[NORM_N], b[NORM_N];
+    memcpy(a, to, sizeof(a));
+    memcpy(b, c, sizeof(b));
+    for (size_t i = 0; i < NORM_N; i++) {
+        a[i] += b[i];
+    }
+    memcpy(to, a, sizeof(a));
+}
+
+/* The normaliser's counters over the daemon's life. */
+static void norm_counters(const struct daemon *d, const struct gen *g, struct cg_norm_counters *out)
+{
+    cg_norm_counters(g->norm, out);
+    add_norm_counters(out, &d->carried_norm);
+}
+
+/* Source i's counters over the daemon's life. */
+static void source_counters(const struct daemon *d, const struct gen *g, size_t i, struct cg_sink_counters *out)
+{
+    cg_sink_counters(g->sources[i].sink, out);
+    for (size_t k = 0; k < d->n_carried_src; k++) {
+        if (strcmp(d->carried_src[k].name, g->sources[i].conf->name) == 0) {
+            add_sink_counters(out, &d->carried_src[k].c);
+        }
+    }
+}
+
+/* Output i's stats, its counters over the daemon's life. */
+static void output_stats(const struct daemon *d, const struct gen *g, size_t i, struct cg_influx_stats *out)
+{
+    cg_influx_get_stats(g->outputs[i], out);
+    const char *name = cg_influx_conf_name(g->conf->outputs[i]);
+    for (size_t k = 0; k < d->n_carried_out; k++) {
+        if (strcmp(d->carried_out[k].name, name) == 0) {
+            add_influx_counters(out, &d->carried_out[k].st);
+        }
+    }
+}
+
 /* ---- status (for the HTTP thread) ----------------------------------------- */
 
 struct dev_copy {
     struct cg_status_source *src;
     size_t cap;
+    const struct daemon *d;
 };
 
 static void copy_device(void *ctx, const struct cg_health_item *h)
@@ -449,16 +701,34 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
     struct cg_status_device *d = &s->devices[s->n_devices++];
     memset(d, 0, sizeof(*d));
     snprintf(d->name, sizeof(d->name), "%s", h->device ? h->device : "");
+    d->kind = h->kind;
     d->up = h->up;
     d->quarantined = h->quarantined;
     d->ok = h->ok;
     d->failed = h->failed;
+    const struct carried_dev *cd = carried_device(c->d, s->name, h->device);
+    if (cd != NULL) { /* counts of earlier generations (reloads) */
+        d->ok += cd->ok;
+        d->failed += cd->failed;
+    }
     d->consecutive_failures = h->consecutive_failures;
     d->stray_frames = h->stray_frames;
     d->skipped = h->skipped;
     d->latency_ms = h->latency_ms;
     d->last_ok_ns = h->last_ok_ns;
     snprintf(d->last_error, sizeof(d->last_error), "%s", h->last_error ? h->last_error : "");
+}
+
+/* The clock as the normaliser last probed it (not checked without one). */
+static enum cg_status_clock clock_state(const struct gen *g)
+{
+    struct cg_norm_clock ck = {.synced = -1};
+    if (g->norm != NULL) {
+        cg_norm_clock_state(g->norm, &ck);
+    }
+    return ck.synced == 1 ? CG_STATUS_CLOCK_SYNCED
+           : ck.synced == 0 ? CG_STATUS_CLOCK_UNSYNCED
+                            : CG_STATUS_CLOCK_UNCHECKED;
 }
 
 static int collect(void *ctx, struct cg_status *st)
@@ -472,8 +742,10 @@ static int collect(void *ctx, struct cg_status *st)
     st->now_ns = cg_time_now_ns();
     st->started_ns = d->started_ns;
     cg_journal_stats(d->journal, &st->journal);
-    st->fields_nonfinite = atomic_load(&g->pl.fields_nonfinite);
-    st->uint_clipped = atomic_load(&g->pl.uint_clipped);
+    st->fields_nonfinite = atomic_load(&g->pl.fields_nonfinite) + d->carried_nonfinite;
+    st->uint_clipped = atomic_load(&g->pl.uint_clipped) + d->carried_clipped;
+    st->clock = clock_state(g);
+    st->clock_ignored = g->conf->gw.unsynced_clock == 1;
     int rc = 0;
     st->sources = calloc(g->n_sources ? g->n_sources : 1, sizeof(*st->sources));
     st->outputs = calloc(g->n_outputs ? g->n_outputs : 1, sizeof(*st->outputs));
@@ -486,10 +758,10 @@ static int collect(void *ctx, struct cg_status *st)
         struct cg_status_source *o = &st->sources[st->n_sources++];
         snprintf(o->name, sizeof(o->name), "%s", s->conf->name);
         snprintf(o->type, sizeof(o->type), "%s", s->conf->adapter->type);
-        cg_sink_counters(s->sink, &o->counters);
+        source_counters(d, g, i, &o->counters);
         cg_sink_last_lines(s->sink, o->last_lines, sizeof(o->last_lines));
         if (s->conf->adapter->health && s->state) {
-            struct dev_copy c = {o, 0};
+            struct dev_copy c = {o, 0, d};
             s->conf->adapter->health(s->state, copy_device, &c);
         }
     }
@@ -497,11 +769,12 @@ static int collect(void *ctx, struct cg_status *st)
         struct cg_status_output *o = &st->outputs[st->n_outputs++];
         snprintf(o->name, sizeof(o->name), "%s", cg_influx_conf_name(g->conf->outputs[i]));
         snprintf(o->url, sizeof(o->url), "%s", cg_influx_conf_url(g->conf->outputs[i]));
-        cg_influx_get_stats(g->outputs[i], &o->st);
+        output_stats(d, g, i, &o->st);
         struct cg_journal_reader_stats rs;
         cg_journal_reader_stats(d->journal, (unsigned)i, &rs);
         o->oldest_unsent_ns = rs.oldest_unread_ns;
     }
+    rc = cg_drops_snapshot(g->pl.drops, &st->drops, &st->n_drops);
 out:
     pthread_mutex_unlock(&d->lock);
     cg_status_add_process(st);
@@ -626,6 +899,12 @@ static void second_tick(struct daemon *d)
     if (g->norm) {
         cg_norm_tick(g->norm, cg_time_now_ns(), emit_normalised, g);
     }
+    enum cg_log_level lvl = CG_LOG_INFO;
+    const char *clock_msg =
+        cg_status_clock_transition(&d->clock_logged, clock_state(g), g->conf->gw.unsynced_clock == 1, &lvl);
+    if (clock_msg != NULL) {
+        cg_log(lvl, "citygate", "%s", clock_msg);
+    }
 }
 
 /* The gateway's own counters as a `citygate` point, and the normaliser's as a
@@ -636,7 +915,7 @@ static void self_metrics(struct daemon *d)
     uint64_t in = 0, rejected = 0, refused = 0, filtered = 0, sent = 0, dead = 0, unsent = 0, lost = 0;
     for (size_t i = 0; i < g->n_sources; i++) {
         struct cg_sink_counters c;
-        cg_sink_counters(g->sources[i].sink, &c);
+        source_counters(d, g, i, &c);
         in += c.points_in;
         rejected += c.points_rejected;
         refused += c.points_refused;
@@ -644,7 +923,7 @@ static void self_metrics(struct daemon *d)
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
         struct cg_influx_stats st;
-        cg_influx_get_stats(g->outputs[i], &st);
+        output_stats(d, g, i, &st);
         sent += st.lines_sent;
         dead += st.lines_dead_lettered;
         unsent += st.journal_unread_lines;
@@ -676,7 +955,7 @@ static void self_metrics(struct daemon *d)
     struct cg_field nf[14];
     if (g->norm != NULL) {
         struct cg_norm_counters c;
-        cg_norm_counters(g->norm, &c);
+        norm_counters(d, g, &c);
         size_t k = 0;
         nf[k++] = CG_FIELD_U("points_in", c.points_in);
         nf[k++] = CG_FIELD_U("points_dropped", c.points_dropped);
@@ -704,7 +983,7 @@ static void status_line(struct daemon *d, char *out, size_t n)
     size_t up = 0;
     for (size_t i = 0; i < g->n_outputs; i++) {
         struct cg_influx_stats st;
-        cg_influx_get_stats(g->outputs[i], &st);
+        output_stats(d, g, i, &st);
         sent += st.lines_sent;
         unsent += st.journal_unread_lines;
         up += st.up;
@@ -713,18 +992,18 @@ static void status_line(struct daemon *d, char *out, size_t n)
              g->n_outputs, (unsigned long long)sent, (unsigned long long)unsent);
 }
 
-static void log_summary(struct gen *g)
+static void log_summary(struct daemon *d, struct gen *g)
 {
     for (size_t i = 0; i < g->n_sources; i++) {
         struct cg_sink_counters c;
-        cg_sink_counters(g->sources[i].sink, &c);
+        source_counters(d, g, i, &c);
         cg_log(CG_LOG_INFO, g->sources[i].conf->name, "points accepted=%llu rejected=%llu refused=%llu filtered=%llu",
                (unsigned long long)c.points_in, (unsigned long long)c.points_rejected,
                (unsigned long long)c.points_refused, (unsigned long long)c.points_filtered);
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
         struct cg_influx_stats st;
-        cg_influx_get_stats(g->outputs[i], &st);
+        output_stats(d, g, i, &st);
         cg_log(CG_LOG_INFO, cg_influx_conf_name(g->conf->outputs[i]),
                "lines sent=%llu dead-lettered=%llu dropped=%llu unsent=%llu lost-to-buffer-limit=%llu",
                (unsigned long long)st.lines_sent, (unsigned long long)st.lines_dead_lettered,
@@ -734,6 +1013,17 @@ static void log_summary(struct gen *g)
 }
 
 /* ---- reload --------------------------------------------------------------- */
+
+/* The discard ledger (drops.c) follows the running configuration across a
+ * reload, so its counters and "logged once" keys do not start over. */
+static void swap_ledger(struct daemon *d, struct gen *a, struct gen *b)
+{
+    pthread_mutex_lock(&d->lock); /* collect() reads d->g's ledger */
+    struct cg_drops *t = a->pl.drops;
+    a->pl.drops = b->pl.drops;
+    b->pl.drops = t;
+    pthread_mutex_unlock(&d->lock);
+}
 
 /* A reload failed after the old generation was stopped: start it again. */
 static void resume(struct gen *old)
@@ -755,7 +1045,7 @@ static void reload(struct daemon *d, const char *file)
     struct cg_config *conf = NULL;
     cg_notify_reloading();
     cg_log(CG_LOG_INFO, "citygate", "SIGHUP: reloading %s", file);
-    if (cg_config_load(file, &conf, &raw, &errs) < 0) {
+    if (load_conf(file, &conf, &raw, &errs) < 0) {
         log_errs("reload rejected, the running configuration stays", &raw, &errs);
         goto out;
     }
@@ -767,25 +1057,33 @@ static void reload(struct daemon *d, const char *file)
         cg_config_free(conf);
         goto out;
     }
-    struct gen *ng = gen_create(conf, d->dry_run, false, &errs); /* owns conf now */
+    struct gen *ng = gen_create(conf, d->dry_run, false, false, &errs); /* owns conf now */
     if (ng == NULL || cg_errs_count(&errs) > 0) {
         log_errs("reload rejected, the running configuration stays", &raw, &errs);
         gen_free(ng);
         goto out;
     }
     cg_config_text_done(&raw);
+    const cJSON *new_http = cJSON_GetObjectItemCaseSensitive(ng->conf->doc, "http");
+    if ((d->http_json != NULL || new_http != NULL) && !cJSON_Compare(d->http_json, new_http, 1)) {
+        cg_log(CG_LOG_WARN, "citygate", "reload: the http section changed; the status server keeps its settings "
+                                        "until the next restart");
+    }
+    log_warnings(&errs);
     /* The new config is valid: stop the old sources (nothing new comes in),
      * then the old outputs without draining: what they had not sent stays in
      * the journal and the new outputs take it from there. */
     struct gen *old = d->g;
     gen_stop_sources(old);
     gen_stop_outputs(old, 0);
+    swap_ledger(d, old, ng);
     struct cg_journal *j = d->journal;
     if (keep == NULL) {
         cg_journal_flush(j); /* positions persisted by output name */
         struct cg_journal *nj = open_journal(ng->conf, d->dry_run);
         if (nj == NULL) {
             cg_log(CG_LOG_ERROR, "citygate", "reload: the new buffer cannot be opened; going on with the old config");
+            swap_ledger(d, old, ng);
             gen_free(ng);
             resume(old);
             goto out;
@@ -794,6 +1092,8 @@ static void reload(struct daemon *d, const char *file)
     }
     if (gen_start(ng, j, d->dry_run) < 0) {
         cg_log(CG_LOG_ERROR, "citygate", "reload: the new configuration failed to start; going back to the old one");
+        gen_stop_sources(ng); /* may have started some: none may write to the ledger handed back */
+        swap_ledger(d, old, ng);
         gen_free(ng);
         if (j != d->journal) {
             cg_journal_free(j);
@@ -802,6 +1102,7 @@ static void reload(struct daemon *d, const char *file)
         goto out;
     }
     pthread_mutex_lock(&d->lock);
+    carry_counters(d, old);
     d->g = ng;
     struct cg_journal *old_j = d->journal;
     d->journal = j;
@@ -831,17 +1132,27 @@ static int check_config(const char *file)
     struct cg_config_text raw = {0};
     struct cg_config *conf = NULL;
     size_t n_out = 0, n_src = 0;
-    if (cg_config_load(file, &conf, &raw, &errs) == 0) {
+    char mem[512] = "";
+    if (load_conf(file, &conf, &raw, &errs) == 0) {
         n_out = conf->n_outputs;
         n_src = conf->n_sources;
-        gen_free(gen_create(conf, false, true, &errs));
+        if (conf->norm && cg_norm_conf_enabled(conf->norm)) {
+            cg_norm_conf_memory_ceiling(conf->norm, mem, sizeof(mem));
+        }
+        gen_free(gen_create(conf, false, false, true, &errs));
     }
     int bad = cg_errs_count(&errs) > 0;
+    for (size_t i = 0; i < errs.n_warn; i++) {
+        fprintf(stderr, "citygate: warning: %s\n", errs.warn[i]);
+    }
     if (bad) {
         print_errs(file, &raw, &errs);
     } else {
         printf("%s: OK (%zu output%s, %zu source%s)\n", file, n_out, n_out == 1 ? "" : "s", n_src,
                n_src == 1 ? "" : "s");
+        if (mem[0]) {
+            printf("%s\n", mem);
+        }
         fflush(stdout);
     }
     cg_errs_done(&errs);
@@ -849,16 +1160,62 @@ static int check_config(const char *file)
     return bad ? 1 : 0;
 }
 
-static int run(const char *file, bool dry_run, long run_for_s, const char *level_override)
+struct test_ctx {
+    const char *source;
+    int dead;
+};
+
+static void test_device(void *ctx, const struct cg_health_item *h)
+{
+    struct test_ctx *t = ctx;
+    /* a device behind a link that never came up was skipped, not failed */
+    if (h->kind == CG_HEALTH_DEVICE && !h->up && (h->failed > 0 || h->skipped > 0) && h->ok == 0) {
+        fprintf(stderr, "citygate --test: %s: device %s: no reading (%s)\n", t->source, h->device ? h->device : "?",
+                h->last_error ? h->last_error : "failed");
+        t->dead++;
+    }
+}
+
+/* --test: did every source produce a reading? Says which did not, on stderr.
+ * A source counts when it handed over at least one point and none of its
+ * devices failed every read (a Modbus source also hands over health points
+ * for a dead device). */
+static int test_verdict(const struct gen *g)
+{
+    int bad = 0;
+    for (size_t i = 0; i < g->n_sources; i++) {
+        const struct source *s = &g->sources[i];
+        struct cg_sink_counters c;
+        cg_sink_counters(s->sink, &c);
+        struct test_ctx t = {s->conf->name, 0};
+        if (s->conf->adapter->health != NULL && s->state != NULL) {
+            s->conf->adapter->health(s->state, test_device, &t);
+        }
+        if (c.points_in == 0) {
+            fprintf(stderr, "citygate --test: %s: no reading\n", s->conf->name);
+            bad = 1;
+        } else if (t.dead > 0) {
+            bad = 1;
+        } else {
+            fprintf(stderr, "citygate --test: %s: %llu points\n", s->conf->name, (unsigned long long)c.points_in);
+        }
+    }
+    return bad;
+}
+
+static int run(const char *file, bool dry_run, bool test, long run_for_s, const char *level_override)
 {
     struct cg_errs errs = {0};
     struct cg_config_text raw = {0};
-    struct daemon d = {.dry_run = dry_run};
+    if (test) {
+        dry_run = true;
+    }
+    struct daemon d = {.dry_run = dry_run, .test = test};
     struct cg_config *conf = NULL;
     int rc = 1;
 
     pthread_mutex_init(&d.lock, NULL);
-    if (cg_config_load(file, &conf, &raw, &errs) < 0) {
+    if (load_conf(file, &conf, &raw, &errs) < 0) {
         print_errs(file, &raw, &errs);
         goto out;
     }
@@ -883,13 +1240,25 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
         cg_config_free(conf);
         goto out;
     }
+    if (!dry_run) { /* before anything is opened or written there */
+        char pmsg[768];
+        int pr = cg_privdrop_to_owner(conf->gw.state_dir, pmsg, sizeof(pmsg));
+        if (pr != 0) {
+            cg_log(pr < 0 ? CG_LOG_ERROR : CG_LOG_WARN, "citygate", "%s", pmsg);
+        }
+        if (pr < 0) {
+            cg_config_free(conf);
+            goto out;
+        }
+    }
     d.started_ns = cg_time_now_ns();
-    d.g = gen_create(conf, dry_run, false, &errs);
+    d.g = gen_create(conf, dry_run, test, false, &errs);
     if (d.g == NULL || cg_errs_count(&errs) > 0) {
         print_errs(file, &raw, &errs);
         goto out;
     }
     cg_config_text_done(&raw); /* not kept for the daemon's lifetime */
+    log_warnings(&errs);
     if ((d.journal = open_journal(d.g->conf, dry_run)) == NULL) {
         goto out;
     }
@@ -902,9 +1271,13 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
     if (gen_start(d.g, d.journal, dry_run) < 0) {
         goto out;
     }
-    if (!dry_run && d.g->conf->http != NULL && cg_http_conf_enabled(d.g->conf->http)) {
+    /* The server outlives this generation: take its settings from the config. */
+    d.http_conf = d.g->conf->http;
+    d.g->conf->http = NULL;
+    d.http_json = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(d.g->conf->doc, "http"), 1);
+    if (!dry_run && d.http_conf != NULL && cg_http_conf_enabled(d.http_conf)) {
         char err[256] = "";
-        d.http = cg_http_start(d.g->conf->http, collect, &d, err, sizeof(err));
+        d.http = cg_http_start(d.http_conf, collect, &d, err, sizeof(err));
         if (d.http == NULL) {
             cg_log(CG_LOG_ERROR, "http", "%s", err);
         }
@@ -914,7 +1287,10 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
     cg_notify_ready(line);
     cg_log(CG_LOG_INFO, "citygate", "citygate %s running: gateway %s, %zu source%s, %zu output%s%s", CG_VERSION,
            d.g->conf->gw.id, d.g->n_sources, d.g->n_sources == 1 ? "" : "s", d.g->conf->n_outputs,
-           d.g->conf->n_outputs == 1 ? "" : "s", dry_run ? " (dry run: printing line protocol)" : "");
+           d.g->conf->n_outputs == 1 ? "" : "s",
+           test      ? " (test: reading every source once, printing line protocol, storing nothing)"
+           : dry_run ? " (dry run: printing line protocol)"
+                     : "");
 
     int64_t start_ms = cg_time_mono_ms();
     int64_t end_ms = run_for_s > 0 ? start_ms + run_for_s * 1000 : 0;
@@ -927,12 +1303,12 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
             cg_log(CG_LOG_INFO, "citygate", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
-        if (sig == SIGHUP) {
+        if (sig == SIGHUP && !test) {
             reload(&d, file);
         }
         int64_t now = cg_time_mono_ms();
         cg_journal_tick(d.journal);
-        if (now - last_second >= 1000) {
+        if (!test && now - last_second >= 1000) {
             second_tick(&d);
             last_second = now;
         }
@@ -961,6 +1337,8 @@ static int run(const char *file, bool dry_run, long run_for_s, const char *level
 out:
     cg_http_stop(d.http);
     d.http = NULL;
+    cg_http_conf_free(d.http_conf);
+    cJSON_Delete(d.http_json);
     /* Stop order: sources first (nothing new comes in), then the outputs drain
      * what is buffered within the drain timeout. */
     if (d.g != NULL) {
@@ -975,11 +1353,19 @@ out:
         pthread_join(d.dry_thread, NULL);
     }
     if (d.g != NULL && d.journal != NULL && !dry_run) {
-        log_summary(d.g);
+        log_summary(&d, d.g);
+    }
+    if (test && rc == 0) {
+        rc = test_verdict(d.g);
+    } else if (test) {
+        rc = 1;
     }
     gen_free(d.g);
     cg_journal_free(d.journal);
     free(d.tracked);
+    free(d.carried_src);
+    free(d.carried_out);
+    free(d.carried_dev);
     cg_errs_done(&errs);
     cg_config_text_done(&raw);
     pthread_mutex_destroy(&d.lock);
@@ -1000,6 +1386,8 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 't'},
         {"dry-run", no_argument, NULL, 'n'},
+        {"test", no_argument, NULL, 'T'},
+        {"test-wait", required_argument, NULL, 'w'},
         {"run-for", required_argument, NULL, 'r'},
         {"log-level", required_argument, NULL, 'l'},
         {"print-options", no_argument, NULL, 'P'},
@@ -1008,8 +1396,8 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *check = NULL, *level = NULL;
-    bool dry = false;
-    long run_for = 0;
+    bool dry = false, test = false;
+    long run_for = 0, test_wait = 5;
     int c;
     while ((c = getopt_long(argc, argv, "c:t:nl:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -1022,6 +1410,19 @@ int main(int argc, char **argv)
         case 'n':
             dry = true;
             break;
+        case 'T':
+            test = true;
+            break;
+        case 'w': {
+            char *end;
+            errno = 0;
+            test_wait = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || test_wait < 1 || test_wait > 3600) {
+                fprintf(stderr, "citygate: --test-wait: expected 1..3600 seconds, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'r': {
             char *end;
             errno = 0;
@@ -1065,5 +1466,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    return run(config, dry, run_for, level);
+    if (test && (dry || run_for)) {
+        fprintf(stderr, "citygate: --test goes with neither --dry-run nor --run-for (use --test-wait)\n");
+        return 2;
+    }
+    return run(config, dry, test, test ? test_wait : run_for, level);
 }

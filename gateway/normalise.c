@@ -35,6 +35,8 @@ struct fstate {
     int64_t closed;       /* windows starting before this were written: later values are late */
 };
 
+/* Per-series state, sized to the fields the series uses (issue 13: a fixed
+ * array of 64 cost ~9.3 KiB per series). */
 struct series {
     uint64_t h;
     char *key; /* "measurement,k=v,..." (sorted tags) */
@@ -42,8 +44,10 @@ struct series {
     struct cg_tag *tags; /* owned copies; immutable once made */
     size_t n_tags;
     struct cg_norm_source *src;
-    struct fstate f[CG_NORM_SERIES_FIELDS];
-    size_t n_f;
+    struct fstate *f; /* grows x2 up to CG_NORM_SERIES_FIELDS */
+    size_t n_f, cap_f;
+    int64_t seen_ns; /* last reading (idle eviction) */
+    size_t bytes;    /* what this series counts against max_state_mb */
     uint64_t c_oor, c_imp, c_stuck, c_jump, c_drop;
     struct series *next;
 };
@@ -66,7 +70,11 @@ struct gap {
 
 struct cg_norm {
     const struct cg_norm_conf *c;
-    pthread_mutex_t mu; /* series, cards, gaps, clock */
+    pthread_mutex_t mu;      /* series, gaps, clock */
+    pthread_mutex_t card_mu; /* cards, n_cards */
+    size_t state_bytes; /* series state, against max_state_mb */
+    size_t n_cards;     /* (measurement, tag key) sets, at most max_tag_keys */
+    size_t evict_cursor;
     struct series **buckets;
     size_t n_buckets;
     struct series **all; /* append-only: stable indices for tick */
@@ -78,6 +86,7 @@ struct cg_norm {
     atomic_int synced; /* 1, 0, -1 */
     int64_t last_clock_report;
     pthread_mutex_t salt_mu;
+    EVP_MD *sha256; /* fetched once: OpenSSL 3's one-shot HMAC() fetches under a global lock on every call */
     int64_t salt_period;
     bool salt_valid;
     unsigned char salt_key[32];
@@ -130,7 +139,13 @@ struct cg_norm *cg_norm_new(const struct cg_norm_conf *c)
     }
     n->n_buckets = nb;
     pthread_mutex_init(&n->mu, NULL);
+    pthread_mutex_init(&n->card_mu, NULL);
     pthread_mutex_init(&n->salt_mu, NULL);
+    n->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (n->sha256 == NULL) {
+        cg_norm_free(n);
+        return NULL;
+    }
     n->clock.synced = -1;
     atomic_store(&n->synced, -1);
     /* Probe the clock now, not at the first tick: otherwise the first second's
@@ -159,8 +174,13 @@ static void series_free(struct series *s)
     for (size_t i = 0; i < s->n_f; i++) {
         free(s->f[i].key);
     }
+    free(s->f);
     free(s);
 }
+
+/* Heap bytes of a string, with malloc's per-chunk overhead, so the budget
+ * follows what RSS sees. */
+#define CHUNK(n) ((((size_t)(n) + 8 + 15) / 16) * 16)
 
 static void gap_done(struct gap *g)
 {
@@ -193,9 +213,21 @@ void cg_norm_free(struct cg_norm *n)
     }
     free(n->gaps);
     pthread_mutex_destroy(&n->mu);
+    pthread_mutex_destroy(&n->card_mu);
     pthread_mutex_destroy(&n->salt_mu);
+    EVP_MD_free(n->sha256);
     OPENSSL_cleanse(n->salt_key, sizeof(n->salt_key));
     free(n);
+}
+
+const struct cg_norm_conf *cg_norm_conf_of(const struct cg_norm *n)
+{
+    return n ? n->c : NULL;
+}
+
+const struct cg_schema *cg_norm_schema(const struct cg_norm *n)
+{
+    return n ? n->c->schema : NULL;
 }
 
 void cg_norm_counters(const struct cg_norm *n, struct cg_norm_counters *out)
@@ -228,6 +260,47 @@ static char *text_alloc(struct cg_norm_scratch *s, size_t len)
 }
 
 /* ---- privacy ---------------------------------------------------------------- */
+
+/* HMAC-SHA256 (RFC 2104) over a digest fetched once, so threads hashing at
+ * the same time do not queue on OpenSSL's fetch lock. 0 or -ENOMEM. */
+static int hmac_sha256(const EVP_MD *md, const unsigned char *key, size_t klen, const void *msg, size_t mlen,
+                       unsigned char out[32])
+{
+    unsigned char k[64] = {0}, pad[64], inner[32];
+    int rc = -ENOMEM;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -ENOMEM;
+    }
+    if (klen > sizeof(k)) {
+        if (EVP_Digest(key, klen, k, NULL, md, NULL) != 1) {
+            goto out;
+        }
+    } else {
+        memcpy(k, key, klen);
+    }
+    for (size_t i = 0; i < sizeof(pad); i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, sizeof(pad)) != 1 ||
+        EVP_DigestUpdate(ctx, msg, mlen) != 1 || EVP_DigestFinal_ex(ctx, inner, NULL) != 1) {
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(pad); i++) {
+        pad[i] = k[i] ^ 0x5c;
+    }
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, sizeof(pad)) != 1 ||
+        EVP_DigestUpdate(ctx, inner, sizeof(inner)) != 1 || EVP_DigestFinal_ex(ctx, out, NULL) != 1) {
+        goto out;
+    }
+    rc = 0;
+out:
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
 
 /* The hashing key of a period: HMAC-SHA256(secret, "citygate-privacy/v1/<period>").
  * Derived, so the secret file never changes and restarts agree on the key. */
@@ -273,12 +346,14 @@ static const char *privatise(struct cg_norm *n, const struct priv_rule *r, const
         return o;
     }
     unsigned char key[32], md[32];
-    unsigned len = 0;
     static const char hex[] = "0123456789abcdef";
     size_t chars = (size_t)n->c->privacy_hash_chars;
     period_key(n, t_ns, key);
-    HMAC(EVP_sha256(), key, 32, (const unsigned char *)v, strlen(v), md, &len);
+    int hr = hmac_sha256(n->sha256, key, sizeof(key), v, strlen(v), md);
     OPENSSL_cleanse(key, sizeof(key));
+    if (hr < 0) {
+        return NULL;
+    }
     char *o = text_alloc(s, chars);
     if (o) {
         for (size_t i = 0; i < chars; i++) {
@@ -300,7 +375,12 @@ static struct series *series_get(struct cg_norm *n, struct cg_norm_source *src, 
             return s;
         }
     }
-    if (n->n_all >= (size_t)n->c->max_series) {
+    size_t need = CHUNK(sizeof(struct series)) + CHUNK(strlen(key) + 1) + CHUNK(strlen(meas) + 1) +
+                  CHUNK((n_tags + 1) * sizeof(struct cg_tag));
+    for (size_t i = 0; i < n_tags; i++) {
+        need += CHUNK(strlen(tags[i].key) + 1) + CHUNK(strlen(tags[i].value) + 1);
+    }
+    if (n->n_all >= (size_t)n->c->max_series || n->state_bytes + need > n->c->max_state_bytes) {
         *full = true;
         return NULL;
     }
@@ -338,14 +418,19 @@ static struct series *series_get(struct cg_norm *n, struct cg_norm_source *src, 
         s->tags[s->n_tags].value = v;
         s->n_tags++;
     }
+    s->bytes = need;
+    n->state_bytes += need;
     s->next = n->buckets[b];
     n->buckets[b] = s;
     n->all[n->n_all++] = s;
     return s;
 }
 
-static struct fstate *fstate_get(struct series *s, const char *key, const struct cg_schema_field *sf,
-                                 enum cg_field_type type)
+/* The series' state of one field, made on first use. NULL (the value passes
+ * without state, counted state_full) past CG_NORM_SERIES_FIELDS fields or
+ * max_state_mb. n->mu held; the pointer is valid until the next call. */
+static struct fstate *fstate_get(struct cg_norm *n, struct series *s, const char *key,
+                                 const struct cg_schema_field *sf, enum cg_field_type type, bool *full)
 {
     if (s == NULL) {
         return NULL;
@@ -356,21 +441,45 @@ static struct fstate *fstate_get(struct series *s, const char *key, const struct
         }
     }
     if (s->n_f >= CG_NORM_SERIES_FIELDS) {
+        *full = true;
         return NULL;
+    }
+    size_t grow = 0, cap = s->cap_f;
+    if (s->n_f == s->cap_f) {
+        cap = s->cap_f ? s->cap_f * 2 : 2;
+        cap = cap > CG_NORM_SERIES_FIELDS ? CG_NORM_SERIES_FIELDS : cap;
+        grow = CHUNK(cap * sizeof(struct fstate)) - (s->cap_f ? CHUNK(s->cap_f * sizeof(struct fstate)) : 0);
+    }
+    size_t need = grow + CHUNK(strlen(key) + 1);
+    if (n->state_bytes + need > n->c->max_state_bytes) {
+        *full = true;
+        return NULL;
+    }
+    if (grow) {
+        struct fstate *a = realloc(s->f, cap * sizeof(*a));
+        if (a == NULL) {
+            return NULL;
+        }
+        s->f = a;
+        s->cap_f = cap;
     }
     struct fstate *f = &s->f[s->n_f];
     memset(f, 0, sizeof(*f));
     f->key = strdup(key);
     if (f->key == NULL) {
+        n->state_bytes += grow;
+        s->bytes += grow;
         return NULL;
     }
+    n->state_bytes += need;
+    s->bytes += need;
     f->sf = sf;
     f->type = type;
     s->n_f++;
     return f;
 }
 
-/* ---- cardinality budget (n->mu held) -------------------------------------- */
+/* ---- cardinality budget (n->card_mu held) --------------------------------- */
 
 static uint64_t budget_of(const struct cg_norm_conf *c, const char *meas)
 {
@@ -378,7 +487,11 @@ static uint64_t budget_of(const struct cg_norm_conf *c, const char *meas)
     return b ? (uint64_t)b->v : (uint64_t)c->max_tag_values;
 }
 
-static struct card *card_get(struct cg_norm *n, const char *meas, const char *key)
+/* The value set of (measurement, tag key). NULL with *full set past
+ * max_tag_keys sets (a payload inventing tag keys must not grow memory
+ * without bound), NULL alone on ENOMEM. Sets start small and double up to
+ * twice the budget. */
+static struct card *card_get(struct cg_norm *n, const char *meas, const char *key, bool *full)
 {
     uint64_t h = fnv_str(fnv_str(FNV0, meas), key);
     struct card **head = &n->cards[h % CARD_BUCKETS];
@@ -387,6 +500,10 @@ static struct card *card_get(struct cg_norm *n, const char *meas, const char *ke
             return c;
         }
     }
+    if (n->n_cards >= (size_t)n->c->max_tag_keys) {
+        *full = true;
+        return NULL;
+    }
     struct card *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         return NULL;
@@ -394,9 +511,6 @@ static struct card *card_get(struct cg_norm *n, const char *meas, const char *ke
     c->h = h;
     c->limit = budget_of(n->c, meas);
     c->cap = 16;
-    while (c->cap < c->limit * 2) {
-        c->cap <<= 1;
-    }
     c->meas = strdup(meas);
     c->key = strdup(key);
     c->set = calloc(c->cap, sizeof(*c->set));
@@ -409,7 +523,34 @@ static struct card *card_get(struct cg_norm *n, const char *meas, const char *ke
     }
     c->next = *head;
     *head = c;
+    n->n_cards++;
     return c;
+}
+
+/* Doubles the set when it is half full, up to twice the budget. */
+static int card_grow(struct card *c)
+{
+    if ((c->n + 1) * 2 <= c->cap || c->cap >= c->limit * 2) {
+        return 0;
+    }
+    size_t cap = c->cap * 2;
+    uint64_t *set = calloc(cap, sizeof(*set));
+    if (set == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < c->cap; i++) {
+        if (c->set[i] != 0) {
+            size_t j = c->set[i] & (cap - 1);
+            while (set[j] != 0) {
+                j = (j + 1) & (cap - 1);
+            }
+            set[j] = c->set[i];
+        }
+    }
+    free(c->set);
+    c->set = set;
+    c->cap = cap;
+    return 0;
 }
 
 /* Slot of h in the set: where it is, or the empty slot where it would go. */
@@ -590,6 +731,28 @@ static bool series_key(char *out, size_t outsz, const char *meas, struct cg_tag 
     return true;
 }
 
+/* Notes what was not written as it came (or written unmapped). Repeats of a
+ * (cause, field) add up; when the list is full the rest count under the last
+ * slot's cause with field "other", so nothing goes uncounted. */
+static void ev(struct cg_norm_scratch *s, enum cg_drop_cause c, const char *field)
+{
+    for (size_t i = 0; i < s->n_ev; i++) {
+        struct cg_norm_event *e = &s->ev[i];
+        if (e->cause == c && (e->field == field || (e->field && field && strcmp(e->field, field) == 0))) {
+            e->n++;
+            return;
+        }
+    }
+    if (s->n_ev == CG_NORM_EVENTS_MAX) {
+        struct cg_norm_event *e = &s->ev[CG_NORM_EVENTS_MAX - 1];
+        e->cause = c;
+        e->field = CG_DROPS_OTHER;
+        e->n++;
+        return;
+    }
+    s->ev[s->n_ev++] = (struct cg_norm_event){.cause = c, .field = field, .n = 1};
+}
+
 static void finish(struct cg_norm *n, struct cg_norm_source *src, struct cg_norm_counters *L)
 {
     norm_counters_add(&n->cnt, L);
@@ -617,6 +780,8 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
 
     *why = NULL;
     L.points_in = 1;
+    s->n_ev = 0;
+    s->ev_measurement = in->measurement;
     if (!c->enabled) {
         out[0] = *in;
         L.points_out = 1;
@@ -629,34 +794,51 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
     const char *meas = in->measurement;
     const char *mm = src ? norm_map(src->meas_map, src->n_meas_map, meas) : NULL;
     meas = mm ? mm : meas;
+    s->ev_measurement = meas;
+    int policy = src && src->schema_policy >= 0 ? src->schema_policy : c->schema_policy;
     const struct cg_schema_meas *sm = cg_schema_measurement(c->schema, meas);
     if (sm == NULL) {
         L.unknown_measurements++;
-        if (c->unknown_measurements == UNKNOWN_DROP) {
+        if (policy == SCHEMA_STRICT) {
+            L.unknown_measurements_dropped++;
+            ev(s, CG_DROP_SCHEMA_MEASUREMENT, NULL);
             return drop(n, src, &L, why, "measurement not in the schema");
         }
+        ev(s, CG_DROP_UNMAPPED_MEASUREMENT, NULL);
     }
 
     /* tags: rename, privacy; the quality tag is ours */
     struct cg_tag *tags = s->tags[0];
     size_t nt = 0;
     int64_t t = in->time_ns;
-    for (size_t i = 0; i < in->n_tags && nt < CG_POINT_MAX_TAGS; i++) {
+    for (size_t i = 0; i < in->n_tags; i++) {
         const char *key = in->tags[i].key, *val = in->tags[i].value;
         const char *rk = src ? norm_map(src->tag_map, src->n_tag_map, key) : NULL;
         key = rk ? rk : key;
-        if (val == NULL || val[0] == '\0' || (qtag && strcmp(key, qtag) == 0)) {
+        if (qtag && strcmp(key, qtag) == 0) {
+            continue; /* ours: replaced by the quality mark below */
+        }
+        if (val == NULL || val[0] == '\0') {
+            L.empty_tags++;
+            ev(s, CG_DROP_EMPTY_TAG, key);
+            continue;
+        }
+        if (nt == CG_POINT_MAX_TAGS) {
+            L.tags_over_limit++;
+            ev(s, CG_DROP_TAG_LIMIT, key);
             continue;
         }
         const struct priv_rule *pr = norm_priv(src, key);
         if (pr && pr->act == PRIV_DROP) {
             L.privacy_dropped++;
+            ev(s, CG_DROP_PRIVACY_TAG, key);
             continue;
         }
         if (pr && pr->act != PRIV_KEEP) {
             val = privatise(n, pr, val, t, s);
             if (val == NULL) {
                 L.text_overflow++;
+                ev(s, CG_DROP_PRIVACY_OVERFLOW, key);
                 return drop(n, src, &L, why, "privacy output does not fit");
             }
             pr->act == PRIV_HASH ? L.privacy_hashed++ : L.privacy_truncated++;
@@ -672,6 +854,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
         L.time_future++;
         if (c->future_policy == TIME_DROP) {
             L.time_dropped++;
+            ev(s, CG_DROP_TIME_FUTURE, NULL);
             return drop(n, src, &L, why, "timestamp too far in the future");
         }
         if (c->future_policy == TIME_CLAMP) {
@@ -683,6 +866,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
         L.time_past++;
         if (c->past_policy == TIME_DROP) {
             L.time_dropped++;
+            ev(s, CG_DROP_TIME_PAST, NULL);
             return drop(n, src, &L, why, "timestamp too far in the past");
         }
         if (c->past_policy == TIME_CLAMP) {
@@ -698,63 +882,35 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
     bool have_key = series_key(s->key, sizeof(s->key), meas, tags, nt);
     uint64_t h = have_key ? fnv_str(fnv_str(FNV0, src ? src->name : ""), s->key) : 0;
     int64_t stuck_polls = src && src->stuck_polls >= 0 ? src->stuck_polls : c->stuck_polls;
-    int unknown_fields = src && src->unknown_fields >= 0 ? src->unknown_fields : c->unknown_fields;
     int64_t w_ns = src ? src->window_s * NS_PER_S : 0;
     const struct name_num *db_all = src ? norm_num(src->deadband, src->n_deadband, "*") : NULL;
 
-    pthread_mutex_lock(&n->mu);
-
-    /* cardinality budget: check every tag first, then admit the new values */
-    struct card *cards[CG_POINT_MAX_TAGS];
-    uint64_t vh[CG_POINT_MAX_TAGS];
-    for (size_t i = 0; i < nt; i++) {
-        cards[i] = card_get(n, meas, tags[i].key);
-        vh[i] = value_hash(tags[i].value);
-        if (cards[i] == NULL) {
-            pthread_mutex_unlock(&n->mu);
-            finish(n, src, &L);
-            return -ENOMEM;
-        }
-        struct card *cd = cards[i];
-        if (cd->set[card_slot(cd, vh[i])] == 0 && cd->n >= cd->limit) {
-            cd->held++;
-            snprintf(cd->source, sizeof(cd->source), "%s", src ? src->name : "");
-            snprintf(cd->example, sizeof(cd->example), "%s", tags[i].value);
-            pthread_mutex_unlock(&n->mu);
-            L.cardinality_held++;
-            return drop(n, src, &L, why, "cardinality budget: too many distinct tag values");
-        }
-    }
-    for (size_t i = 0; i < nt; i++) {
-        size_t slot = card_slot(cards[i], vh[i]);
-        if (cards[i]->set[slot] == 0) {
-            cards[i]->set[slot] = vh[i];
-            cards[i]->n++;
-        }
-    }
-
-    bool full = false;
-    struct series *se = have_key ? series_get(n, src, h, s->key, meas, tags, nt, &full) : NULL;
-    if (full) {
-        L.series_full++;
-    }
-
+    /* Pass 1, without the lock: names, privacy (HMAC), units and types are
+     * pure work on this point, so adapter threads do not wait on each other
+     * for them (issue 13). */
     size_t nf = 0;
-    for (size_t i = 0; i < in->n_fields && nf < CG_POINT_MAX_FIELDS; i++) {
+    for (size_t i = 0; i < in->n_fields; i++) {
         const struct cg_field *f = &in->fields[i];
         const char *name = f->key;
+        if (nf == CG_POINT_MAX_FIELDS) {
+            L.fields_over_limit++;
+            ev(s, CG_DROP_FIELD_LIMIT, name);
+            continue;
+        }
         const char *rn = src ? norm_map(src->field_map, src->n_field_map, name) : NULL;
         name = rn ? rn : name;
         const struct cg_schema_field *sf = cg_schema_field(sm, name);
         if (sf) {
             name = sf->name;
         } else if (sm) {
-            if (unknown_fields == UNKNOWN_DROP) {
+            if (policy == SCHEMA_STRICT) {
                 L.unknown_fields_dropped++;
+                ev(s, CG_DROP_SCHEMA_FIELD, name);
                 reason = "fields not in the schema";
                 continue;
             }
             L.unknown_fields_kept++;
+            ev(s, CG_DROP_UNMAPPED_FIELD, name);
         }
         struct cg_field of = *f;
         of.key = name;
@@ -766,6 +922,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
         }
         if ((pr && pr->act == PRIV_DROP) || (pr == NULL && sf && sf->private_data)) {
             L.privacy_dropped++;
+            ev(s, CG_DROP_PRIVACY_FIELD, name);
             reason = "privacy rule";
             continue;
         }
@@ -784,18 +941,18 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
             const char *o = privatise(n, pr, text ? text : "", t, s);
             if (o == NULL) {
                 L.text_overflow++;
+                ev(s, CG_DROP_PRIVACY_OVERFLOW, name);
                 continue;
             }
             pr->act == PRIV_HASH ? L.privacy_hashed++ : L.privacy_truncated++;
             of.type = CG_FIELD_STRING;
             of.v.s = o;
             s->fields[nf] = of;
-            s->quality[nf] = unsynced ? CG_NORM_Q_UNSYNCED : CG_NORM_Q_OK;
-            nf++;
+            s->fsf[nf] = NULL;
+            s->priv[nf++] = 1;
             continue;
         }
 
-        enum cg_norm_quality q = CG_NORM_Q_OK;
         if (sf) {
             const char *unit = f->unit;
             if ((unit == NULL || unit[0] == '\0') && src) {
@@ -808,6 +965,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                     cg_units_conv(sf->kind, unit, sf->unit, sf->molar_mass_g_mol, (enum cg_units_ref)c->gas_reference,
                                   &conv, msg, sizeof(msg)) < 0) {
                     L.unit_errors++;
+                    ev(s, CG_DROP_UNIT, name);
                     reason = "unknown unit";
                     continue;
                 }
@@ -826,13 +984,97 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                 }
                 if (!ok) {
                     L.type_mismatch++;
+                    ev(s, CG_DROP_TYPE, name);
                     reason = "field type does not match the schema";
                     continue;
                 }
                 L.type_coerced++;
             }
         }
-        struct fstate *fs = numeric(of.type) || of.type == CG_FIELD_BOOL ? fstate_get(se, name, sf, of.type) : NULL;
+        s->fields[nf] = of;
+        s->fsf[nf] = sf;
+        s->priv[nf++] = 0;
+    }
+
+    pthread_mutex_lock(&n->card_mu);
+
+    /* cardinality budget: check every tag first, then admit the new values
+     * (its own lock: points of other series need not wait for it) */
+    struct card *cards[CG_POINT_MAX_TAGS];
+    uint64_t vh[CG_POINT_MAX_TAGS];
+    for (size_t i = 0; i < nt; i++) {
+        bool keys_full = false;
+        cards[i] = card_get(n, meas, tags[i].key, &keys_full);
+        vh[i] = value_hash(tags[i].value);
+        if (cards[i] == NULL && keys_full) {
+            pthread_mutex_unlock(&n->card_mu);
+            L.cardinality_held++;
+            ev(s, CG_DROP_CARDINALITY, tags[i].key);
+            return drop(n, src, &L, why, "cardinality budget: too many distinct tag keys (normalise.max_tag_keys)");
+        }
+        if (cards[i] == NULL) {
+            pthread_mutex_unlock(&n->card_mu);
+            finish(n, src, &L);
+            return -ENOMEM;
+        }
+        struct card *cd = cards[i];
+        if (cd->set[card_slot(cd, vh[i])] == 0 && cd->n >= cd->limit) {
+            cd->held++;
+            snprintf(cd->source, sizeof(cd->source), "%s", src ? src->name : "");
+            snprintf(cd->example, sizeof(cd->example), "%s", tags[i].value);
+            pthread_mutex_unlock(&n->card_mu);
+            L.cardinality_held++;
+            ev(s, CG_DROP_CARDINALITY, tags[i].key);
+            return drop(n, src, &L, why, "cardinality budget: too many distinct tag values");
+        }
+    }
+    for (size_t i = 0; i < nt; i++) {
+        size_t slot = card_slot(cards[i], vh[i]);
+        if (cards[i]->set[slot] == 0 && card_grow(cards[i]) < 0) {
+            pthread_mutex_unlock(&n->card_mu);
+            finish(n, src, &L);
+            return -ENOMEM;
+        }
+        slot = card_slot(cards[i], vh[i]);
+        if (cards[i]->set[slot] == 0) {
+            cards[i]->set[slot] = vh[i];
+            cards[i]->n++;
+        }
+    }
+
+    pthread_mutex_unlock(&n->card_mu);
+
+    pthread_mutex_lock(&n->mu);
+    bool full = false;
+    struct series *se = have_key ? series_get(n, src, h, s->key, meas, tags, nt, &full) : NULL;
+    if (full) {
+        L.series_full++;
+    }
+    if (se) {
+        se->seen_ns = now_ns;
+    }
+
+    /* Pass 2, under the lock: what needs the series' state (limits and range
+     * are counted per series; stuck, jump, deadband, windows). */
+    size_t n_prep = nf;
+    nf = 0;
+    for (size_t k = 0; k < n_prep; k++) {
+        struct cg_field of = s->fields[k];
+        const struct cg_schema_field *sf = s->fsf[k];
+        const char *name = of.key;
+        if (s->priv[k]) {
+            s->fields[nf] = of;
+            s->quality[nf++] = unsynced ? CG_NORM_Q_UNSYNCED : CG_NORM_Q_OK;
+            continue;
+        }
+        enum cg_norm_quality q = CG_NORM_Q_OK;
+        bool state_full = false;
+        struct fstate *fs = numeric(of.type) || of.type == CG_FIELD_BOOL
+                                ? fstate_get(n, se, name, sf, of.type, &state_full)
+                                : NULL;
+        if (state_full) {
+            L.state_full++;
+        }
         if (numeric(of.type)) {
             double x = as_double(&of);
             if (!isfinite(x)) {
@@ -850,6 +1092,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                     if (se) {
                         se->c_drop++;
                     }
+                    ev(s, CG_DROP_IMPOSSIBLE, name);
                     reason = "value outside the physical limits";
                     continue;
                 }
@@ -864,6 +1107,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                     if (se) {
                         se->c_drop++;
                     }
+                    ev(s, CG_DROP_OUT_OF_RANGE, name);
                     reason = "value out of range";
                     continue;
                 }
@@ -901,6 +1145,7 @@ int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg
                     reason = "aggregated into a window";
                 } else {
                     L.window_late++;
+                    ev(s, CG_DROP_WINDOW_LATE, name);
                     reason = "late for its window";
                 }
                 continue;
@@ -1069,9 +1314,66 @@ static size_t collect_due(struct cg_norm *n, struct series *se, int64_t now_ns, 
     return nf;
 }
 
+/* True when nothing of se is waiting to be written (open windows). */
+static bool series_quiet(const struct series *se)
+{
+    for (size_t i = 0; i < se->n_f; i++) {
+        if (se->f[i].cur.n > 0 || se->f[i].done.n > 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void series_unlink(struct cg_norm *n, struct series *se)
+{
+    for (struct series **pp = &n->buckets[se->h & (n->n_buckets - 1)]; *pp; pp = &(*pp)->next) {
+        if (*pp == se) {
+            *pp = se->next;
+            return;
+        }
+    }
+}
+
+#define EVICT_SCAN 4096 /* series looked at per tick: the lock is held for about 0.1 ms */
+
+/* Forgets series without readings for series_idle_s, a slice per tick.
+ * Runs on the tick's thread only: the window loop below is the only other
+ * user of n->all outside the lock. */
+static void evict_idle(struct cg_norm *n, int64_t now_ns)
+{
+    int64_t idle = n->c->series_idle_s * NS_PER_S;
+    if (idle <= 0) {
+        return;
+    }
+    struct cg_norm_counters L = {0};
+    pthread_mutex_lock(&n->mu);
+    for (size_t k = 0; k < EVICT_SCAN && n->n_all > 0; k++) {
+        if (n->evict_cursor >= n->n_all) {
+            n->evict_cursor = 0;
+        }
+        size_t i = n->evict_cursor;
+        struct series *se = n->all[i];
+        if (now_ns - se->seen_ns < idle || !series_quiet(se)) {
+            n->evict_cursor++;
+            continue;
+        }
+        series_unlink(n, se);
+        n->all[i] = n->all[--n->n_all]; /* the cursor stays: the moved series is looked at next */
+        n->state_bytes -= se->bytes;
+        series_free(se);
+        L.series_evicted++;
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (L.series_evicted) {
+        norm_counters_add(&n->cnt, &L);
+    }
+}
+
 void cg_norm_tick(struct cg_norm *n, int64_t now_ns, cg_norm_emit_fn emit, void *ctx)
 {
     const struct cg_norm_conf *c = n->c;
+    evict_idle(n, now_ns);
     if (c->clock_check && c->clock_fn) {
         struct cg_norm_clock ck = {.synced = -1};
         c->clock_fn(c->clock_ctx, &ck);
@@ -1300,7 +1602,7 @@ size_t cg_norm_sensors(struct cg_norm *n, void (*cb)(void *ctx, const struct cg_
 size_t cg_norm_budgets(struct cg_norm *n, void (*cb)(void *ctx, const struct cg_norm_budget *b), void *ctx)
 {
     size_t k = 0;
-    pthread_mutex_lock(&n->mu);
+    pthread_mutex_lock(&n->card_mu);
     for (size_t b = 0; b < CARD_BUCKETS; b++) {
         for (const struct card *c = n->cards[b]; c; c = c->next) {
             if (c->held == 0) {
@@ -1313,6 +1615,6 @@ size_t cg_norm_budgets(struct cg_norm *n, void (*cb)(void *ctx, const struct cg_
             k++;
         }
     }
-    pthread_mutex_unlock(&n->mu);
+    pthread_mutex_unlock(&n->card_mu);
     return k;
 }

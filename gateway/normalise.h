@@ -10,14 +10,17 @@
  * by cg_norm_tick() / cg_norm_gap_*() through an emit callback.
  *
  * Library-like: never logs; counters say what happened. Thread-safe:
- * cg_norm_point() may run on many adapter threads at once (one short mutex
- * around per-series state); cg_norm_tick() runs on one thread (the main loop).
+ * cg_norm_point() may run on many adapter threads at once: names, privacy
+ * hashing, units and types run without a lock, then one short lock for the
+ * cardinality sets and one for the per-series state; cg_norm_tick() runs on
+ * one thread (the main loop).
  *
  * Lifetimes: conf outlives the sources parsed against it and the cg_norm made
  * from it; free in the order cg_norm_free, cg_norm_source_free, cg_norm_conf_free. */
 #ifndef CG_NORMALISE_H
 #define CG_NORMALISE_H
 
+#include "drops.h"
 #include "schema.h"
 #include <cjson/cJSON.h>
 #include <citygate/adapter.h>
@@ -62,6 +65,10 @@ int cg_norm_conf_parse(const cJSON *obj, const char *path, const char *config_di
                        struct cg_norm_conf **out, struct cg_errs *errs);
 void cg_norm_conf_free(struct cg_norm_conf *c); /* NULL-safe */
 const struct cg_schema *cg_norm_conf_schema(const struct cg_norm_conf *c);
+/* The most memory the normaliser's state can take under this config, in
+ * bytes (docs/normalise.md, "Memory"), and one line saying how it adds up
+ * (explain may be NULL). */
+size_t cg_norm_conf_memory_ceiling(const struct cg_norm_conf *c, char *explain, size_t len);
 /* normalise.enabled: false means points pass through untouched and the
  * normaliser writes nothing of its own (no clock, gap or window points). */
 bool cg_norm_conf_enabled(const struct cg_norm_conf *c);
@@ -98,6 +105,30 @@ void *cg_norm_source_user(const struct cg_norm_source *s);
 int cg_norm_check_unit(const struct cg_norm_conf *c, const char *measurement, const char *field,
                        const char *unit, char *msg, size_t msgsz);
 
+/* Static tags on this source's points (sources[i].normalise.static_tags):
+ * 0 keep under key, 1 renamed (*new_key), -1 removed (*new_key NULL). s may
+ * be NULL (keep). */
+int cg_norm_source_static_tag(const struct cg_norm_source *s, const char *key, const char **new_key);
+/* The keys the source's static_tags rules name (for checking them against
+ * the configured tags): i in 0..cg_norm_source_static_rules()-1. */
+size_t cg_norm_source_static_rules(const struct cg_norm_source *s);
+const char *cg_norm_source_static_rule(const struct cg_norm_source *s, size_t i);
+/* payload_tags: override (true) lets a point's own tag replace a configured
+ * static tag of the same key; protect (false, the default) does not. */
+bool cg_norm_source_payload_tags_override(const struct cg_norm_source *s);
+/* The key a point's tag is written under after the source's "tags" renames
+ * (key itself when not renamed; s may be NULL). */
+const char *cg_norm_source_tag_key(const struct cg_norm_source *s, const char *key);
+
+/* Config-time check of a name an adapter will write (a profile's field, an
+ * MQTT rule's measurement and fields), after the source's renames. Returns 0
+ * when the schema knows it, else the cause it will meet at run time
+ * (CG_DROP_UNMAPPED_* under schema_policy open, CG_DROP_SCHEMA_* under
+ * strict) with *meas_out / *field_out the names after renaming and *hint the
+ * closest schema name or NULL. field may be NULL (the measurement only). */
+int cg_norm_check_name(const struct cg_norm_conf *c, const struct cg_norm_source *src, const char *measurement,
+                       const char *field, const char **meas_out, const char **field_out, const char **hint);
+
 /* ---- the hot path -------------------------------------------------------- */
 
 struct cg_norm;
@@ -106,17 +137,35 @@ struct cg_norm;
  * borrow from it until the next call with the same scratch. About 40 KiB: make
  * it static _Thread_local or allocate it once per thread. No field needs
  * initialising. */
+/* What cg_norm_point() did not write as it came (and the names it wrote
+ * although the schema does not know them), for the caller's ledger
+ * (drops.h) and its once-per-key log line. field is NULL for the whole point;
+ * it borrows from the input point or the schema. */
+#define CG_NORM_EVENTS_MAX 32
+struct cg_norm_event {
+    enum cg_drop_cause cause;
+    const char *field;
+    uint32_t n;
+};
+
 struct cg_norm_scratch {
+    struct cg_norm_event ev[CG_NORM_EVENTS_MAX];
+    size_t n_ev;
+    const char *ev_measurement; /* the measurement the events are about (after renaming) */
     struct cg_tag tags[CG_NORM_OUT_MAX][CG_POINT_MAX_TAGS + 1];
     struct cg_field fields[CG_POINT_MAX_FIELDS];
     struct cg_field grouped[CG_POINT_MAX_FIELDS];
     unsigned char quality[CG_POINT_MAX_FIELDS];
+    const struct cg_schema_field *fsf[CG_POINT_MAX_FIELDS]; /* pass 1 -> 2: the field's schema entry */
+    unsigned char priv[CG_POINT_MAX_FIELDS];                /* pass 1 -> 2: hashed/truncated, no state */
     char text[CG_NORM_TEXT_MAX];
     char key[CG_NORM_KEY_MAX];
     size_t text_used;
 };
 
 struct cg_norm *cg_norm_new(const struct cg_norm_conf *c); /* conf borrowed; NULL on ENOMEM */
+const struct cg_schema *cg_norm_schema(const struct cg_norm *n); /* NULL-safe */
+const struct cg_norm_conf *cg_norm_conf_of(const struct cg_norm *n); /* NULL-safe */
 void cg_norm_free(struct cg_norm *n);                        /* NULL-safe */
 
 /* Normalises one point. src may be NULL (no source rules). now_ns is the
@@ -124,7 +173,8 @@ void cg_norm_free(struct cg_norm *n);                        /* NULL-safe */
  * Writes up to CG_NORM_OUT_MAX points to out[] (one per quality mark present;
  * they borrow from scratch, conf and in) and returns how many: >= 1 keep
  * (encode out[0..rc)), 0 dropped or held back (counted; *why says why, static
- * text), or -ENOMEM. in is borrowed and not modified. */
+ * text), or -ENOMEM. in is borrowed and not modified. Whatever it did not
+ * write as it came is listed in scratch->ev[0..n_ev) whatever it returns. */
 int cg_norm_point(struct cg_norm *n, struct cg_norm_source *src, const struct cg_point *in,
                   int64_t now_ns, struct cg_norm_scratch *scratch, struct cg_point out[CG_NORM_OUT_MAX],
                   const char **why);
@@ -180,6 +230,8 @@ struct cg_norm_counters {
     uint64_t points_in, points_out, points_dropped;
     uint64_t unknown_measurements; /* points of measurements outside the schema */
     uint64_t unknown_fields_dropped, unknown_fields_kept;
+    uint64_t unknown_measurements_dropped; /* schema_policy strict */
+    uint64_t empty_tags, tags_over_limit, fields_over_limit;
     uint64_t unit_converted, unit_errors; /* unit errors: unknown unit at run time, field dropped */
     uint64_t type_coerced, type_mismatch; /* mismatch: field dropped */
     uint64_t out_of_range, impossible, stuck, jump;
@@ -189,7 +241,9 @@ struct cg_norm_counters {
     uint64_t privacy_hashed, privacy_truncated, privacy_dropped;
     uint64_t deadband_suppressed, heartbeats;
     uint64_t window_values, window_points, window_late, window_overrun;
-    uint64_t series_full; /* new series not tracked: max_series reached */
+    uint64_t series_full; /* new series not tracked: max_series or max_state_mb reached */
+    uint64_t state_full;  /* a field's state not kept: 64 fields in the series, or max_state_mb */
+    uint64_t series_evicted; /* idle series forgotten (series_idle_s) */
     uint64_t text_overflow;
 };
 void cg_norm_counters(const struct cg_norm *n, struct cg_norm_counters *out);

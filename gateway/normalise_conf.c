@@ -11,11 +11,12 @@
 #define SCHEMA_SYSTEM_PATH "/usr/share/citygate/schema.json"
 #define MAP_MAX 1024 /* entries per rename / units / privacy / deadband map */
 
-static const char *const keep_drop[] = {"keep", "drop", NULL};
+static const char *const open_strict[] = {"open", "strict", NULL};
 static const char *const mark_drop[] = {"mark", "drop", NULL};
 static const char *const time_policies[] = {"clamp", "drop", "keep", NULL};
 static const char *const gas_refs[] = {"20C", "25C", NULL};
-static const char *const inherit_keep_drop[] = {"inherit", "keep", "drop", NULL};
+static const char *const inherit_open_strict[] = {"inherit", "open", "strict", NULL};
+static const char *const protect_override[] = {"protect", "override", NULL};
 
 #define C(m) offsetof(struct cg_norm_conf, m)
 const struct cg_opt cg_norm_options[] = {
@@ -23,10 +24,10 @@ const struct cg_opt cg_norm_options[] = {
      "normalise every point (false: points pass unchanged)"},
     {"schema_file", CG_OPT_STRING, C(schema_file), NULL, 0, 0, NULL, 0,
      "schema file; default <config dir>/schema.json, then " SCHEMA_SYSTEM_PATH ", then the built-in copy"},
-    {"unknown_measurements", CG_OPT_ENUM, C(unknown_measurements), "keep", 0, 0, keep_drop, 0,
-     "points of measurements outside the schema: keep (unchanged names/units) or drop"},
-    {"unknown_fields", CG_OPT_ENUM, C(unknown_fields), "drop", 0, 0, keep_drop, 0,
-     "fields of a schema measurement that the schema does not list: keep under their own name, or drop"},
+    {"schema_policy", CG_OPT_ENUM, C(schema_policy), "open", 0, 0, open_strict, 0,
+     "measurements and fields the schema does not know: open = written unchanged (validated, counted in "
+     "citygate_unmapped_total, one warning per name); strict = dropped (counted in citygate_discarded_total, "
+     "one warning per name)"},
     {"out_of_range", CG_OPT_ENUM, C(out_of_range), "mark", 0, 0, mark_drop, 0,
      "values outside the plausible range: mark (quality=out_of_range) or drop"},
     {"impossible", CG_OPT_ENUM, C(impossible), "drop", 0, 0, mark_drop, 0,
@@ -55,6 +56,13 @@ const struct cg_opt cg_norm_options[] = {
      "budget per measurement: {\"traffic\": 5000}"},
     {"max_series", CG_OPT_INT, C(max_series), "100000", 1, 10000000, NULL, 0,
      "series tracked for stuck/jump/reduction state; new series past it are not tracked (counted)"},
+    {"max_state_mb", CG_OPT_INT, C(max_state_mb), "128", 1, 65536, NULL, 0,
+     "memory for per-series state (stuck, jump, deadband, windows); past it new series and fields pass "
+     "without state (counted series_full, state_full)"},
+    {"max_tag_keys", CG_OPT_INT, C(max_tag_keys), "1024", 1, 1000000, NULL, 0,
+     "cardinality budget: distinct (measurement, tag key) pairs; a point bringing a new pair past it is held back"},
+    {"series_idle_s", CG_OPT_INT, C(series_idle_s), "3600", 0, 31536000, NULL, 0,
+     "forget the state of a series without readings for this long (0 = never); its next reading starts afresh"},
     {"privacy_salt", CG_OPT_STRING, C(privacy_salt), NULL, 0, 0, NULL, CG_OPT_SECRET,
      "secret for privacy hashing (use privacy_salt_file); needed by \"hash\" rules; never leaves the box"},
     {"privacy_salt_rotate_s", CG_OPT_INT, C(privacy_salt_rotate_s), "86400", 0, 31536000, NULL, 0,
@@ -76,8 +84,14 @@ const struct cg_opt cg_norm_source_options[] = {
     {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "rename tag keys: {\"dev\": \"sensor_id\"}"},
     {"units", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
      "unit the source reports a field in, when the adapter does not say: {\"temperature\": \"degF\"}"},
-    {"unknown_fields", CG_OPT_ENUM, S(unknown_fields), "inherit", 0, 0, inherit_keep_drop, 0,
-     "override normalise.unknown_fields for this source"},
+    {"schema_policy", CG_OPT_ENUM, S(schema_policy), "inherit", 0, 0, inherit_open_strict, 0,
+     "override normalise.schema_policy for this source"},
+    {"static_tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "rename or remove configured static tags (top-level \"tags\", and \"gateway\") on this source's points: "
+     "{\"gateway\": null, \"city\": \"town\"}"},
+    {"payload_tags", CG_OPT_ENUM, S(payload_tags), "protect", 0, 0, protect_override, 0,
+     "a tag from a payload or device with the key of a configured static tag: protect = the configured value "
+     "is written (counted, logged once), override = the payload's value is written"},
     {"privacy", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
      "per field or tag: \"drop\", \"hash\", \"truncate:N\" or \"keep\": {\"mac\": \"hash\"}"},
     {"stuck_polls", CG_OPT_INT, S(stuck_polls), "-1", -1, 1000000, NULL, 0,
@@ -202,7 +216,10 @@ static int map_begin(const cJSON *o, const char *path, size_t elem, void **out, 
 }
 
 /* {"a": "b", ...} -> name_map[]; values checked as names. */
-static int parse_map(const cJSON *o, const char *path, struct name_map **out, size_t *n, struct cg_errs *errs)
+/* {"from": "to"}. removable: null or false maps to NULL (static_tags:
+ * {"gateway": null} removes the tag). */
+static int parse_map_ex(const cJSON *o, const char *path, bool removable, struct name_map **out, size_t *n,
+                        struct cg_errs *errs)
 {
     char p[512];
     void *mem = NULL;
@@ -213,14 +230,16 @@ static int parse_map(const cJSON *o, const char *path, struct name_map **out, si
     *out = mem;
     for (const cJSON *it = o->child; it; it = it->next) {
         cg_path_key(p, sizeof(p), path, it->string);
-        if (!cJSON_IsString(it) || !valid_name(it->valuestring)) {
-            cg_errs_add(errs, p, "must be a name (string)");
+        bool remove = removable && (cJSON_IsNull(it) || cJSON_IsFalse(it));
+        if (!remove && (!cJSON_IsString(it) || !valid_name(it->valuestring))) {
+            cg_errs_add(errs, p, removable ? "must be a new tag key (string), or null to remove the tag"
+                                           : "must be a name (string)");
             continue;
         }
         struct name_map *m = &(*out)[*n];
         m->from = strdup(it->string);
-        m->to = strdup(it->valuestring);
-        if (m->from == NULL || m->to == NULL) {
+        m->to = remove ? NULL : strdup(it->valuestring);
+        if (m->from == NULL || (!remove && m->to == NULL)) {
             free(m->from);
             free(m->to);
             cg_errs_add(errs, p, "out of memory");
@@ -229,6 +248,11 @@ static int parse_map(const cJSON *o, const char *path, struct name_map **out, si
         (*n)++;
     }
     return 0;
+}
+
+static int parse_map(const cJSON *o, const char *path, struct name_map **out, size_t *n, struct cg_errs *errs)
+{
+    return parse_map_ex(o, path, false, out, n, errs);
 }
 
 static int parse_nums(const cJSON *o, const char *path, double min, struct name_num **out, size_t *n,
@@ -374,6 +398,7 @@ int cg_norm_conf_parse(const cJSON *obj, const char *path, const char *config_di
     }
     c->clock_fn = cg_norm_clock_adjtimex;
     cg_opt_parse(cg_norm_options, obj, path, c, errs);
+    c->max_state_bytes = (size_t)c->max_state_mb << 20;
     if (cg_errs_count(errs) == before) {
         load_schema(c, path, config_dir, errs);
     }
@@ -437,6 +462,7 @@ void cg_norm_source_free(struct cg_norm_source *s)
     free_map(s->meas_map, s->n_meas_map);
     free_map(s->field_map, s->n_field_map);
     free_map(s->tag_map, s->n_tag_map);
+    free_map(s->static_map, s->n_static_map);
     free_map(s->units, s->n_units);
     for (size_t i = 0; i < s->n_privacy; i++) {
         free(s->privacy[i].key);
@@ -565,7 +591,7 @@ int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, cons
     s->conf = conf;
     s->aggregates = AGG_MEAN;
     cg_opt_parse(cg_norm_source_options, obj, path, s, errs);
-    s->unknown_fields -= 1; /* inherit -1, keep 0, drop 1 */
+    s->schema_policy -= 1; /* inherit -1, open 0, strict 1 */
     if (obj != NULL && cJSON_IsObject(obj)) {
         cg_path_key(p, sizeof(p), path, "measurements");
         parse_map(cJSON_GetObjectItemCaseSensitive(obj, "measurements"), p, &s->meas_map, &s->n_meas_map, errs);
@@ -573,6 +599,9 @@ int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, cons
         parse_map(cJSON_GetObjectItemCaseSensitive(obj, "rename"), p, &s->field_map, &s->n_field_map, errs);
         cg_path_key(p, sizeof(p), path, "tags");
         parse_map(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, &s->tag_map, &s->n_tag_map, errs);
+        cg_path_key(p, sizeof(p), path, "static_tags");
+        parse_map_ex(cJSON_GetObjectItemCaseSensitive(obj, "static_tags"), p, true, &s->static_map, &s->n_static_map,
+                     errs);
         cg_path_key(p, sizeof(p), path, "units");
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(obj, "units");
         if (u != NULL && cJSON_IsObject(u)) {
@@ -647,4 +676,95 @@ int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, cons
     }
     *out = s;
     return 0;
+}
+
+int cg_norm_check_name(const struct cg_norm_conf *c, const struct cg_norm_source *src, const char *measurement,
+                       const char *field, const char **meas_out, const char **field_out, const char **hint)
+{
+    const char *m = src ? norm_map(src->meas_map, src->n_meas_map, measurement) : NULL;
+    m = m ? m : measurement;
+    const char *f = field && src ? norm_map(src->field_map, src->n_field_map, field) : NULL;
+    f = f ? f : field;
+    bool strict = (src && src->schema_policy >= 0 ? src->schema_policy : c->schema_policy) == SCHEMA_STRICT;
+    *meas_out = m;
+    *field_out = f;
+    *hint = NULL;
+    const struct cg_schema_meas *sm = cg_schema_measurement(c->schema, m);
+    if (sm == NULL) {
+        *hint = cg_schema_closest_measurement(c->schema, m);
+        return strict ? CG_DROP_SCHEMA_MEASUREMENT : CG_DROP_UNMAPPED_MEASUREMENT;
+    }
+    if (f == NULL || cg_schema_field(sm, f) != NULL) {
+        return 0;
+    }
+    *hint = cg_schema_closest_field(sm, f);
+    return strict ? CG_DROP_SCHEMA_FIELD : CG_DROP_UNMAPPED_FIELD;
+}
+
+int cg_norm_source_static_tag(const struct cg_norm_source *s, const char *key, const char **new_key)
+{
+    *new_key = key;
+    for (size_t i = 0; s && i < s->n_static_map; i++) {
+        if (strcmp(s->static_map[i].from, key) == 0) {
+            *new_key = s->static_map[i].to;
+            return s->static_map[i].to ? 1 : -1;
+        }
+    }
+    return 0;
+}
+
+size_t cg_norm_source_static_rules(const struct cg_norm_source *s)
+{
+    return s ? s->n_static_map : 0;
+}
+
+const char *cg_norm_source_static_rule(const struct cg_norm_source *s, size_t i)
+{
+    return s && i < s->n_static_map ? s->static_map[i].from : NULL;
+}
+
+bool cg_norm_source_payload_tags_override(const struct cg_norm_source *s)
+{
+    return s && s->payload_tags == 1;
+}
+
+const char *cg_norm_source_tag_key(const struct cg_norm_source *s, const char *key)
+{
+    const char *k = s ? norm_map(s->tag_map, s->n_tag_map, key) : NULL;
+    return k ? k : key;
+}
+
+/* Slots of a (measurement, tag key) value set at its largest (card_grow). */
+static size_t set_slots(int64_t limit)
+{
+    size_t cap = 16;
+    while (cap < (size_t)limit * 2) {
+        cap <<= 1;
+    }
+    return cap;
+}
+
+size_t cg_norm_conf_memory_ceiling(const struct cg_norm_conf *c, char *explain, size_t len)
+{
+    int64_t limit = c->max_tag_values;
+    for (size_t i = 0; i < c->n_budgets; i++) {
+        limit = (int64_t)c->budgets[i].v > limit ? (int64_t)c->budgets[i].v : limit;
+    }
+    size_t slots = set_slots(limit);
+    size_t cards = (size_t)c->max_tag_keys * (slots * 8 + 256);
+    size_t buckets = 1024;
+    while (buckets < (size_t)c->max_series / 2 && buckets < (1u << 20)) {
+        buckets <<= 1;
+    }
+    size_t index = buckets * sizeof(void *) + (size_t)c->max_series * 2 * sizeof(void *);
+    size_t total = c->max_state_bytes + cards + index;
+    if (explain && len) {
+        snprintf(explain, len,
+                 "normaliser memory ceiling: %.1f MiB = series state %lld MiB (normalise.max_state_mb) + tag value "
+                 "sets %.1f MiB (normalise.max_tag_keys %lld x %zu slots of 8 bytes) + series index %.1f MiB "
+                 "(normalise.max_series %lld)",
+                 (double)total / 1048576.0, (long long)c->max_state_mb, (double)cards / 1048576.0,
+                 (long long)c->max_tag_keys, slots, (double)index / 1048576.0, (long long)c->max_series);
+    }
+    return total;
 }

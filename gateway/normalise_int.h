@@ -9,7 +9,7 @@
 
 enum { POLICY_MARK = 0, POLICY_DROP = 1, POLICY_INHERIT = -1 };
 enum { TIME_CLAMP = 0, TIME_DROP = 1, TIME_KEEP = 2 };
-enum { UNKNOWN_KEEP = 0, UNKNOWN_DROP = 1 };
+enum { SCHEMA_OPEN = 0, SCHEMA_STRICT = 1 }; /* names the schema does not know: written, or dropped */
 enum priv_action { PRIV_KEEP = 0, PRIV_DROP, PRIV_HASH, PRIV_TRUNCATE };
 
 #define AGG_MEAN 0x1u
@@ -48,8 +48,7 @@ struct cg_norm_conf {
     /* option table targets */
     bool enabled;
     char *schema_file;
-    int unknown_measurements; /* UNKNOWN_* */
-    int unknown_fields;
+    int schema_policy; /* SCHEMA_* */
     int out_of_range; /* POLICY_* */
     int impossible;
     char *quality_tag;
@@ -60,6 +59,10 @@ struct cg_norm_conf {
     int64_t clock_report_s;
     int64_t max_tag_values;
     int64_t max_series;
+    int64_t max_state_mb;
+    size_t max_state_bytes; /* from max_state_mb */
+    int64_t max_tag_keys;
+    int64_t series_idle_s;
     char *privacy_salt;
     int64_t privacy_salt_rotate_s;
     int64_t privacy_hash_chars;
@@ -80,7 +83,7 @@ struct cg_norm_source {
     char *name;
     void *user;
     /* option table targets */
-    int unknown_fields; /* -1 inherit, else UNKNOWN_* */
+    int schema_policy; /* -1 inherit, else SCHEMA_* */
     int64_t stuck_polls; /* -1 inherit */
     bool jump_check;
     int64_t heartbeat_s;
@@ -88,6 +91,9 @@ struct cg_norm_source {
     /* parsed by hand */
     struct name_map *meas_map, *field_map, *tag_map;
     size_t n_meas_map, n_field_map, n_tag_map;
+    struct name_map *static_map; /* configured static tag -> new key; to NULL = removed */
+    size_t n_static_map;
+    int payload_tags; /* 0 protect, 1 override */
     struct name_map *units; /* canonical field -> unit */
     size_t n_units;
     struct priv_rule *privacy;

@@ -461,6 +461,10 @@ int cg_influx_conf_parse(const cJSON *obj, const char *path, struct cg_influx_co
                     cg_errs_add(errs, p, "must not be empty");
                 }
             }
+            if (c->username != NULL && c->username[0] == '\0') {
+                cg_path_key(p, sizeof(p), path, "username");
+                cg_errs_add(errs, p, "must not be empty; leave username and password out for none");
+            }
             if (v1 && has_key(obj, "password") && !has_key(obj, "username")) {
                 cg_path_key(p, sizeof(p), path, "password");
                 cg_errs_add(errs, p, "needs username");

@@ -500,6 +500,40 @@ bool cg_schema_tag_known(const struct cg_schema *s, const char *key)
     return false;
 }
 
+#define CLOSE_CANDIDATES 1024 /* names + aliases looked at for "did you mean" */
+
+/* "Did you mean" through the config's own matcher (cg_conf_closest: within
+ * two edits), over names and aliases, answering with the canonical name. */
+const char *cg_schema_closest_measurement(const struct cg_schema *s, const char *name)
+{
+    const char *cand[CLOSE_CANDIDATES] = {NULL};
+    size_t n = 0;
+    for (size_t i = 0; s && i < s->n_meas && n < CLOSE_CANDIDATES; i++) {
+        cand[n++] = s->meas[i].name;
+    }
+    return name ? cg_conf_closest(name, cand, n) : NULL;
+}
+
+const char *cg_schema_closest_field(const struct cg_schema_meas *m, const char *name)
+{
+    const char *cand[CLOSE_CANDIDATES] = {NULL}, *canon[CLOSE_CANDIDATES] = {NULL}; /* gcc -O2 cannot see n bounds the reads */
+    size_t n = 0;
+    for (size_t i = 0; m && i < m->n_fields; i++) {
+        const struct cg_schema_field *f = &m->fields[i];
+        for (size_t a = 0; a <= f->n_aliases && n < CLOSE_CANDIDATES; a++) {
+            cand[n] = a == 0 ? f->name : f->aliases[a - 1];
+            canon[n++] = f->name;
+        }
+    }
+    const char *best = name ? cg_conf_closest(name, cand, n) : NULL;
+    for (size_t i = 0; best && i < n; i++) {
+        if (cand[i] == best) {
+            return canon[i];
+        }
+    }
+    return NULL;
+}
+
 static void fmt_num(char *buf, size_t n, double v)
 {
     if (v == floor(v) && fabs(v) < 1e15) {

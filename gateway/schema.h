@@ -72,6 +72,11 @@ const struct cg_schema_meas *cg_schema_measurement(const struct cg_schema *s, co
 /* By canonical name or alias. */
 const struct cg_schema_field *cg_schema_field(const struct cg_schema_meas *m, const char *name);
 bool cg_schema_tag_known(const struct cg_schema *s, const char *key);
+/* "Did you mean": the schema name within two edits of name, the closest
+ * (cg_conf_closest; aliases count, the canonical name is returned), or NULL.
+ * m may be NULL (NULL returned). */
+const char *cg_schema_closest_measurement(const struct cg_schema *s, const char *name);
+const char *cg_schema_closest_field(const struct cg_schema_meas *m, const char *name);
 
 /* Appends the Markdown tables of docs/schema.md (between its GENERATED
  * markers). 0 or a buffer error. */

@@ -1,9 +1,12 @@
 /* citygate — the pipeline entry: where a reading enters the core.
  *
- * cg_sink_emit (include/citygate/adapter.h) validates and normalises each point
- * (static tags), encodes it as line protocol and appends the batch to the
- * journal, from which every output reads. One cg_sink per configured source;
- * all share one cg_pipeline. */
+ * cg_sink_emit (include/citygate/adapter.h) refuses reserved measurement
+ * names, lets configured static tags win over a point's own (per source:
+ * renamed or removed static tags, payload_tags), normalises each point,
+ * encodes it as line protocol and appends the batch to the journal, from which
+ * every output reads. Whatever is not stored as it came is counted in the
+ * pipeline's discard ledger (drops.h) and logged once per key. One cg_sink per
+ * configured source; all share one cg_pipeline. */
 #ifndef CG_SINK_H
 #define CG_SINK_H
 
@@ -14,14 +17,17 @@
 
 struct cg_norm;
 struct cg_norm_source;
+struct cg_drops;
 
 struct cg_pipeline {
     struct cg_journal *journal; /* borrowed */
     struct cg_norm *norm;       /* borrowed; NULL = no normalisation */
+    struct cg_drops *drops;     /* borrowed; the discard ledger (drops.h); NULL = not kept */
     struct cg_lp_opts lp;       /* static tags borrowed from the config */
     const char *config_dir;
     const char *state_dir;
     bool dry_run;
+    bool test_mode;  /* citygate --test (implies dry_run): poll once, now */
     bool check_only; /* --check-config: sources are created, never started */
     atomic_uint_fast64_t fields_nonfinite;
     atomic_uint_fast64_t uint_clipped;

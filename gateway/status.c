@@ -5,7 +5,9 @@
  *   - an output has lines waiting for longer than CG_STATUS_WAITING_S;
  *   - a device is down or quarantined;
  *   - the buffer is more than CG_STATUS_BUFFER_PCT % full;
- *   - readings were refused (buffer full) within the last CG_STATUS_REFUSED_S. */
+ *   - readings were refused (buffer full) within the last CG_STATUS_REFUSED_S;
+ *   - the system clock is not synchronised (unless gateway.unsynced_clock is
+ *     "ignore"): every timestamp the gateway makes may be wrong. */
 #include "status.h"
 #include "http_status.h"
 
@@ -23,6 +25,7 @@
 #define CG_STATUS_WAITING_S 300
 #define CG_STATUS_BUFFER_PCT 80
 #define CG_STATUS_REFUSED_S 60
+#define CLOCK_UNSYNCED_TEXT "system clock not synchronised (adjtimex)"
 
 void cg_status_done(struct cg_status *st)
 {
@@ -34,6 +37,9 @@ void cg_status_done(struct cg_status *st)
     }
     free(st->sources);
     free(st->outputs);
+    free(st->drops);
+    st->drops = NULL;
+    st->n_drops = 0;
     st->sources = NULL;
     st->outputs = NULL;
     st->n_sources = 0;
@@ -177,14 +183,18 @@ bool cg_status_healthy(const struct cg_status *st, char *reasons, size_t reasons
         refused += s->counters.points_refused;
         for (size_t k = 0; k < s->n_devices; k++) {
             const struct cg_status_device *d = &s->devices[k];
+            /* MQTT names its subscriptions and rules "subscription x" and
+             * "rule y" already; devices and links get the word here. */
+            bool named = d->kind == CG_HEALTH_SUBSCRIPTION || d->kind == CG_HEALTH_RULE;
+            const char *kind = named ? "" : cg_status_kind_name(d->kind);
             if (d->quarantined) {
                 ok = false;
-                reason(&r, "device %s/%s quarantined after %" PRIu64 " failures%s%s", s->name, d->name,
-                       d->consecutive_failures, d->last_error[0] ? ": " : "", d->last_error);
+                reason(&r, "%s%s%s/%s quarantined after %" PRIu64 " failures%s%s", kind, named ? "" : " ", s->name,
+                       d->name, d->consecutive_failures, d->last_error[0] ? ": " : "", d->last_error);
             } else if (!d->up) {
                 ok = false;
-                reason(&r, "device %s/%s down%s%s", s->name, d->name, d->last_error[0] ? ": " : "",
-                       d->last_error);
+                reason(&r, "%s%s%s/%s down%s%s", kind, named ? "" : " ", s->name, d->name,
+                       d->last_error[0] ? ": " : "", d->last_error);
             }
         }
     }
@@ -193,9 +203,65 @@ bool cg_status_healthy(const struct cg_status *st, char *reasons, size_t reasons
         reason(&r, "buffer %" PRIu64 " %% full (%" PRIu64 " of %" PRIu64 " bytes)",
                st->journal.bytes * 100 / st->journal.max_bytes, st->journal.bytes, st->journal.max_bytes);
     }
-    if (refusals_recent(refused, st->now_ns)) {
+    if (st->clock == CG_STATUS_CLOCK_UNSYNCED && !st->clock_ignored) {
+        ok = false;
+        reason(&r, "%s", CLOCK_UNSYNCED_TEXT "; timestamps may be wrong, readings are marked quality=unsynced_clock");
+    }
+    if (st->journal.problem[0]) { /* disk buffer: cannot write, or damage seen */
+        ok = false;
+        reason(&r, "%s", st->journal.problem);
+    }
+    /* refusals while the disk cannot write are that problem, not a full buffer */
+    if (refusals_recent(refused, st->now_ns) && !st->journal.write_failing) {
         ok = false;
         reason(&r, "readings refused because the buffer is full (%" PRIu64 " so far)", refused);
     }
     return ok;
+}
+
+void cg_status_notes(const struct cg_status *st, char *notes, size_t notes_len)
+{
+    struct reasons r = {.p = notes, .len = notes_len, .used = 0};
+    if (notes && notes_len) {
+        notes[0] = '\0';
+    }
+    if (st->clock == CG_STATUS_CLOCK_UNSYNCED && st->clock_ignored) {
+        reason(&r, "%s", CLOCK_UNSYNCED_TEXT "; ignored by gateway.unsynced_clock");
+    }
+}
+
+const char *cg_status_clock_transition(enum cg_status_clock *last, enum cg_status_clock now, bool ignored,
+                                       enum cg_log_level *level)
+{
+    enum cg_status_clock was = *last;
+    if (now == was || now == CG_STATUS_CLOCK_UNCHECKED) {
+        return NULL;
+    }
+    *last = now;
+    if (now == CG_STATUS_CLOCK_UNSYNCED) {
+        *level = CG_LOG_WARN;
+        return ignored ? CLOCK_UNSYNCED_TEXT ": readings are marked quality=unsynced_clock; /healthz stays ok "
+                                             "(gateway.unsynced_clock: ignore)"
+                       : CLOCK_UNSYNCED_TEXT ": readings are marked quality=unsynced_clock; /healthz says "
+                                             "degraded until it is";
+    }
+    if (was == CG_STATUS_CLOCK_UNCHECKED) {
+        return NULL; /* synchronised from the start: the normal case needs no line */
+    }
+    *level = CG_LOG_INFO;
+    return "system clock synchronised again";
+}
+
+const char *cg_status_kind_name(enum cg_health_kind kind)
+{
+    switch (kind) {
+    case CG_HEALTH_LINK:
+        return "link";
+    case CG_HEALTH_SUBSCRIPTION:
+        return "subscription";
+    case CG_HEALTH_RULE:
+        return "rule";
+    default:
+        return "device";
+    }
 }

@@ -4,14 +4,19 @@
 #ifndef CG_STATUS_H
 #define CG_STATUS_H
 
+#include "drops.h"
 #include "journal.h"
 #include "output_influx.h"
 #include "sink.h"
 #include <citygate/adapter.h>
+#include <citygate/log.h>
 #include <stdint.h>
 
+/* One health item of a source: a device, or a link, subscription or rule
+ * (kind). The name is kept for "device" as the JSON and C field name. */
 struct cg_status_device {
     char name[128];
+    enum cg_health_kind kind;
     bool up, quarantined;
     uint64_t ok, failed, consecutive_failures;
     uint64_t stray_frames, skipped;
@@ -36,18 +41,31 @@ struct cg_status_output {
     int64_t oldest_unsent_ns; /* append time of the oldest reading not yet sent; 0 = none */
 };
 
+/* The system clock as the normaliser last probed it (normalise.clock_check).
+ * Zero is "not checked", so a zeroed snapshot claims nothing. */
+enum cg_status_clock {
+    CG_STATUS_CLOCK_UNCHECKED = 0,
+    CG_STATUS_CLOCK_SYNCED,
+    CG_STATUS_CLOCK_UNSYNCED,
+};
+
 struct cg_status {
     char gateway_id[128];
     char version[32];
     int64_t now_ns, started_ns;
     struct cg_journal_stats journal;
     uint64_t fields_nonfinite, uint_clipped;
+    enum cg_status_clock clock;
+    bool clock_ignored; /* gateway.unsynced_clock: "ignore": an unsynced clock does not fail health */
     double cpu_user_s, cpu_system_s;
     uint64_t rss_bytes;
     struct cg_status_source *sources; /* owned */
     size_t n_sources;
     struct cg_status_output *outputs; /* owned */
     size_t n_outputs;
+    /* the discard ledger (drops.h), largest count first: the top causes */
+    struct cg_drops_row *drops; /* owned */
+    size_t n_drops;
 };
 
 /* Fills st (zeroed by the callee first). 0 or -ENOMEM. Thread-safe. */
@@ -66,5 +84,18 @@ int64_t cg_status_oldest_unsent_s(const struct cg_status *st, const struct cg_st
 int64_t cg_status_output_down_s(const struct cg_status *st, const struct cg_status_output *o);
 
 bool cg_status_healthy(const struct cg_status *st, char *reasons, size_t reasons_len);
+
+/* "device", "link", "subscription", "rule" (the kind label). */
+const char *cg_status_kind_name(enum cg_health_kind kind);
+
+/* What is worth saying but does not fail health (an unsynchronised clock with
+ * gateway.unsynced_clock "ignore"): one per line, like the reasons. */
+void cg_status_notes(const struct cg_status *st, char *notes, size_t notes_len);
+
+/* For one log line on each change of the clock state: when now differs from
+ * *last, updates *last and returns the line (static text) with its level in
+ * *level; NULL when there is nothing to say (no change, or not checked). */
+const char *cg_status_clock_transition(enum cg_status_clock *last, enum cg_status_clock now, bool ignored,
+                                       enum cg_log_level *level);
 
 #endif

@@ -10,7 +10,7 @@ struct cg_wal;
 struct cg_wal *cg_wal_open(const struct cg_journal_opts *o, struct cg_journal_recovery *rec, char *err,
                            size_t errlen);
 void cg_wal_free(struct cg_wal *w);
-int cg_wal_append(struct cg_wal *w, const char *lines, size_t len, uint32_t n_lines);
+int cg_wal_append(struct cg_wal *w, const char *lines, size_t len, uint32_t n_lines, int timeout_ms);
 long cg_wal_wait(struct cg_wal *w, unsigned reader, size_t min_lines, int timeout_ms);
 long cg_wal_read(struct cg_wal *w, unsigned reader, struct cg_buf *out, size_t max_lines, size_t max_bytes);
 void cg_wal_commit(struct cg_wal *w, unsigned reader);

@@ -22,6 +22,12 @@ endfunction()
 
 cg_ops_test(http_endpoints)
 cg_ops_test(http_page)
+# Security: credentials, secret files, log escaping, slowloris (real binary).
+cg_ops_test(sec_config TIMEOUT 90)
+cg_ops_test(sec_log TIMEOUT 90)
+cg_ops_test(http_slowloris TIMEOUT 60)
+cg_ops_test(clock_health TIMEOUT 60)
+cg_ops_test(health_kinds TIMEOUT 60)
 
 # Systemd units (offline checks), the .deb (install into this machine, purge).
 cg_ops_test(ops_systemd TIMEOUT 60)
@@ -34,3 +40,5 @@ endif()
 
 # Grafana dashboards: every panel's query against influxd filled by citygate.
 cg_ops_test(ops_dashboards TIMEOUT 120)
+# ... and one value of each dashboard, from Modbus and MQTT sources with known readings.
+cg_ops_test(ops_dashboards_values TIMEOUT 120)

@@ -40,6 +40,7 @@
 __attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_probe_main;
 
 #define LAST_ERROR_MAX 200
+#define ALL_GROUPS UINT_MAX /* poll_device: every poll group at once (--test) */
 #define PENDING_MAX 8            /* RTU requests a device may still answer */
 #define PENDING_HORIZON_TIMEOUTS 4 /* after that many response timeouts, a request is taken as lost */
 #define THREAD_STACK (256 * 1024)
@@ -47,6 +48,11 @@ __attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_p
 /* Declared weak so this adapter also links against a core without it: true
  * when the core only validates the config (--check-config). */
 extern bool cg_sink_check_only(const struct cg_sink *sink) __attribute__((weak));
+extern void cg_sink_own_measurement(struct cg_sink *sink, const char *measurement) __attribute__((weak));
+extern void cg_sink_expect_field(struct cg_sink *sink, const char *path, const char *measurement,
+                                 const char *field) __attribute__((weak));
+extern bool cg_sink_test_mode(const struct cg_sink *sink) __attribute__((weak));
+
 
 struct group {
     const char *measurement; /* borrowed */
@@ -138,6 +144,12 @@ struct adapter {
     bool lock_init;
     struct cg_mb_lock port_lock; /* RTU: the UUCP lock file of the serial port */
 };
+/* citygate --test: every device once, now, then nothing more (cli). */
+static bool test_mode(const struct adapter *a)
+{
+    return cg_sink_test_mode && a->sink && cg_sink_test_mode(a->sink);
+}
+
 
 static int64_t mono_us(void)
 {
@@ -814,7 +826,7 @@ static bool poll_device(struct conn *c, struct dev *d, unsigned group)
     for (size_t i = 0; i < plan->n_req; i++) {
         const struct cg_mb_request *r = &plan->req[i];
         bool bits = cg_mb_table_is_bits(r->table);
-        if (r->group != group) {
+        if (group != ALL_GROUPS && r->group != group) {
             continue;
         }
         int rc = 0;
@@ -919,6 +931,10 @@ static bool poll_device(struct conn *c, struct dev *d, unsigned group)
             int e = cg_sink_emit(a->sink, d->points, n_points, (int)a->src->emit_timeout_ms);
             if (e == -ETIMEDOUT) {
                 set_error(a, d, "gateway buffer full: readings of this poll dropped");
+            } else if (cg_sink_hold(e)) { /* counted by the core as refused */
+                snprintf(buf, sizeof buf, "gateway buffer cannot write (%s): readings of this poll not stored",
+                         strerror(-e));
+                set_error(a, d, buf);
             }
         }
     }
@@ -933,6 +949,10 @@ done:;
     pthread_mutex_lock(&a->lock);
     if (skipped) {
         d->skipped++; /* nothing was sent, or the link broke under it: up/failed unchanged */
+        if (!d->has_error || strncmp(d->last_error, "link down", 9) == 0) {
+            snprintf(d->last_error, sizeof d->last_error, "link down: %s", why[0] ? why : c->link_error);
+            d->has_error = true;
+        }
     } else {
         d->up = ok;
         d->latency_ms = ok ? latency : -1;
@@ -980,7 +1000,7 @@ done:;
         d->quarantined = false;
         pthread_mutex_unlock(&a->lock);
     }
-    if (group == d->health_group) {
+    if (group == d->health_group || group == ALL_GROUPS) {
         emit_health(a, d, ts);
     }
     return ok;
@@ -1015,7 +1035,16 @@ static void *bus_thread(void *arg)
                 emit_health(a, next, cg_time_now_ns());
             }
         } else {
-            poll_device(c, next, (unsigned)g);
+            /* --test: one poll of all the device's groups, one timestamp */
+            poll_device(c, next, test_mode(a) ? ALL_GROUPS : (unsigned)g);
+        }
+        if (test_mode(a)) {
+            for (size_t k = 0; k < next->c->n_groups; k++) {
+                if (next->due_ms[k] != INT64_MAX) {
+                    next->due_ms[k] = INT64_MAX / 2000; /* polled once: not again until stopped */
+                }
+            }
+            continue;
         }
         /* keep the phase: skip slots a slow poll ran over, never burst */
         int64_t iv = next->c->groups[g].poll_interval_ms;
@@ -1197,6 +1226,9 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
         goto fail;
     }
     struct cg_mb_source *s = a->src;
+    if (s->health && sink && cg_sink_own_measurement) {
+        cg_sink_own_measurement(sink, s->health_measurement); /* citygate_device is reserved otherwise */
+    }
     a->frame_gap_us = cg_mb_frame_gap_us(s);
     if (pthread_mutex_init(&a->lock, NULL) != 0) {
         rc = -ENOMEM;
@@ -1262,6 +1294,17 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
     bool check_only = cg_sink_check_only && sink && cg_sink_check_only(sink);
     /* --check-config judges the config exactly as the daemon would run it */
     bool refuse = s->budget_check != 0;
+    /* --check-config: names the city schema does not know are reported now */
+    for (size_t i = 0; check_only && cg_sink_expect_field && i < s->n_devices; i++) {
+        const struct cg_mb_device *dv = &s->devices[i];
+        char dp[512];
+        snprintf(dp, sizeof dp, "%s.devices[%zu]%s%s%s", path, i, dv->profile ? " (profile " : "",
+                 dv->profile ? dv->profile : "", dv->profile ? ")" : "");
+        for (size_t k = 0; k < dv->n_fields; k++) {
+            const struct cg_mb_field *f = &dv->fields[k];
+            cg_sink_expect_field(sink, dp, f->measurement ? f->measurement : dv->measurement, f->name);
+        }
+    }
     size_t *idx = calloc(s->n_devices, sizeof *idx);
     if (!idx) {
         rc = -ENOMEM;
@@ -1367,19 +1410,21 @@ static int mb_start(void *state)
     atomic_store(&a->stopping, false);
     for (size_t i = 0; i < a->n_devs; i++) {
         struct dev *d = &a->devs[i];
+        /* staggered start: device i of n begins i/n of its interval late (not
+         * in --test: every device once, now); a slow group (energy every
+         * minute) starts with the device, not a minute on */
+        bool stagger = a->src->stagger && !test_mode(a);
         for (size_t g = 0; g < d->c->n_groups; g++) {
             int64_t iv = d->c->groups[g].poll_interval_ms;
             bool has_reads = false;
             for (size_t k = 0; k < d->c->plan.n_req; k++) {
                 has_reads |= d->c->plan.req[k].group == g;
             }
-            /* staggered start: device i of n begins i/n of its interval late; a slow
-             * group (energy every minute) starts with the device, not a minute on */
             if (iv > d->c->s.poll_interval_ms) {
                 iv = d->c->s.poll_interval_ms;
             }
             d->due_ms[g] = !has_reads ? INT64_MAX
-                                      : now + (a->src->stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+                                      : now + (stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
             if (has_reads && (d->due_ms[d->health_group] == INT64_MAX ||
                               d->c->groups[g].poll_interval_ms < d->c->groups[d->health_group].poll_interval_ms)) {
                 d->health_group = (unsigned)g;

@@ -158,6 +158,37 @@ void cg_batch_reset(struct cg_batch *b)
     b->n_tags = 0;
     b->n_fields = 0;
     b->open = false;
+    b->n_skipped = 0;
+}
+
+void cg_batch_skip(struct cg_batch *b, const char *prefix, size_t plen, const char *key, size_t klen)
+{
+    const char *meas = b->open && b->n_points < b->cap_points ? b->points[b->n_points].measurement : NULL;
+    char *name = cg_arena_alloc(&b->arena, plen + klen + 2);
+    if (name != NULL) {
+        memcpy(name, prefix, plen);
+        size_t k = plen;
+        if (plen) {
+            name[k++] = '_';
+        }
+        memcpy(name + k, key, klen);
+        name[k + klen] = '\0';
+    }
+    for (size_t i = 0; name && i < b->n_skipped; i++) {
+        if (strcmp(b->skipped[i].name, name) == 0) {
+            b->skipped[i].n++;
+            return;
+        }
+    }
+    if (name == NULL || b->n_skipped == CG_BATCH_SKIPPED_MAX) {
+        struct cg_batch_skip *s = &b->skipped[b->n_skipped ? b->n_skipped - 1 : 0];
+        s->name = "other";
+        s->measurement = s->measurement ? s->measurement : meas;
+        s->n++;
+        b->n_skipped = b->n_skipped ? b->n_skipped : 1;
+        return;
+    }
+    b->skipped[b->n_skipped++] = (struct cg_batch_skip){.name = name, .measurement = meas, .n = 1};
 }
 
 void cg_batch_done(struct cg_batch *b)

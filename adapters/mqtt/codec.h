@@ -57,7 +57,20 @@ struct cg_batch {
     size_t n_base_tags;
     int64_t now_ns; /* reception time: the default timestamp */
     bool open;      /* a point is being built */
+    /* Payload values the codec could not store and skipped (JSON arrays and
+     * nulls when every member becomes a field), for the caller to count: the
+     * first CG_BATCH_SKIPPED_MAX names, the rest under the last one. */
+    struct cg_batch_skip {
+        const char *name; /* in the arena; "other" past the limit */
+        const char *measurement;
+        uint32_t n;
+    } skipped[8];
+    size_t n_skipped;
 };
+#define CG_BATCH_SKIPPED_MAX 8
+
+/* Notes a skipped payload value "prefix_key" of the point being built. */
+void cg_batch_skip(struct cg_batch *b, const char *prefix, size_t plen, const char *key, size_t klen);
 
 /* max_points: per message; arena_max: bytes of decoded strings per message. */
 void cg_batch_init(struct cg_batch *b, size_t max_points, size_t arena_max);

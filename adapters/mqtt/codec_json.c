@@ -189,6 +189,7 @@ static int flatten(const struct cg_codec_json_conf *conf, struct cg_batch *out,
             continue;
         }
         if (c->type == CG_J_ARRAY || c->type == CG_J_NULL) {
+            cg_batch_skip(out, prefix, plen, c->key, c->key_len); /* counted by the caller, never silent */
             continue;
         }
         size_t n = plen + (plen ? 1 : 0) + c->key_len;

@@ -162,7 +162,10 @@ static const struct cg_opt sub_opts[] = {
 struct rule_conf {
     char *topic, *measurement, *topic_tag;
     int format;
+    int payload_tags;
 };
+
+static const char *const payload_tags_choices[] = {"source", "protect", "override", NULL};
 
 static const struct cg_opt rule_opts[] = {
     {"topic", CG_OPT_STRING, offsetof(struct rule_conf, topic), NULL, 0, 0, NULL, CG_OPT_REQUIRED,
@@ -173,7 +176,12 @@ static const struct cg_opt rule_opts[] = {
      "measurement of the points (required except for influx, where it overrides the lines')"},
     {"topic_tag", CG_OPT_STRING, offsetof(struct rule_conf, topic_tag), NULL, 0, 0, NULL, 0,
      "also store the whole topic in this tag"},
+    {"payload_tags", CG_OPT_ENUM, offsetof(struct rule_conf, payload_tags), "source", 0, 0, payload_tags_choices, 0,
+     "a payload tag with the key of a configured static tag: protect (the configured value is written), "
+     "override (the payload's), or source (the source's normalise.payload_tags)"},
     {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "static tags {\"key\": \"value\"} of this rule's points"},
+    {"static_tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "the gateway's static tags on this rule's points: {\"gateway\": null} removes, {\"gateway\": \"cabinet\"} renames"},
     {"json", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format json: mapping (see below)"},
     {"senml", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format senml: {name_tag, unit_tag}"},
     {"influx", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format influx: {precision}"},
@@ -271,8 +279,11 @@ struct rule {
     int format;
     char *measurement; /* may be NULL for influx */
     char *topic_tag;
+    int payload_tags; /* -1 the source's setting, 0 protect, 1 override */
     struct cg_tag *tags; /* static tags */
     size_t n_tags;
+    struct cg_tag *static_tags; /* the gateway's static tags renamed (value) or removed (NULL) on this rule */
+    size_t n_static_tags;
     struct json_conf jc;
     struct cg_json_map *fields, *jtags;
     size_t n_fields, n_jtags;
@@ -296,6 +307,9 @@ struct mqtt {
     bool has_tls_conf;
     struct cg_sink *sink;
     const char *name;
+    /* --dry-run / --test: a guest beside a daemon that may run the same
+     * config: own client id, clean session, no status topic, no share group */
+    bool observer;
     char *client_id;
     char *status_topic; /* NULL: none */
     char *url;          /* normalised for Paho (tcp:// or ssl://) */
@@ -368,7 +382,8 @@ static int object_begin(const cJSON *obj, const char *path, size_t elem, void **
     return *out == NULL ? -ENOMEM : 1;
 }
 
-static int parse_tags_object(const cJSON *obj, const char *path, struct cg_tag **out, size_t *n,
+/* {"key": "value"}; removable: a value may be null (static_tags: remove the tag). */
+static int parse_tags_object(const cJSON *obj, const char *path, bool removable, struct cg_tag **out, size_t *n,
                              struct cg_errs *errs)
 {
     char p[512];
@@ -380,17 +395,20 @@ static int parse_tags_object(const cJSON *obj, const char *path, struct cg_tag *
     *out = mem;
     for (const cJSON *it = obj->child; it; it = it->next) {
         cg_path_key(p, sizeof(p), path, it->string);
-        if (!cJSON_IsString(it)) {
-            cg_errs_add(errs, p, "must be a string");
+        bool remove = removable && cJSON_IsNull(it);
+        if (!remove && !cJSON_IsString(it)) {
+            cg_errs_add(errs, p, removable ? "must be a new tag key (string), or null to remove the tag"
+                                           : "must be a string");
             continue;
         }
-        if (it->string[0] == '\0' || it->string[0] == '_') {
+        if (it->string[0] == '\0' || it->string[0] == '_' ||
+            (removable && !remove && (it->valuestring[0] == '\0' || it->valuestring[0] == '_'))) {
             cg_errs_add(errs, p, "tag keys must not be empty or start with '_'");
             continue;
         }
         (*out)[*n].key = strdup(it->string);
-        (*out)[*n].value = strdup(it->valuestring);
-        if ((*out)[*n].key == NULL || (*out)[*n].value == NULL) {
+        (*out)[*n].value = remove ? NULL : strdup(it->valuestring);
+        if ((*out)[*n].key == NULL || (!remove && (*out)[*n].value == NULL)) {
             return -ENOMEM;
         }
         (*n)++;
@@ -450,6 +468,34 @@ static int parse_map(const cJSON *obj, const char *path, bool fields, struct cg_
     return 0;
 }
 
+/* --check-config: tell the core which names this rule writes, so that names
+ * the city schema does not know are reported before any message arrives. */
+static void expect_fields(struct mqtt *m, const char *path, const struct rule *r)
+{
+    if (m->sink == NULL || r->measurement == NULL) {
+        return;
+    }
+    switch (r->format) {
+    case FMT_JSON:
+        for (size_t i = 0; i < r->n_fields; i++) {
+            cg_sink_expect_field(m->sink, path, r->measurement, r->fields[i].name);
+        }
+        if (r->n_fields == 0) {
+            cg_sink_expect_field(m->sink, path, r->measurement, NULL);
+        }
+        break;
+    case FMT_SENML:
+        cg_sink_expect_field(m->sink, path, r->measurement, "value");
+        break;
+    case FMT_VALUE:
+        cg_sink_expect_field(m->sink, path, r->measurement, r->value.field ? r->value.field : "value");
+        break;
+    default:
+        cg_sink_expect_field(m->sink, path, r->measurement, NULL);
+        break;
+    }
+}
+
 static int parse_rule(struct mqtt *m, const cJSON *obj, const char *path, struct rule *r, struct cg_errs *errs)
 {
     char p[512];
@@ -486,10 +532,16 @@ static int parse_rule(struct mqtt *m, const cJSON *obj, const char *path, struct
     rc.measurement = NULL;
     r->topic_tag = rc.topic_tag;
     rc.topic_tag = NULL;
+    r->payload_tags = rc.payload_tags - 1;
 
     cg_path_key(p, sizeof(p), path, "tags");
-    if ((ret = parse_tags_object(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, &r->tags, &r->n_tags, errs)) ==
-        -ENOMEM) {
+    if ((ret = parse_tags_object(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, false, &r->tags, &r->n_tags,
+                                 errs)) == -ENOMEM) {
+        goto out;
+    }
+    cg_path_key(p, sizeof(p), path, "static_tags");
+    if ((ret = parse_tags_object(cJSON_GetObjectItemCaseSensitive(obj, "static_tags"), p, true, &r->static_tags,
+                                 &r->n_static_tags, errs)) == -ENOMEM) {
         goto out;
     }
     ret = 0;
@@ -600,7 +652,9 @@ static int add_sub(struct mqtt *m, const char *topic, int qos, const char *share
     if (s->wire == NULL) {
         return -ENOMEM;
     }
-    if (share != NULL) {
+    if (m->observer) {
+        snprintf(s->wire, len, "%s", f); /* a guest must not take the group's messages */
+    } else if (share != NULL) {
         snprintf(s->wire, len, "$share/%s/%s", share, topic);
     } else {
         snprintf(s->wire, len, "%s", topic);
@@ -637,6 +691,7 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
     pthread_cond_init(&m->cond, NULL);
     m->sink = sink;
     m->name = cg_sink_source_name(sink);
+    m->observer = cg_sink_dry_run(sink) && !cg_sink_check_only(sink);
     *state = m;
 
     cg_opt_parse(src_opts, conf, path, &m->c, errs);
@@ -650,7 +705,12 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
             m->ssl = true;
         }
         cg_path_key(p, sizeof(p), path, "url");
-        if (rest == NULL || rest[0] == '\0' || rest[0] == ':') {
+        size_t hostlen = rest ? strcspn(rest, "/?#") : 0;
+        if (rest != NULL && memchr(rest, '@', hostlen) != NULL) {
+            /* Never echo the URL: the part before '@' is a password. */
+            cg_errs_add(errs, p, "must not contain credentials (user:password@): use the username and password "
+                                 "(or password_file) keys");
+        } else if (rest == NULL || rest[0] == '\0' || rest[0] == ':') {
             cg_errs_add(errs, p, "must be tcp://host[:port] or ssl://host[:port] (mqtt://, mqtts://), got '%s'", u);
         } else {
             size_t n = strlen(rest) + 16;
@@ -668,6 +728,10 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
         cg_path_key(p, sizeof(p), path, "reconnect_min_ms");
         cg_errs_add(errs, p, "must not exceed reconnect_max_ms (%lld), got %lld", (long long)m->c.reconnect_max_ms,
                     (long long)m->c.reconnect_min_ms);
+    }
+    if (m->c.username != NULL && m->c.username[0] == '\0') {
+        cg_path_key(p, sizeof(p), path, "username");
+        cg_errs_add(errs, p, "must not be empty; leave username and password out for none");
     }
     if (m->c.password != NULL && m->c.username == NULL) {
         cg_path_key(p, sizeof(p), path, "password");
@@ -703,6 +767,19 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
             sanitize_id(m->client_id);
         }
     }
+    if (m->client_id != NULL && m->observer) {
+        /* Same id as the daemon: the broker would drop one of the two
+         * connections on each connect (a "connection lost" loop in both) and
+         * the guest would take messages of the daemon's persistent session. */
+        size_t n = strlen(m->client_id) + 40;
+        char *id = malloc(n);
+        if (id != NULL) {
+            snprintf(id, n, "%s-%s-%ld", m->client_id, cg_sink_test_mode(sink) ? "test" : "dryrun", (long)getpid());
+        }
+        free(m->client_id);
+        m->client_id = id;
+        m->c.clean_session = true;
+    }
     if (m->client_id == NULL) {
         rc = -ENOMEM;
         goto out;
@@ -722,6 +799,10 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
             cg_errs_add(errs, p, "must be a topic without wildcards, got '%s'", m->c.status_topic);
         }
         m->status_topic = xstrdup(m->c.status_topic);
+    }
+    if (m->observer) { /* no birth/will: the daemon's status topic is not the guest's to change */
+        free(m->status_topic);
+        m->status_topic = NULL;
     }
 
     /* rules */
@@ -745,6 +826,7 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
                 rc = -ENOMEM;
                 goto out;
             }
+            expect_fields(m, rp, &m->rules[i]);
         }
     }
 
@@ -944,11 +1026,20 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
     }
     cg_complain_clear(&m->bad_c, m->name, "bad payloads");
     cg_batch_finish(b);
+    for (size_t i = 0; i < b->n_skipped; i++) {
+        cg_sink_count_skipped(m->sink, b->skipped[i].measurement ? b->skipped[i].measurement : r->measurement,
+                              b->skipped[i].name, b->skipped[i].n);
+    }
 
     /* Hand over. While the buffer is full we hold this message and read
      * nothing else: nothing more gets acknowledged (see the top comment). */
     for (;;) {
-        int e = cg_sink_emit(m->sink, b->points, b->n_points, (int)m->c.emit_timeout_ms);
+        struct cg_sink_rule sr = {.tags = b->base_tags,
+                                  .n_tags = b->n_base_tags,
+                                  .payload_tags = r->payload_tags,
+                                  .static_tags = r->static_tags,
+                                  .n_static_tags = r->n_static_tags};
+        int e = cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->c.emit_timeout_ms, &sr);
         if (e >= 0) {
             cg_complain_clear(&m->full_c, m->name, "gateway buffer");
             atomic_fetch_add(&m->points, (uint64_t)e);
@@ -965,11 +1056,17 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
             }
             return 1;
         }
-        if (e == -ETIMEDOUT) {
+        if (cg_sink_hold(e)) { /* buffer full, or its disk full or failing: nothing was taken */
             atomic_fetch_add(&m->held, 1);
-            cg_complain(&m->full_c, CG_LOG_WARN, m->name,
-                        "gateway buffer full: holding the message from '%.*s' and reading nothing more from the "
-                        "broker until there is room", (int)tlen, topic);
+            if (e == -ETIMEDOUT) {
+                cg_complain(&m->full_c, CG_LOG_WARN, m->name,
+                            "gateway buffer full: holding the message from '%.*s' and reading nothing more from the "
+                            "broker until there is room", (int)tlen, topic);
+            } else {
+                cg_complain(&m->full_c, CG_LOG_WARN, m->name,
+                            "gateway buffer cannot write (%s): holding the message from '%.*s' and reading nothing "
+                            "more from the broker until it can", strerror(-e), (int)tlen, topic);
+            }
             if (atomic_load(&m->stopping)) {
                 atomic_fetch_add(&m->redeliver, 1);
                 return 0;
@@ -1349,6 +1446,11 @@ static void paho_trace_errors_only(void)
 static int start(void *state)
 {
     struct mqtt *m = state;
+    /* start() after stop() (a rolled-back reload) begins from scratch: stop()
+     * destroyed the client and the batch; clear what the last run left. */
+    atomic_store(&m->stopping, 0);
+    atomic_store(&m->connected, 0);
+    m->connecting = false;
     paho_trace_errors_only();
     cg_batch_init(&m->batch, (size_t)m->c.max_points_per_message, (size_t)m->c.max_payload_bytes * 4 + 65536);
 
@@ -1462,6 +1564,13 @@ static void stop(void *state)
         }
     }
     atomic_store(&m->connected, 0);
+    /* No callback runs after this: the next start() creates a fresh client
+     * (a kept message stays in Paho's file store for it). */
+    if (m->client_created) {
+        MQTTAsync_destroy(&m->client);
+        m->client_created = false;
+    }
+    cg_batch_done(&m->batch);
     log_stats(m);
 }
 
@@ -1490,6 +1599,11 @@ static void destroy(void *state)
             free((char *)r->tags[k].value);
         }
         free(r->tags);
+        for (size_t k = 0; k < r->n_static_tags; k++) {
+            free((char *)r->static_tags[k].key);
+            free((char *)r->static_tags[k].value);
+        }
+        free(r->static_tags);
         for (size_t k = 0; k < r->n_fields; k++) {
             free((char *)r->fields[k].name);
             free((char *)r->fields[k].path);
@@ -1546,6 +1660,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
         snprintf(dev, sizeof(dev), "subscription %s", s->wire);
         report(ctx, &(struct cg_health_item){
                         .device = dev,
+                        .kind = CG_HEALTH_SUBSCRIPTION,
                         .up = up && atomic_load(&s->subscribed) && !silent,
                         .ok = atomic_load(&s->messages),
                         .latency_ms = -1,
@@ -1558,6 +1673,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
         snprintf(dev, sizeof(dev), "rule %s", r->pattern_text ? r->pattern_text : "?");
         report(ctx, &(struct cg_health_item){
                         .device = dev,
+                        .kind = CG_HEALTH_RULE,
                         .up = true,
                         .ok = atomic_load(&r->messages) - atomic_load(&r->bad),
                         .failed = atomic_load(&r->bad),
@@ -1567,6 +1683,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
     }
     report(ctx, &(struct cg_health_item){
                     .device = "unmatched topics",
+                    .kind = CG_HEALTH_RULE,
                     .up = true,
                     .failed = atomic_load(&m->unmatched),
                     .latency_ms = -1,

@@ -5,12 +5,34 @@
  *
  *   create()   parse and validate the source's JSON section; no I/O, no threads.
  *              Called for --check-config too, so it must report every config
- *              error through errs and never touch devices.
+ *              error through errs and never touch devices. On failure it may
+ *              still have set *state (a half-built state): the core then
+ *              calls destroy() on it and nothing else.
  *   start()    open connections lazily, start the adapter's own threads.
  *   stop()     ask the threads to finish and join them; must return within
- *              a few seconds even when devices hang (use timeouts).
- *   destroy()  free everything; accepts a half-built state (NULL-safe).
+ *              a few seconds even when devices hang (use timeouts). No
+ *              cg_sink_emit() and no callback may happen after it returns.
+ *   destroy()  free everything; accepts NULL and a half-built state.
  *   health()   report per-device state; called from another thread (take a lock).
+ *
+ * The lifecycle every adapter must hold (tests/integration/adapter_conformance.c
+ * runs each compiled-in adapter through it under ASan):
+ *
+ *   create -> destroy                     (never started: --check-config)
+ *   create -> stop -> destroy             (stop without start is a no-op)
+ *   create -> start -> stop -> start -> stop -> destroy
+ *                                         (a reload that is rolled back stops
+ *                                          the running sources and starts them
+ *                                          again: the second start must work
+ *                                          exactly like the first, with nothing
+ *                                          leaked from the first run)
+ *   stop -> stop                          (the second is a no-op)
+ *   create (failed) -> destroy            (half-built state)
+ *
+ * start() that fails is not followed by stop(): it must leave a state that
+ * destroy() frees (and that a later start() may retry). The core never calls
+ * two of these at once on one state; health() may run concurrently with
+ * start() and stop().
  *
  * Readings leave through cg_sink_emit(). The API carries a version so it can
  * grow: fields are only ever appended. */
@@ -21,6 +43,7 @@
 #include <citygate/config.h>
 #include <citygate/log.h>
 #include <citygate/point.h>
+#include <errno.h>
 #include <stdbool.h>
 
 #define CG_ADAPTER_API_VERSION 1
@@ -38,8 +61,47 @@ struct cg_sink; /* opaque, owned by the core, outlives the adapter state */
  * Returns the number of points accepted (invalid ones are counted and skipped:
  * see cg_sink_last_error), -ETIMEDOUT when the buffer stayed full (nothing was
  * taken: the caller still owns the readings, e.g. an MQTT message stays
- * unacknowledged), -ESHUTDOWN when the gateway is stopping. */
+ * unacknowledged), a storage error (-ENOSPC, -EIO, ...) when the disk buffer
+ * cannot write (nothing was taken either; see cg_sink_hold), -ESHUTDOWN when
+ * the gateway is stopping. */
 int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms);
+
+/* What a source's own configuration says about the points of one call (an
+ * MQTT rule). Borrowed for the call. */
+struct cg_sink_rule {
+    /* tags set by the configuration (topic captures, rule tags; the codec lets
+     * them win over the payload's): on these points they may replace the
+     * gateway's static tags of the same key. Only the keys are used. */
+    const struct cg_tag *tags;
+    size_t n_tags;
+    /* any other tag with a static tag's key: 1 the point's value is written
+     * (override), 0 the configured one (protect; counted, logged once), < 0 as
+     * the source's normalise.payload_tags says */
+    int payload_tags;
+    /* the gateway's static tags on these points: key = static tag, value = the
+     * key to write it under, or NULL to leave it out (after the source's own
+     * normalise.static_tags) */
+    const struct cg_tag *static_tags;
+    size_t n_static_tags;
+};
+
+/* As cg_sink_emit, with the rule the points came through (may be NULL). */
+int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
+                      const struct cg_sink_rule *rule);
+
+/* A codec skipped n values of a payload it cannot store (a JSON array or
+ * null member when every member becomes a field): counted in
+ * citygate_discarded_total{cause="payload_skipped"} and logged once per
+ * (source, measurement, field). */
+void cg_sink_count_skipped(struct cg_sink *sink, const char *measurement, const char *field, uint64_t n);
+/* True when cg_sink_emit took nothing but can take the same points later: the
+ * buffer stayed full, or the disk under it is full or failing. Hold them (an
+ * MQTT message stays unacknowledged) and try again; never drop them. */
+static inline bool cg_sink_hold(int rc)
+{
+    return rc == -ETIMEDOUT || rc == -ENOSPC || rc == -EDQUOT || rc == -EIO || rc == -EROFS || rc == -EMFILE ||
+           rc == -ENFILE || rc == -EFBIG || rc == -EACCES || rc == -EPERM || rc == -ENOENT;
+}
 
 /* Why the last point of the last cg_sink_emit() call on this thread was rejected
  * (static text), or NULL. */
@@ -59,16 +121,46 @@ const char *cg_sink_state_dir(const struct cg_sink *sink);
  * (a poll plan that cannot fit its interval) into errors. */
 bool cg_sink_check_only(const struct cg_sink *sink);
 
-/* True when citygate runs with --dry-run (adapters may log their plans). */
+/* Measurement names starting with "citygate" (citygate, citygate_device,
+ * citygate_norm, ...) are reserved for points the gateway writes about itself:
+ * points under them are refused (counted, logged once) so that a payload
+ * cannot forge health or self metrics. An adapter that writes such points
+ * itself (device health) names the measurement here, at create time. The
+ * name is copied; at most 4 per source. */
+void cg_sink_own_measurement(struct cg_sink *sink, const char *measurement);
+
+/* Config time: the source will write field (NULL: any field) of measurement;
+ * path names the config item that says so ("sources[0].devices[2]",
+ * "sources[1].rules[0]"). Under --check-config the core warns (once per
+ * source, measurement and field) when the city schema does not know the
+ * name, says whether it will be written unchanged or dropped, and names the
+ * closest schema name. Does nothing otherwise. */
+void cg_sink_expect_field(struct cg_sink *sink, const char *path, const char *measurement, const char *field);
+
+/* True when citygate runs with --dry-run or --test: readings are printed, not
+ * stored. Adapters may log their plans, and must not disturb the daemon that
+ * may run on the same config at the same time: no shared session or client
+ * identity (MQTT: own client id, clean session, no status topic, no share
+ * group). */
 bool cg_sink_dry_run(const struct cg_sink *sink);
+
+/* True when citygate runs with --test (then cg_sink_dry_run() is true too):
+ * read every device once, now (no stagger), and then nothing more; the core
+ * stops the sources after --test-wait seconds. */
+bool cg_sink_test_mode(const struct cg_sink *sink);
 
 /* What a health item describes: a device (the default), or the link a source
  * reaches its devices through (a serial bus, a TCP gateway, an MQTT broker
- * connection). Gap records name the scope, so a dashboard can tell "sensor
- * offline" from "link down". */
+ * connection), a subscription, or a rule (how messages are read, including a
+ * source's "unmatched topics"). Gap records name the scope, so a dashboard can
+ * tell "sensor offline" from "link down"; /metrics keeps devices in the
+ * citygate_device_* families and every other kind in citygate_source_item_*
+ * with a kind label. Values are only ever appended. */
 enum cg_health_kind {
     CG_HEALTH_DEVICE = 0,
     CG_HEALTH_LINK,
+    CG_HEALTH_SUBSCRIPTION,
+    CG_HEALTH_RULE,
 };
 
 /* Per-device state reported by health(). */

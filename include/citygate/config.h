@@ -24,14 +24,24 @@ struct cg_errs {
     /* msg[i] starts with a path of path_len[i] bytes (0: none), so the core can
      * say where that path is in the config file (gateway/conf_locate.h). */
     size_t path_len[CG_ERRS_MAX];
+    /* Warnings: problems that leave the config usable (a secret file others
+     * can read). Same "path: message" form; --check-config prints them and
+     * the daemon logs them at start and on reload. Appended after path_len. */
+    char *warn[CG_ERRS_MAX]; /* owned */
+    size_t n_warn;
+    /* Set by the core (gateway.secret_files: "refuse") before the sections
+     * that read secrets: a secret file others can read is then an error. */
+    bool refuse_open_secrets;
 };
 
 /* Adds "path: message" (just "message" when path is NULL or empty). Never fails
  * (an allocation failure is counted in lost). */
 void cg_errs_add(struct cg_errs *e, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Adds a warning (see warn above). Never fails. */
+void cg_errs_warn(struct cg_errs *e, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t cg_errs_count(const struct cg_errs *e);
-void cg_errs_done(struct cg_errs *e); /* frees the messages; e can be reused */
+void cg_errs_done(struct cg_errs *e); /* frees the messages and warnings; e can be reused */
 
 /* Builds "base.key" or "base[i]" into out (truncated safely). */
 void cg_path_key(char *out, size_t outsz, const char *base, const char *key);
@@ -49,7 +59,7 @@ enum cg_opt_type {
 };
 
 #define CG_OPT_REQUIRED 0x1u /* must be present (or NAME_file for secrets) */
-#define CG_OPT_SECRET 0x2u   /* may come from NAME_file; never logged or printed */
+#define CG_OPT_SECRET 0x2u   /* may come from NAME_file; never logged or printed; never "" */
 
 struct cg_opt {
     const char *name;
@@ -72,6 +82,15 @@ int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path,
 /* Frees the STRING members the table owns in target (NULL-safe). */
 void cg_opt_free(const struct cg_opt *table, void *target);
 
+/* For "did you mean" on names that are not option keys (a profile's field
+ * names, schema names, device names): the candidate within two edits of word,
+ * the closest one, or NULL. cg_opt_parse uses it for unknown keys; adapters
+ * use it for their own names, e.g.
+ *   const char *s = cg_conf_closest(name, fields, n);
+ *   cg_errs_add(errs, p, "'%s' is not a field of profile '%s'%s%s%s", name, prof,
+ *               s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : ""); */
+const char *cg_conf_closest(const char *word, const char *const *candidates, size_t n);
+
 /* Checks obj is an object with no duplicate keys; adds errors. 0 or -EINVAL. */
 int cg_json_check_object(const cJSON *obj, const char *path, struct cg_errs *errs);
 
@@ -80,7 +99,9 @@ int cg_json_check_object(const cJSON *obj, const char *path, struct cg_errs *err
 char *cg_conf_expand_env(const char *s, const char *path, struct cg_errs *errs);
 
 /* Reads a secret file: whole content, one trailing newline stripped, at most
- * 64 KiB. Heap string or NULL with an error added. */
+ * 64 KiB. Heap string or NULL with an error added. A file that others (or a
+ * group citygate does not run as) may read or write adds a warning, or an
+ * error when errs->refuse_open_secrets is set. */
 char *cg_conf_read_secret(const char *file, const char *path, struct cg_errs *errs);
 
 #endif

@@ -2,7 +2,10 @@
  *
  * Lines go to stderr as "<N>citygate[source]: message" when stderr is the journal
  * (sd-daemon priority prefix), or "LEVEL source: message" on a terminal.
- * Thread-safe. Library-like modules (codecs, encoder, decoders) never log. */
+ * Thread-safe. Library-like modules (codecs, encoder, decoders) never log.
+ * Every control byte in the message (a newline in an MQTT topic, an escape
+ * sequence in a device's text) is written as \xNN, so text from the wire can
+ * be passed as it is and never forges a line or a priority. */
 #ifndef CITYGATE_LOG_H
 #define CITYGATE_LOG_H
 

@@ -137,7 +137,16 @@ set -e
 [ "$rc1" -eq 1 ] && grep -q "cannot open: No such file or directory" "$T/nofile.out" || fail "missing file: rc=$rc1"
 [ "$rc2" -eq 2 ] || fail "unknown option: exit $rc2, want 2"
 [ "$rc3" -eq 2 ] || fail "bad --run-for: exit $rc3, want 2"
-pass "missing file exit 1; usage errors exit 2"
+set +e
+"$CITYGATE" --config "$T/bad.json" --test --test-wait 0 >/dev/null 2>"$T/tw.err"; rc4=$?
+"$CITYGATE" --config "$T/bad.json" --test --dry-run >/dev/null 2>"$T/td.err"; rc5=$?
+"$CITYGATE" --config /nonexistent/citygate.json --test >/dev/null 2>&1; rc6=$?
+set -e
+[ "$rc4" -eq 2 ] && grep -qx "citygate: --test-wait: expected 1..3600 seconds, got '0'" "$T/tw.err" || fail "bad --test-wait: exit $rc4"
+[ "$rc5" -eq 2 ] && grep -qx "citygate: --test goes with neither --dry-run nor --run-for (use --test-wait)" "$T/td.err" ||
+    fail "--test --dry-run: exit $rc5"
+[ "$rc6" -eq 1 ] || fail "--test on a missing file: exit $rc6, want 1"
+pass "missing file exit 1; usage errors exit 2 (--run-for, --test-wait, --test with --dry-run)"
 
 "$CITYGATE" --print-options >"$T/ref.md"
 sed -n "/^<!-- generated/,\$p" "$SRC_DIR/docs/config.md" | diff -u - "$T/ref.md" ||

@@ -65,6 +65,21 @@ static int collect(void *ctx, struct cg_status *st)
         snprintf(s->devices[1].last_error, sizeof(s->devices[1].last_error),
                  "unit 7: Connection timed out (no answer in 1000 ms)");
     }
+    if (degraded) { /* two rows of the discard ledger: one dropped, one written under an unknown name */
+        st->drops = calloc(2, sizeof(*st->drops));
+        if (st->drops == NULL) {
+            return -12;
+        }
+        st->n_drops = 2;
+        st->drops[0] = (struct cg_drops_row){.cause = CG_DROP_OUT_OF_RANGE, .count = 37};
+        snprintf(st->drops[0].source, sizeof(st->drops[0].source), "north-bus");
+        snprintf(st->drops[0].measurement, sizeof(st->drops[0].measurement), "air_quality");
+        snprintf(st->drops[0].field, sizeof(st->drops[0].field), "pm10");
+        st->drops[1] = (struct cg_drops_row){.cause = CG_DROP_UNMAPPED_FIELD, .count = 12};
+        snprintf(st->drops[1].source, sizeof(st->drops[1].source), "city-mqtt");
+        snprintf(st->drops[1].measurement, sizeof(st->drops[1].measurement), "traffic");
+        snprintf(st->drops[1].field, sizeof(st->drops[1].field), "rssi");
+    }
     s = &st->sources[1];
     snprintf(s->name, sizeof(s->name), "city-mqtt");
     snprintf(s->type, sizeof(s->type), "mqtt");
@@ -111,6 +126,10 @@ int main(int argc, char **argv)
         cJSON_Delete(root);
         return 1;
     }
+    for (size_t i = 0; i < errs.n_warn; i++) { /* e.g. a secret file others can read */
+        fprintf(stderr, "warning: %s\n", errs.warn[i]);
+    }
+    cg_errs_done(&errs);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

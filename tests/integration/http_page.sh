@@ -31,6 +31,7 @@ grep -q 'id="health" class="badge b-ok">ok<' "$T/ok.html" || fail "health badge 
 grep -q 'cabinet-17' "$T/ok.html" || fail "gateway id not rendered"
 grep -q 'pm25=12.5' "$T/ok.html" || fail "last lines not rendered"
 grep -q 'city-db' "$T/ok.html" || fail "output not rendered"
+grep -q 'id="drops" hidden' "$T/ok.html" || fail "discard section shown with nothing discarded"
 pass "page renders devices, outputs, last lines, health ok"
 
 start_driver bad degraded
@@ -38,6 +39,12 @@ browse "$URL" "$T/bad.html" --dump-dom || fail "chromium --dump-dom failed"
 grep -q 'b-degraded">degraded<' "$T/bad.html" || fail "degraded badge missing"
 grep -q 'Connection timed out' "$T/bad.html" || fail "device error not shown"
 pass "page shows degraded with the device error"
+grep -q '<section id="drops"><h2>Not stored as received' "$T/bad.html" || fail "discard section not shown"
+grep -q '<td>out_of_range</td>.*<td>north-bus</td><td>air_quality</td><td>pm10</td><td>37</td>' "$T/bad.html" ||
+    fail "discard row (out_of_range, pm10, 37) not rendered"
+grep -q '<td>unmapped_field</td><td class="muted">[^<]*</td><td>city-mqtt</td><td>traffic</td><td>rssi</td><td>12</td>' \
+    "$T/bad.html" || fail "unmapped row (rssi, 12) not rendered as written"
+pass "page lists the discard ledger's top rows (cause, what happened, source, measurement, field, count)"
 
 shots=${OPS_SCREENSHOT_DIR:-$T}
 mkdir -p "$shots"

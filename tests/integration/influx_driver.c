@@ -128,6 +128,10 @@ int main(int argc, char **argv)
         cJSON_Delete(obj);
         return 2;
     }
+    for (size_t i = 0; i < errs.n_warn; i++) { /* e.g. a secret file others can read */
+        fprintf(stderr, "warning: %s\n", errs.warn[i]);
+    }
+    cg_errs_done(&errs);
     cJSON_Delete(obj);
 
     struct cg_journal *j = cg_journal_new((size_t)512 << 20, 1);

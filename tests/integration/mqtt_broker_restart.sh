@@ -17,6 +17,12 @@ start_gw gw "$T/gw.json"
 publisher() {
     local i
     for i in $(seq 0 299); do
+        # Half-way, wait until the broker has been stopped, so the second half
+        # can only reach the gateway through its reconnect (a fast publisher
+        # used to finish all 300 before the broker went down).
+        if [ "$i" -eq 150 ]; then
+            until [ -e "$T/broker_stopped" ]; do sleep 0.05; done
+        fi
         until mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t city/a/count \
             -m "{\"seq\":$i,\"ts\":$((1700000000000 + i))}" 2>/dev/null; do
             sleep 0.1
@@ -27,8 +33,9 @@ publisher() {
 publisher &
 PUB=$!
 CG_PIDS+=("$PUB")
-wait_for 30 sh -c "[ \$(cat $T/published 2>/dev/null || echo 0) -ge 100 ]" || fail "publisher stuck"
+wait_for 30 sh -c "[ \$(cat $T/published 2>/dev/null || echo 0) -ge 149 ]" || fail "publisher stuck"
 stop_pid "$MQTT_PID"                                   # broker down mid-stream (saves its store)
+touch "$T/broker_stopped"
 pass "broker stopped at message $(cat "$T/published")"
 sleep 1.5
 bg mosquitto2 mosquitto -c "$MQTT_CONF"

@@ -40,6 +40,7 @@ expect "value over TLS" "$(wait_scalar 20 city "SELECT value FROM reading WHERE 
 stop_pid "$GW_PID"
 
 printf 'wrong\n' >"$T/wrong.password"
+chmod 0600 "$T/wrong.password" # private, as documented: else the warning names the file
 gw_config "$T/bad.json" "$(src tls2 "$T/wrong.password")"
 bg badgw "$CITYGATE" --config "$T/bad.json"
 wait_for 10 grep -q "connect failed" "$T/badgw.log" || fail "wrong password not reported"

@@ -96,22 +96,14 @@ wait_for 20 two_series || fail "readings of both vendors did not arrive in air_q
 stop_pid "$GW_PID"
 
 $PY - "$INFLUX_URL" "$T/served.jsonl" <<'PY' || fail "the two vendors' readings differ in influxd"
-import json, math, sys, urllib.parse, urllib.request
+import json, math, os, sys
 url, served = sys.argv[1], sys.argv[2]
 
+sys.path.insert(0, os.environ["SRC_DIR"] + "/tests/integration")
+from influxcheck import Checks, query as influx_query
 def query(q):
-    u = url + "/query?" + urllib.parse.urlencode({"db": "city", "q": q})
-    with urllib.request.urlopen(u, timeout=10) as r:
-        res = json.load(r)["results"][0]
-    if "error" in res:
-        raise RuntimeError(res["error"])
-    return res.get("series", [])
-
-bad = []
-def check(what, ok, detail=""):
-    print("  %-4s %s %s" % ("ok" if ok else "FAIL", what, detail))
-    if not ok:
-        bad.append(what)
+    return influx_query(url, q)
+check = Checks()
 
 a = {}
 for line in open(served):
@@ -151,6 +143,6 @@ if len(by_vendor) == 2:
     for f in FIELDS:
         check("%s: A == B == canonical" % f, close(ra[f], rb[f]) and close(ra[f], want[f]),
               "A %r  B %r  canonical %r" % (ra[f], rb[f], want[f]))
-sys.exit(1 if bad else 0)
+sys.exit(1 if check.failed() else 0)
 PY
 pass "Modbus (ppb, K, %RH) and MQTT (ppm, degF, fraction, other names) readings are identical in influxd"

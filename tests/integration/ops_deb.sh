@@ -47,6 +47,26 @@ fi
 if grep -q cg_http_start "$SRC_DIR/gateway/main.c"; then # shlibdeps only sees what the binary links
     dpkg-deb -f "$DEB" Depends | grep libmicrohttpd >/dev/null || fail "Depends lacks libmicrohttpd: $(dpkg-deb -f "$DEB" Depends)"
 fi
+for f in "$SRC_DIR"/docs/*.md; do
+    grep -qx "/usr/share/doc/citygate/$(basename "$f")" "$T/contents.txt" || fail "docs/$(basename "$f") not in the package"
+done
+for f in changelog.Debian.gz copyright; do
+    grep -qx "/usr/share/doc/citygate/$f" "$T/contents.txt" || fail "/usr/share/doc/citygate/$f not in the package"
+done
+
+# The description as dpkg shows it: the synopsis, then the long text, each
+# line indented by one space (no ';' from a CMake list).
+dpkg-deb -I "$DEB" | sed -n '/^ Description:/,/^ [A-Z][A-Za-z-]*:/p' | sed '$d' >"$T/description.txt"
+cat >"$T/description.want" <<'D'
+ Description: sensor-telemetry gateway: Modbus and MQTT in, InfluxDB out
+  citygate polls Modbus devices and subscribes to MQTT topics, normalises the
+  readings, buffers them on disk and writes them to InfluxDB-compatible
+  databases. It runs as a hardened systemd service with health checks,
+  Prometheus metrics and a status page.
+D
+diff -u "$T/description.want" "$T/description.txt" >&2 || fail "dpkg -I: the description does not render as written"
+pass "dpkg -I shows the synopsis and the long description"
+
 dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles | grep -x /etc/citygate/citygate.json.example >/dev/null ||
     fail "example config is not a conffile"
 pass "package contents, dependencies, conffiles"
@@ -70,6 +90,24 @@ pass "installed"
     fail "--check-config on the example: $(cat "$T/check.log")"
 man -l /usr/share/man/man8/citygate.8 >/dev/null 2>&1 || fail "man page does not render"
 pass "installed binary: --version, --check-config on the example config"
+
+# apt shows the same description; the changelog and copyright are there; every
+# relative link of every installed page resolves in the installed docs.
+apt show citygate 2>/dev/null | sed -n '/^Description:/,$p' | sed '/^$/,$d' >"$T/apt.txt"
+sed 's/^ //' "$T/description.want" | diff -u - "$T/apt.txt" >&2 || fail "apt show: the description differs"
+zcat /usr/share/doc/citygate/changelog.Debian.gz | head -n 1 | grep -qx "citygate ($(dpkg-deb -f "$DEB" Version)) unstable; urgency=medium" ||
+    fail "changelog.Debian.gz: $(zcat /usr/share/doc/citygate/changelog.Debian.gz | head -n 1)"
+grep -q '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/$' /usr/share/doc/citygate/copyright ||
+    fail "copyright is not machine-readable (DEP-5)"
+for page in /usr/share/doc/citygate/*.md; do
+    for target in $(grep -o '](\([^)#]*\)' "$page" | sed 's/^](//' | grep -v '^[a-z]*:' | sort -u); do
+        [ -e "/usr/share/doc/citygate/$target" ] || fail "$(basename "$page") links to $target, which is not installed"
+    done
+done
+grep -o '/usr/share/doc/citygate/[A-Za-z0-9_.-]*' /usr/share/man/man8/citygate.8 | sort -u | while read -r f; do
+    [ -e "$f" ] || fail "the man page names $f, which is not installed"
+done
+pass "apt show description, changelog.Debian.gz, copyright; every link of the installed docs resolves"
 
 getent passwd citygate >/dev/null || fail "user citygate not created"
 id -nG citygate | grep -w dialout >/dev/null || fail "citygate is not in dialout: $(id -nG citygate)"
@@ -119,6 +157,15 @@ dpkg_retry dpkg -i "$DEB" || fail "reinstall: $(cat "$T/dpkg.log")"
 [ -f /etc/citygate/citygate.json ] || fail "upgrade lost the config"
 pass "reinstall keeps the config"
 
+# What the docs' recipes add: secret files, a site's profiles, a unit override.
+printf 'secret\n' >/etc/citygate/http.token
+printf 'secret\n' >/etc/citygate/influx.pw
+mkdir -p /etc/citygate/profiles
+cp /usr/share/citygate/profiles/airq_rs485.json /etc/citygate/profiles/site_aq.json
+chown -R root:citygate /etc/citygate && chmod 0640 /etc/citygate/http.token /etc/citygate/influx.pw
+mkdir -p /etc/systemd/system/citygate.service.d
+printf '[Service]\nEnvironment=X=1\n' >/etc/systemd/system/citygate.service.d/override.conf
+
 dpkg_retry dpkg --remove citygate || fail "dpkg --remove: $(cat "$T/dpkg.log")"
 [ ! -e /usr/bin/citygate ] || fail "binary left after remove"
 [ -f /etc/citygate/citygate.json.example ] || fail "remove (not purge) must keep the configuration"
@@ -134,4 +181,6 @@ while read -r f; do
 done <"$T/contents.txt"
 ! getent passwd citygate >/dev/null || fail "user citygate remains after purge"
 ! getent group citygate >/dev/null || fail "group citygate remains after purge"
+[ ! -e /etc/citygate ] || fail "/etc/citygate remains after purge: $(find /etc/citygate)"
+[ ! -e /etc/systemd/system/citygate.service.d ] || fail "the unit override remains after purge"
 pass "nothing named citygate remains; user and group gone"

@@ -18,7 +18,7 @@ pass "systemd-analyze verify: clean"
 for want in '^Type=notify$' '^NotifyAccess=main$' '^WatchdogSec=' '^User=citygate$' '^SupplementaryGroups=dialout$' \
     '^StateDirectory=citygate$' '^ConfigurationDirectory=citygate$' '^ProtectSystem=strict$' '^NoNewPrivileges=yes$' \
     '^PrivateTmp=yes$' '^CapabilityBoundingSet=$' '^RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX$' \
-    '^SystemCallFilter=@system-service$' '^ExecReload=/bin/kill -HUP \$MAINPID$'; do
+    '^SystemCallFilter=@system-service$' '^ExecReload=/bin/kill -HUP \$MAINPID$' '^LimitNOFILE=65536$'; do
     grep -Eq "$want" "$U" || fail "unit lacks $want"
 done
 pass "unit has the notify, watchdog, user, directory and hardening settings"

@@ -5,20 +5,27 @@
 # (awk's numbers are doubles: the timestamp is built as text, 1700000000<i as 9 digits>.)
 
 # sf_config FILE OUTPUTS_JSON [BUFFER_JSON]: MQTT source (persistent session,
-# QoS 1, line protocol), disk buffer in $T/state.
+# QoS 1, line protocol), disk buffer in $T/state (or $SF_STATE). With
+# $SF_HTTP_PORT set, the status server listens there (see sf_metric);
+# $SF_SRC_EXTRA adds keys to the source ('"emit_timeout_ms":200,').
 sf_config() {
     local file=$1 outputs=$2 buffer=${3:-'{"fsync":"interval","fsync_interval_ms":100}'}
-    mkdir -p "$T/state"
+    local state=${SF_STATE:-$T/state} http=""
+    [ -z "${SF_HTTP_PORT:-}" ] || http="\"http\":{\"listen\":\"127.0.0.1:$SF_HTTP_PORT\"},"
+    mkdir -p "$state"
     cat >"$file" <<J
-{"gateway":{"id":"gw1","state_dir":"$T/state","drain_timeout_ms":2000,"self_metrics_interval_s":0,"gap_records":false},
- "normalise":{"enabled":false},
+{"gateway":{"id":"gw1","state_dir":"$state","drain_timeout_ms":2000,"self_metrics_interval_s":0,"gap_records":false},
+ $http"normalise":{"enabled":false},
  "buffer":$buffer,
  "outputs":$outputs,
- "sources":[{"type":"mqtt","name":"broker","url":"$MQTT_URL","client_id":"sf-gw","clean_session":false,
+ "sources":[{"type":"mqtt","name":"broker","url":"$MQTT_URL","client_id":"sf-gw","clean_session":false,${SF_SRC_EXTRA:-}
    "subscriptions":[{"topic":"sf/#","qos":1}],
    "rules":[{"topic":"sf/{run}","format":"influx"}]}]}
 J
 }
+
+# sf_metric NAME: a sample without labels from /metrics on $SF_HTTP_PORT.
+sf_metric() { curl -fsS "http://127.0.0.1:$SF_HTTP_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 
 influx_out() { # influx_out NAME URL
     echo "{\"name\":\"$1\",\"type\":\"influxdb_v1\",\"url\":\"$2\",\"database\":\"city\",\"flush_interval_ms\":100,\"retry_initial_ms\":100,\"retry_max_ms\":500}"

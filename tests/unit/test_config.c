@@ -129,11 +129,25 @@ static void test_defaults_env_and_secret_file(void **state)
     cJSON_Delete(o);
 }
 
+/* "did you mean" for any list of names: within two edits, the closest. */
+static void test_closest(void **unused)
+{
+    (void)unused;
+    const char *const fields[] = {"voltage_l1", "voltage_l2", "power_total", "frequency"};
+    assert_string_equal(cg_conf_closest("voltage_1", fields, 4), "voltage_l1");
+    assert_string_equal(cg_conf_closest("powr_total", fields, 4), "power_total");
+    assert_string_equal(cg_conf_closest("frequncy", fields, 4), "frequency");
+    assert_null(cg_conf_closest("humidity", fields, 4));
+    assert_null(cg_conf_closest("frequency", fields, 0));
+    assert_null(cg_conf_closest(NULL, fields, 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors_name_the_path),
         cmocka_unit_test(test_defaults_env_and_secret_file),
+        cmocka_unit_test(test_closest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

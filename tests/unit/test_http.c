@@ -74,6 +74,9 @@ static const char expected_metrics[] =
     "# HELP citygate_healthy 1 when /healthz says ok, 0 when degraded.\n"
     "# TYPE citygate_healthy gauge\n"
     "citygate_healthy 0\n"
+    "# HELP citygate_clock_synchronized 1 when the system clock is synchronised (adjtimex), 0 when not; absent when "
+    "not checked.\n"
+    "# TYPE citygate_clock_synchronized gauge\n"
     "# HELP citygate_source_points_in_total Readings accepted into the buffer.\n"
     "# TYPE citygate_source_points_in_total counter\n"
     "citygate_source_points_in_total{source=\"bus-north\",type=\"modbus\"} 4990\n"
@@ -121,6 +124,17 @@ static const char expected_metrics[] =
     "# TYPE citygate_device_last_success_timestamp_seconds gauge\n"
     "citygate_device_last_success_timestamp_seconds{source=\"bus-north\",device=\"airq-12\"} 1700000599.000\n"
     "citygate_device_last_success_timestamp_seconds{source=\"bus-north\",device=\"meter \\\"B\\\"\\\\2\\nx\"} 0\n"
+    "# HELP citygate_source_item_up 1 when a source's link (bus, TCP gateway, broker connection), subscription or "
+    "rule works; label kind.\n"
+    "# TYPE citygate_source_item_up gauge\n"
+    "# HELP citygate_source_item_reads_total Successful polls or messages through the item.\n"
+    "# TYPE citygate_source_item_reads_total counter\n"
+    "# HELP citygate_source_item_errors_total Failed polls or rejected messages through the item.\n"
+    "# TYPE citygate_source_item_errors_total counter\n"
+    "# HELP citygate_source_item_consecutive_failures Failures since the item last worked.\n"
+    "# TYPE citygate_source_item_consecutive_failures gauge\n"
+    "# HELP citygate_source_item_last_success_timestamp_seconds When the item last worked (0 = never).\n"
+    "# TYPE citygate_source_item_last_success_timestamp_seconds gauge\n"
     "# HELP citygate_output_up 1 when the last write got a 2xx answer.\n"
     "# TYPE citygate_output_up gauge\n"
     "citygate_output_up{output=\"city-db\"} 1\n"
@@ -176,12 +190,22 @@ static const char expected_metrics[] =
     "# HELP citygate_journal_refused_total Appends refused because the buffer stayed full.\n"
     "# TYPE citygate_journal_refused_total counter\n"
     "citygate_journal_refused_total 0\n"
+    "# HELP citygate_buffer_write_errors_total Disk buffer writes or syncs that failed (disk full, I/O error); the readings were held, not taken.\n"
+    "# TYPE citygate_buffer_write_errors_total counter\n"
+    "citygate_buffer_write_errors_total 0\n"
+    "# HELP citygate_buffer_corrupt_records_total Damaged disk buffer records (or segment tails) skipped while reading; their lines count as lost.\n"
+    "# TYPE citygate_buffer_corrupt_records_total counter\n"
+    "citygate_buffer_corrupt_records_total 0\n"
     "# HELP citygate_fields_nonfinite_total Fields dropped for being NaN or infinite.\n"
     "# TYPE citygate_fields_nonfinite_total counter\n"
     "citygate_fields_nonfinite_total 1\n"
     "# HELP citygate_uint_clipped_total Unsigned values clipped to the signed 64-bit range.\n"
     "# TYPE citygate_uint_clipped_total counter\n"
     "citygate_uint_clipped_total 2\n"
+    "# HELP citygate_discarded_total Readings, fields or tags not stored as they came, by cause (docs/reliability.md).\n"
+    "# TYPE citygate_discarded_total counter\n"
+    "# HELP citygate_unmapped_total Values written unchanged because the schema does not know their measurement or field name.\n"
+    "# TYPE citygate_unmapped_total counter\n"
     "# HELP process_cpu_seconds_total User and system CPU time spent.\n"
     "# TYPE process_cpu_seconds_total counter\n"
     "process_cpu_seconds_total 1.75\n"
@@ -376,6 +400,111 @@ static void expect_conf(const char *json, int want_rc, const char *const *want)
     cJSON_Delete(o);
 }
 
+/* An unsynchronised clock: gauge 0, degraded with the reason (or a note when
+ * ignored), status.json's clock object. */
+static void test_clock(void **state)
+{
+    (void)state;
+    struct cg_status st;
+    struct cg_buf b;
+    char reasons[1024], notes[256];
+    fixture(&st);
+    st.sources[0].devices[1].up = true; /* healthy but for the clock */
+    assert_true(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    st.clock = CG_STATUS_CLOCK_UNSYNCED;
+    assert_false(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    assert_string_equal(reasons, "system clock not synchronised (adjtimex); timestamps may be wrong, readings are "
+                                 "marked quality=unsynced_clock\n");
+    cg_status_notes(&st, notes, sizeof(notes));
+    assert_string_equal(notes, "");
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_metrics(&st, &b), 0);
+    assert_non_null(strstr(b.data, "\ncitygate_clock_synchronized 0\n"));
+    assert_non_null(strstr(b.data, "\ncitygate_healthy 0\n"));
+    cg_buf_done(&b);
+    st.clock_ignored = true;
+    assert_true(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    cg_status_notes(&st, notes, sizeof(notes));
+    assert_string_equal(notes, "system clock not synchronised (adjtimex); ignored by gateway.unsynced_clock\n");
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_json(&st, &b), 0);
+    cJSON *j = cJSON_Parse(b.data);
+    assert_non_null(j);
+    cJSON *ck = cJSON_GetObjectItem(j, "clock");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ck, "checked")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(ck, "synchronized")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(ck, "affects_health")));
+    cJSON_Delete(j);
+    cg_buf_done(&b);
+    st.clock = CG_STATUS_CLOCK_SYNCED;
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_metrics(&st, &b), 0);
+    assert_non_null(strstr(b.data, "\ncitygate_clock_synchronized 1\n"));
+    cg_buf_done(&b);
+    cg_status_done(&st);
+}
+
+/* One log line per change: unsynced at start, synced again, nothing while
+ * unchanged or unchecked, nothing for "synced from the start". */
+static void test_clock_transition(void **state)
+{
+    (void)state;
+    enum cg_status_clock last = CG_STATUS_CLOCK_UNCHECKED;
+    enum cg_log_level lvl = CG_LOG_DEBUG;
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNCHECKED, false, &lvl));
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_SYNCED, false, &lvl));
+    assert_int_equal(last, CG_STATUS_CLOCK_SYNCED);
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_SYNCED, false, &lvl));
+    const char *m = cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNSYNCED, false, &lvl);
+    assert_string_equal(m, "system clock not synchronised (adjtimex): readings are marked quality=unsynced_clock; "
+                           "/healthz says degraded until it is");
+    assert_int_equal(lvl, CG_LOG_WARN);
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNSYNCED, false, &lvl));
+    assert_null(cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNCHECKED, false, &lvl)); /* probe failed */
+    m = cg_status_clock_transition(&last, CG_STATUS_CLOCK_SYNCED, false, &lvl);
+    assert_string_equal(m, "system clock synchronised again");
+    assert_int_equal(lvl, CG_LOG_INFO);
+    m = cg_status_clock_transition(&last, CG_STATUS_CLOCK_UNSYNCED, true, &lvl);
+    assert_string_equal(m, "system clock not synchronised (adjtimex): readings are marked quality=unsynced_clock; "
+                           "/healthz stays ok (gateway.unsynced_clock: ignore)");
+}
+
+/* Items that are not devices (a bus, a subscription, a rule) stay out of the
+ * device families and carry their kind; a link that is down says "link". */
+static void test_item_kinds(void **state)
+{
+    (void)state;
+    struct cg_status st;
+    struct cg_buf b;
+    char reasons[1024];
+    fixture(&st);
+    struct cg_status_device *d = &st.sources[0].devices[1];
+    snprintf(d->name, sizeof(d->name), "rtu:/dev/ttyUSB0");
+    d->kind = CG_HEALTH_LINK;
+    assert_false(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    assert_string_equal(reasons, "link bus-north/rtu:/dev/ttyUSB0 down: timeout after 1000 ms\n");
+    d->kind = CG_HEALTH_SUBSCRIPTION;
+    snprintf(d->name, sizeof(d->name), "subscription t/#");
+    assert_false(cg_status_healthy(&st, reasons, sizeof(reasons)));
+    assert_string_equal(reasons, "bus-north/subscription t/# down: timeout after 1000 ms\n");
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_metrics(&st, &b), 0);
+    assert_null(strstr(b.data, "device=\"subscription t/#\""));
+    assert_non_null(strstr(b.data, "\ncitygate_device_up{source=\"bus-north\",device=\"airq-12\"} 1\n"));
+    assert_non_null(strstr(b.data, "\ncitygate_source_item_up{source=\"bus-north\",item=\"subscription t/#\","
+                                   "kind=\"subscription\"} 0\n"));
+    assert_non_null(strstr(b.data, "\ncitygate_source_item_errors_total{source=\"bus-north\",item=\"subscription "
+                                   "t/#\",kind=\"subscription\"} 7\n"));
+    cg_buf_done(&b);
+    cg_buf_init(&b, 1 << 20);
+    assert_int_equal(cg_http_render_json(&st, &b), 0);
+    assert_non_null(strstr(b.data, "\"name\":\"airq-12\",\"kind\":\"device\""));
+    assert_non_null(strstr(b.data, "\"name\":\"subscription t/#\",\"kind\":\"subscription\""));
+    cg_buf_done(&b);
+    assert_string_equal(cg_status_kind_name(CG_HEALTH_RULE), "rule");
+    cg_status_done(&st);
+}
+
 static void test_conf_defaults(void **state)
 {
     struct cg_http_conf *c = NULL;
@@ -384,7 +513,9 @@ static void test_conf_defaults(void **state)
     assert_string_equal(c->listen, "127.0.0.1:9273");
     assert_true(c->enabled && c->loopback && cg_http_conf_enabled(c));
     assert_null(c->token);
-    assert_int_equal(c->max_connections, 16);
+    assert_int_equal(c->max_connections, 64);
+    assert_int_equal(c->max_connections_per_client, 8);
+    assert_int_equal(c->timeout_s, 10);
     cg_http_conf_free(c);
     cg_http_conf_free(NULL);
 }
@@ -427,7 +558,20 @@ static void test_conf_errors(void **state)
                 (const char *const[]){"http.password: missing: basic auth needs both username and password", NULL});
     expect_conf("{\"lisen\":\"127.0.0.1:1\",\"max_connections\":0}", -EINVAL,
                 (const char *const[]){"http.lisen: unknown key (did you mean 'listen'?)",
-                                      "http.max_connections: must be 1..1024, got 0", NULL});
+                                      "http.max_connections: must be 2..1024, got 0", NULL});
+    expect_conf("{\"max_connections\":8,\"max_connections_per_client\":8}", -EINVAL,
+                (const char *const[]){"http.max_connections_per_client: must be below max_connections (8), got 8: "
+                                      "one client could then take every connection",
+                                      NULL});
+    /* An empty secret is not "no authentication": Authorization: Bearer (empty)
+     * would match it. */
+    expect_conf("{\"token\":\"\"}", -EINVAL,
+                (const char *const[]){"http.token: must not be empty; leave the key out for none", NULL});
+    expect_conf("{\"username\":\"tech\",\"password\":\"\"}", -EINVAL,
+                (const char *const[]){"http.password: must not be empty; leave the key out for none", NULL});
+    expect_conf("{\"username\":\"\",\"password\":\"pw\"}", -EINVAL,
+                (const char *const[]){"http.username: must not be empty; leave username and password out for none",
+                                      NULL});
     expect_conf("{\"token\":\"a\",\"token_file\":\"/nonexistent\"}", -EINVAL,
                 (const char *const[]){"http.token_file: give either token or token_file, not both", NULL});
     expect_conf("[1]", -EINVAL, (const char *const[]){"http: must be an object", NULL});
@@ -461,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_metrics_empty), cmocka_unit_test(test_json),
         cmocka_unit_test(test_conf_defaults), cmocka_unit_test(test_conf_ok),
         cmocka_unit_test(test_conf_errors),   cmocka_unit_test(test_conf_token_file),
+        cmocka_unit_test(test_clock),         cmocka_unit_test(test_clock_transition),
+        cmocka_unit_test(test_item_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -178,6 +178,60 @@ static void test_buffer_limit(void **state)
     cg_buf_done(&b);
 }
 
+/* A series key computed once gives the same line as cg_lp_encode; refusals
+ * keep their reasons and counters; a keyed line that fits exactly is written. */
+static void test_series_key(void **state)
+{
+    (void)state;
+    const struct cg_tag st[] = {{"city", "tashkent"}, {"site", "default"}};
+    const struct cg_lp_opts o = {.static_tags = st, .n_static_tags = 2};
+    const struct cg_tag pt[] = {{"site", "cab 17"}, {"a", "1"}};
+    const struct cg_field f[] = {CG_FIELD_F("v", 1.5), CG_FIELD_I("n", 3), CG_FIELD_F("x", NAN)};
+    struct cg_point p = {"air quality", pt, 2, f, 3, 10};
+    const char *want = "air\\ quality,a=1,city=tashkent,site=cab\\ 17 v=1.5,n=3i 10\n";
+    struct cg_buf key, a, b;
+    cg_buf_init(&key, 4096);
+    cg_buf_init(&a, 4096);
+    assert_int_equal(cg_lp_series_key(&key, &p, &o, NULL), 0);
+    assert_string_equal(key.data, "air\\ quality,a=1,city=tashkent,site=cab\\ 17");
+    struct cg_lp_counters cnt = {0};
+    assert_int_equal(cg_lp_encode_with_key(&a, key.data, key.len, &p, &o, &cnt, NULL), 0);
+    assert_string_equal(a.data, want);
+    assert_int_equal(cnt.points, 1);
+    assert_int_equal(cnt.fields_nonfinite, 1);
+    /* exactly the room the line needs: written; one byte less: -ENOBUFS, untouched */
+    size_t len = strlen(want);
+    cg_buf_init(&b, len + 3);
+    cg_buf_append(&b, "ab\n", 3);
+    assert_int_equal(cg_lp_encode_with_key(&b, key.data, key.len, &p, &o, NULL, NULL), 0);
+    assert_string_equal(b.data + 3, want);
+    cg_buf_done(&b);
+    cg_buf_init(&b, len + 2);
+    cg_buf_append(&b, "ab\n", 3);
+    assert_int_equal(cg_lp_encode_with_key(&b, key.data, key.len, &p, &o, NULL, NULL), -ENOBUFS);
+    assert_int_equal(b.len, 3);
+    cg_buf_done(&b);
+    /* refusals: the same reasons as cg_lp_encode */
+    const char *why = NULL;
+    const struct cg_field nan2[] = {CG_FIELD_F("a", NAN), CG_FIELD_F("b", INFINITY)};
+    struct cg_point q = {"m", NULL, 0, nan2, 2, 1};
+    cg_buf_reset(&a);
+    memset(&cnt, 0, sizeof(cnt));
+    assert_int_equal(cg_lp_encode_with_key(&a, "m", 1, &q, NULL, &cnt, &why), -EINVAL);
+    assert_string_equal(why, "no writable fields (all NaN or Inf)");
+    assert_int_equal(cnt.rejected, 1);
+    assert_int_equal(cnt.fields_nonfinite, 2);
+    assert_int_equal(a.len, 0);
+    const struct cg_tag bad[] = {{"_t", "x"}};
+    struct cg_point r = {"m", bad, 1, f, 1, 1};
+    cg_buf_reset(&key);
+    assert_int_equal(cg_lp_series_key(&key, &r, NULL, &why), -EINVAL);
+    assert_string_equal(why, "names starting with '_' are reserved by InfluxDB");
+    assert_int_equal(key.len, 0);
+    cg_buf_done(&key);
+    cg_buf_done(&a);
+}
+
 static void test_rescale(void **state)
 {
     (void)state;
@@ -204,7 +258,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode_table),     cmocka_unit_test(test_static_tags_and_uint),
         cmocka_unit_test(test_double_round_trip), cmocka_unit_test(test_buffer_limit),
-        cmocka_unit_test(test_rescale),
+        cmocka_unit_test(test_rescale),          cmocka_unit_test(test_series_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -205,31 +205,89 @@ static void test_types_and_unknown_units(void **state)
 
 /* ---- unknown names ----------------------------------------------------------- */
 
+/* The events of the last run(), as "cause:field cause:field" (field "-" for
+ * the whole point). */
+static const char *events(struct env *e)
+{
+    static char buf[512];
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < e->scratch.n_ev && o < sizeof(buf); i++) {
+        const struct cg_norm_event *v = &e->scratch.ev[i];
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s:%s", i ? " " : "", cg_drops_cause_name(v->cause),
+                              v->field ? v->field : "-");
+    }
+    return buf;
+}
+
 static void test_unknown_fields_and_measurements(void **state)
 {
     (void)state;
+    /* default (schema_policy open): written unchanged, reported as unmapped */
     struct env *e = env_new(NULL, NULL);
     struct cg_tag t[] = {{"sensor_id", "w1"}};
     struct cg_field f[] = {CG_FIELD_F("temperature", 5), CG_FIELD_F("vendor_magic", 42)};
     struct cg_point p = POINT("weather", t, f, 0);
-    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5 0");
+    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5,vendor_magic=42 0");
+    assert_string_equal(events(e), "unmapped_field:vendor_magic");
+    assert_string_equal(e->scratch.ev_measurement, "weather");
     struct cg_field only[] = {CG_FIELD_F("vendor_magic", 42)};
     struct cg_point p2 = POINT("weather", t, only, 0);
-    assert_string_equal(run(e, &p2, 0), "DROP: fields not in the schema");
-    /* measurements outside the schema pass unchanged (default keep) */
+    assert_string_equal(run(e, &p2, 0), "weather,sensor_id=w1,quality=ok vendor_magic=42 0");
+    /* still validated: an unmapped field has no schema unit, so it keeps its value */
     struct cg_field g[] = {with_unit(CG_FIELD_F("x", 1), "degF")};
     struct cg_point p3 = POINT("my_own", t, g, 0);
     assert_string_equal(run(e, &p3, 0), "my_own,sensor_id=w1,quality=ok x=1 0");
+    assert_string_equal(events(e), "unmapped_measurement:-");
     struct cg_norm_counters cnt;
     cg_norm_counters(e->n, &cnt);
-    assert_int_equal(cnt.unknown_fields_dropped, 2);
+    assert_int_equal(cnt.unknown_fields_kept, 2);
+    assert_int_equal(cnt.unknown_fields_dropped, 0);
     assert_int_equal(cnt.unknown_measurements, 1);
-    assert_int_equal(cnt.points_dropped, 1);
+    assert_int_equal(cnt.points_dropped, 0);
     env_free(e);
 
-    e = env_new("{\"unknown_measurements\": \"drop\"}", "{\"unknown_fields\": \"keep\"}");
-    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5,vendor_magic=42 0");
+    /* strict: dropped, still counted and reported */
+    e = env_new("{\"schema_policy\": \"strict\"}", NULL);
+    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5 0");
+    assert_string_equal(events(e), "schema_field:vendor_magic");
+    assert_string_equal(run(e, &p2, 0), "DROP: fields not in the schema");
     assert_string_equal(run(e, &p3, 0), "DROP: measurement not in the schema");
+    assert_string_equal(events(e), "schema_measurement:-");
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.unknown_fields_dropped, 2);
+    assert_int_equal(cnt.unknown_measurements_dropped, 1);
+    env_free(e);
+
+    /* a source overrides the gateway's policy */
+    e = env_new("{\"schema_policy\": \"strict\"}", "{\"schema_policy\": \"open\"}");
+    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5,vendor_magic=42 0");
+    env_free(e);
+}
+
+/* Did you mean: the closest schema name, aliases included, nothing when far. */
+static void test_closest_names(void **state)
+{
+    (void)state;
+    struct env *e = env_new(NULL, NULL);
+    const struct cg_schema *sc = cg_norm_schema(e->n);
+    const struct cg_schema_meas *noise = cg_schema_measurement(sc, "noise");
+    assert_string_equal(cg_schema_closest_field(noise, "LAmin"), "lamax");
+    assert_string_equal(cg_schema_closest_field(noise, "laeq_"), "laeq");
+    const struct cg_schema_meas *aq = cg_schema_measurement(sc, "air_quality");
+    assert_string_equal(cg_schema_closest_field(aq, "pm_25"), "pm2_5");
+    assert_string_equal(cg_schema_closest_field(aq, "Humidty"), "humidity");
+    assert_null(cg_schema_closest_field(aq, "rssi"));
+    assert_null(cg_schema_closest_field(aq, "value"));
+    assert_string_equal(cg_schema_closest_measurement(sc, "air_qualty"), "air_quality");
+    assert_null(cg_schema_closest_measurement(sc, "senml"));
+    /* config time: what a profile or rule field will meet */
+    const char *m, *f, *hint;
+    assert_int_equal(cg_norm_check_name(e->c, NULL, "noise", "LAmin", &m, &f, &hint), CG_DROP_UNMAPPED_FIELD);
+    assert_string_equal(hint, "lamax");
+    assert_int_equal(cg_norm_check_name(e->c, NULL, "noise", "LAeq", &m, &f, &hint), 0);
+    assert_int_equal(cg_norm_check_name(e->c, NULL, "nosie", NULL, &m, &f, &hint), CG_DROP_UNMAPPED_MEASUREMENT);
+    assert_string_equal(hint, "noise");
     env_free(e);
 }
 
@@ -455,6 +513,9 @@ static void test_privacy(void **state)
     for (int i = 0; i < 16; i++) {
         assert_non_null(strchr("0123456789abcdef", hash[i]));
     }
+    /* known answer, computed outside citygate (Python hmac): HMAC-SHA256(HMAC-SHA256("s3cret",
+     * "citygate-privacy/v1/19676"), "AA:BB:CC:DD:EE:FF"), first 16 hex digits */
+    assert_string_equal(hash, "5d1643d6b8ac4c53");
     char want[1024];
     snprintf(want, sizeof(want),
              "traffic,mac=%s,sensor_id=bt-1,quality=ok device_id=\"%s\",plate_fragment=\"AB\",devices_detected=4i 0",
@@ -614,6 +675,12 @@ struct conf_case {
 };
 
 static const struct conf_case conf_cases[] = {
+    {"{\"schema_policy\": \"loose\"}", NULL, "normalise.schema_policy: must be one of open, strict; got 'loose'"},
+    {"{\"max_state_mb\": 0}", NULL, "normalise.max_state_mb: must be 1..65536, got 0"},
+    {NULL, "{\"static_tags\": {\"gateway\": 5}}",
+     "sources[0].normalise.static_tags.gateway: must be a new tag key (string), or null to remove the tag"},
+    {NULL, "{\"payload_tags\": \"trust\"}",
+     "sources[0].normalise.payload_tags: must be one of protect, override; got 'trust'"},
     {"{\"out_of_range\": \"ignore\"}", NULL, "normalise.out_of_range: must be one of mark, drop; got 'ignore'"},
     {"{\"max_tag_values\": 0}", NULL, "normalise.max_tag_values: must be 1..1000000, got 0"},
     {"{\"schema_file\": \"/nonexistent/s.json\"}", NULL, "normalise.schema_file: /nonexistent/s.json does not exist"},
@@ -766,12 +833,84 @@ static void test_threads(void **state)
     env_free(e);
 }
 
+/* ---- memory bounds (issue 13) ------------------------------------------------- */
+
+static void test_memory_bounds(void **state)
+{
+    (void)state;
+    /* an idle series is forgotten after series_idle_s; its next reading starts afresh */
+    struct env *e = env_new("{\"series_idle_s\": 10, \"stuck_polls\": 2, \"clock_report_s\": 0}", NULL);
+    struct sink sk = {0};
+    struct cg_tag t[] = {{"sensor_id", "w1"}};
+    struct cg_field f[] = {CG_FIELD_F("temperature", 5)};
+    struct cg_point p = POINT("weather", t, f, 0);
+    assert_string_equal(run(e, &p, 0), "weather,sensor_id=w1,quality=ok temperature=5 0");
+    assert_string_equal(run(e, &p, 1), "weather,sensor_id=w1,quality=stuck temperature=5 0");
+    struct cg_norm_counters cnt;
+    cg_norm_tick(e->n, T0 + 10 * S_NS, emit_cb, &sk);
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.series_evicted, 0);
+    cg_norm_tick(e->n, T0 + 11 * S_NS, emit_cb, &sk);
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.series_evicted, 1);
+    assert_string_equal(run(e, &p, 12), "weather,sensor_id=w1,quality=ok temperature=5 0");
+    env_free(e);
+
+    /* not while a window waits to be written */
+    e = env_new("{\"series_idle_s\": 10, \"window_grace_s\": 2, \"clock_report_s\": 0}", "{\"window_s\": 60}");
+    assert_string_equal(run(e, &p, 0), "DROP: aggregated into a window");
+    cg_norm_tick(e->n, T0 + 30 * S_NS, emit_cb, &sk);
+    cg_norm_tick(e->n, T0 + 62 * S_NS, emit_cb, &sk);
+    assert_int_equal(sk.points, 1);
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.series_evicted, 0);
+    cg_norm_tick(e->n, T0 + 63 * S_NS, emit_cb, &sk);
+    cg_norm_counters(e->n, &cnt);
+    assert_int_equal(cnt.series_evicted, 1);
+    env_free(e);
+
+    /* max_state_mb: past it new series pass without state (counted), nothing is lost */
+    e = env_new("{\"max_state_mb\": 1, \"max_tag_values\": 100000}", NULL);
+    char sid[32];
+    struct cg_tag ts[] = {{"sensor_id", sid}};
+    struct cg_point ps = POINT("weather", ts, f, 0);
+    for (int i = 0; i < 10000; i++) {
+        snprintf(sid, sizeof(sid), "s%d", i);
+        assert_int_equal(cg_norm_point(e->n, e->s, &ps, T0, &e->scratch, e->out, &e->why), 1);
+    }
+    cg_norm_counters(e->n, &cnt);
+    assert_true(cnt.series_full > 0 && cnt.series_full < 10000);
+    assert_int_equal(cnt.points_out, 10000);
+    env_free(e);
+
+    /* max_tag_keys: a point bringing a new (measurement, tag key) past it is held back */
+    e = env_new("{\"max_tag_keys\": 2}", NULL);
+    struct cg_tag ab[] = {{"a", "1"}, {"b", "1"}}, ac[] = {{"a", "1"}, {"c", "1"}};
+    struct cg_point pab = POINT("weather", ab, f, 0), pac = POINT("weather", ac, f, 0);
+    assert_string_equal(run(e, &pab, 0), "weather,a=1,b=1,quality=ok temperature=5 0");
+    assert_string_equal(run(e, &pac, 0), "DROP: cardinality budget: too many distinct tag keys (normalise.max_tag_keys)");
+    assert_string_equal(events(e), "cardinality:c");
+    env_free(e);
+
+    /* the ceiling --check-config prints, from the config */
+    e = env_new(NULL, NULL);
+    char line[512];
+    size_t bytes = cg_norm_conf_memory_ceiling(e->c, line, sizeof(line));
+    assert_string_equal(line, "normaliser memory ceiling: 146.3 MiB = series state 128 MiB (normalise.max_state_mb) + "
+                              "tag value sets 16.2 MiB (normalise.max_tag_keys 1024 x 2048 slots of 8 bytes) + series "
+                              "index 2.0 MiB (normalise.max_series 100000)");
+    assert_true(bytes > (size_t)146 << 20 && bytes < (size_t)147 << 20);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_vendors_identical),
         cmocka_unit_test(test_types_and_unknown_units),
         cmocka_unit_test(test_unknown_fields_and_measurements),
+        cmocka_unit_test(test_closest_names),
+        cmocka_unit_test(test_memory_bounds),
         cmocka_unit_test(test_quality_marks),
         cmocka_unit_test(test_stuck_and_jump),
         cmocka_unit_test(test_time_policy),
