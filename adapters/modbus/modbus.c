@@ -948,7 +948,12 @@ done:;
     bool skipped = !ok && n_bad == 0 && link_down;
     pthread_mutex_lock(&a->lock);
     if (skipped) {
-        d->skipped++; /* nothing was sent, or the link broke under it: up/failed unchanged */
+        /* nothing was sent, or the link broke under it: no reading (so not up,
+         * and its gap says "link down"), but not a failure of the device:
+         * failed polls and quarantine are untouched */
+        d->skipped++;
+        d->up = false;
+        d->latency_ms = -1;
         if (!d->has_error || strncmp(d->last_error, "link down", 9) == 0) {
             snprintf(d->last_error, sizeof d->last_error, "link down: %s", why[0] ? why : c->link_error);
             d->has_error = true;

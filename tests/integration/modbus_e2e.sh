@@ -16,7 +16,7 @@ cat >"$T/cg.json" <<CONF
  "outputs":[{"type":"influxdb_v1","url":"$INFLUX_URL","database":"city"}],
  "sources":[{"type":"modbus","name":"cabinet17","transport":"tcp","host":"127.0.0.1","port":$P1,
    "profile_dirs":["$SRC_DIR/config/profiles"],
-   "devices":[{"name":"meter-1","unit_id":1,"profile":"eastron_sdm630","poll_interval_ms":500,"poll_groups":{"energy":{"poll_interval_ms":500}}},
+   "devices":[{"name":"meter-1","unit_id":1,"profile":"eastron_sdm630","poll_interval_ms":500},
               {"name":"loop-1","unit_id":2,"profile":"traffic_loop","poll_interval_ms":500},
               {"name":"water-1","unit_id":1,"port":$P2,"profile":"water_meter","poll_interval_ms":500},
               {"name":"air-1","unit_id":2,"port":$P2,"profile":"airq_rs485","poll_interval_ms":500}]}]}

@@ -27,8 +27,8 @@ cat >"$T/cg.json" <<CONF
               {"name":"refuser","unit_id":3,"profile":"airq_rs485","poll_interval_ms":$IV},
               {"name":"garbler","unit_id":4,"profile":"airq_rs485","poll_interval_ms":$IV},
               {"name":"flaky","unit_id":5,"profile":"airq_rs485","poll_interval_ms":$IV},
-              {"name":"meter","unit_id":1,"port":$PB,"profile":"eastron_sdm630","poll_interval_ms":$IV,"poll_groups":{"energy":{"poll_interval_ms":$IV}}},
-              {"name":"deadmeter","unit_id":9,"port":$PC,"profile":"eastron_sdm630","poll_interval_ms":$IV,"poll_groups":{"energy":{"poll_interval_ms":$IV}}}]}]}
+              {"name":"meter","unit_id":1,"port":$PB,"profile":"eastron_sdm630","poll_interval_ms":$IV},
+              {"name":"deadmeter","unit_id":9,"port":$PC,"profile":"eastron_sdm630","poll_interval_ms":$IV}]}]}
 CONF
 bg citygate "$CITYGATE" --dry-run --config "$T/cg.json"
 CG=$LAST_PID

@@ -18,16 +18,16 @@ cat >"$T/cg.json" <<CONF
  "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
  "sources":[{"type":"modbus","name":"cabinet17","transport":"tcp","host":"127.0.0.1","port":$P1,
    "profile_dirs":["$SRC_DIR/config/profiles"],"response_timeout_ms":300,"retries":0,
-   "devices":[{"name":"m1","unit_id":1,"profile":"eastron_sdm630","poll_interval_ms":400,"poll_groups":{"energy":{"poll_interval_ms":400}}},
+   "devices":[{"name":"m1","unit_id":1,"profile":"eastron_sdm630","poll_interval_ms":400},
               {"name":"aq1","unit_id":2,"profile":"airq_rs485","poll_interval_ms":400,"tags":{"district":"chilanzar"}},
               {"name":"t1","unit_id":3,"profile":"traffic_loop","poll_interval_ms":400},
               {"name":"w1","unit_id":4,"profile":"water_meter","poll_interval_ms":400},
-              {"name":"m2","unit_id":1,"port":$P2,"profile":"eastron_sdm630","poll_interval_ms":400,"poll_groups":{"energy":{"poll_interval_ms":400}}}]}]}
+              {"name":"m2","unit_id":1,"port":$P2,"profile":"eastron_sdm630","poll_interval_ms":400}]}]}
 CONF
 "$CITYGATE" --check-config "$T/cg.json" >/dev/null || fail "config rejected"
 timeout -s INT 3 "$CITYGATE" --dry-run --config "$T/cg.json" >"$T/out.lp" 2>"$T/citygate.log" || true
-grep -q 'device m1 (unit 1, profile eastron_sdm630): 36 fields in 5 reads' "$T/citygate.log" || fail "no plan in the log"
-grep -q '5 devices on 2 connections; 20 reads per round instead of 115 one per field' "$T/citygate.log" ||
+grep -q 'device m1 (unit 1, profile eastron_sdm630): 36 fields in 4 reads' "$T/citygate.log" || fail "no plan in the log"
+grep -q '5 devices on 2 connections; 18 reads per round instead of 115 one per field' "$T/citygate.log" ||
     fail "plan summary"
 $PY "$SRC_DIR/tests/integration/modbus_check.py" --sim "$T/values.jsonl" \
     --map "$P1/1=m1,$P1/2=aq1,$P1/3=t1,$P1/4=w1,$P2/1=m2" --lp "$T/out.lp" --min-polls 5 \
@@ -47,13 +47,10 @@ polls = collections.Counter()
 for l in lines:
     if l.startswith("citygate_device,"):
         polls[l.split("device=")[1].split(",")[0]] += 1
-# reads per round (one health point per round); the SDM630's two poll groups
-# (both at 400 ms here) are two polls per round: a round cut by the stop may be partial
-plan = {"m1": 5, "aq1": 1, "t1": 6, "w1": 3, "m2": 5}
+plan = {"m1": 4, "aq1": 1, "t1": 6, "w1": 3, "m2": 4}
 for dev, key in (("m1", p1 + "/1"), ("aq1", p1 + "/2"), ("t1", p1 + "/3"), ("w1", p1 + "/4"), ("m2", p2 + "/1")):
-    want = plan[dev] * polls[dev]
-    assert abs(st["devices"][key] - want) < plan[dev] or st["devices"][key] == want, (dev, st["devices"][key], polls[dev])
-    print("%s: %d polls, %d requests (%d per round)" % (dev, polls[dev], st["devices"][key], plan[dev]))
+    assert st["devices"][key] == plan[dev] * polls[dev], (dev, st["devices"][key], polls[dev])
+    print("%s: %d polls, %d requests (%d per poll)" % (dev, polls[dev], st["devices"][key], plan[dev]))
 # the traffic counter writes 5 points per poll (4 lanes + device level), one timestamp
 ts = collections.Counter(l.rsplit(" ", 1)[1] for l in lines if l.startswith("traffic,"))
 assert all(n == 5 for n in ts.values()) and len(ts) == polls["t1"], ts
