@@ -176,9 +176,13 @@ int cg_cli_check_config(const char *file)
     struct cg_config_text raw = {0};
     struct cg_config *conf = NULL;
     size_t n_out = 0, n_src = 0;
+    char mem[512] = "";
     if (cg_daemon_load_conf(file, &conf, &raw, &errs) == 0) {
         n_out = conf->n_outputs;
         n_src = conf->n_sources;
+        if (conf->norm && cg_norm_conf_enabled(conf->norm)) {
+            cg_norm_conf_memory_ceiling(conf->norm, mem, sizeof(mem));
+        }
         cg_daemon_gen_free(cg_daemon_gen_create(conf, false, false, true, &errs));
     }
     int bad = cg_errs_count(&errs) > 0;
@@ -190,6 +194,9 @@ int cg_cli_check_config(const char *file)
     } else {
         printf("%s: OK (%zu output%s, %zu source%s)\n", file, n_out, n_out == 1 ? "" : "s", n_src,
                n_src == 1 ? "" : "s");
+        if (mem[0]) {
+            printf("%s\n", mem);
+        }
         fflush(stdout);
     }
     cg_errs_done(&errs);

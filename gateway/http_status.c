@@ -317,6 +317,10 @@ static const struct src_metric device_metrics[] = {
     {"citygate_device_errors_total", "counter", "Failed polls or rejected messages.", DV(failed), V_U64},
     {"citygate_device_consecutive_failures", "gauge", "Failures since the last success.", DV(consecutive_failures),
      V_U64},
+    {"citygate_device_stray_frames_total", "counter", "Late or stray frames discarded (Modbus).", DV(stray_frames),
+     V_U64},
+    {"citygate_device_polls_skipped_total", "counter", "Polls skipped while the device's link was down.",
+     DV(skipped), V_U64},
     {"citygate_device_last_success_timestamp_seconds", "gauge", "When the device last answered (0 = never).",
      DV(last_ok_ns), V_TS},
 };

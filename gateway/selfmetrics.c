@@ -238,6 +238,8 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
         d->failed += cd->failed;
     }
     d->consecutive_failures = h->consecutive_failures;
+    d->stray_frames = h->stray_frames;
+    d->skipped = h->skipped;
     d->latency_ms = h->latency_ms;
     d->last_ok_ns = h->last_ok_ns;
     snprintf(d->last_error, sizeof(d->last_error), "%s", h->last_error ? h->last_error : "");
@@ -298,6 +300,7 @@ int cg_selfmetrics_collect(void *ctx, struct cg_status *st)
         cg_journal_reader_stats(d->journal, (unsigned)i, &rs);
         o->oldest_unsent_ns = rs.oldest_unread_ns;
     }
+    rc = cg_drops_snapshot(g->pl.drops, &st->drops, &st->n_drops);
 out:
     pthread_mutex_unlock(&d->lock);
     cg_status_add_process(st);

@@ -19,6 +19,7 @@ struct cg_status_device {
     enum cg_health_kind kind;
     bool up, quarantined;
     uint64_t ok, failed, consecutive_failures;
+    uint64_t stray_frames, skipped;
     double latency_ms;
     int64_t last_ok_ns;
     char last_error[256];

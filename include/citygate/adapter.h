@@ -175,6 +175,8 @@ struct cg_health_item {
     int64_t last_ok_ns;     /* 0 = never */
     const char *last_error; /* NULL = none */
     enum cg_health_kind kind; /* appended in API version 1: zero = device */
+    uint64_t stray_frames;    /* appended: late or stray frames discarded (Modbus) */
+    uint64_t skipped;         /* appended: polls skipped while the link was down */
 };
 
 typedef void (*cg_health_fn)(void *ctx, const struct cg_health_item *item);
