@@ -97,6 +97,7 @@ struct mqtt {
 
     /* the receive thread's own */
     struct cg_batch batch;
+    struct cg_arena match_arena; /* the payload's JSON for rules with "match" */
     struct cg_complain bad_c, unmatched_c, full_c, reject_c;
     struct cg_complain conn_c; /* under lock */
 
@@ -194,6 +195,25 @@ static enum bad_kind kind_of(int rc)
     }
 }
 
+/* A rule's "match": every condition's path holds that exact value. */
+static bool payload_matches(const struct cg_mqtt_rule *c, const struct cg_jval *doc)
+{
+    for (size_t i = 0; i < c->n_match; i++) {
+        const struct cg_mqtt_match *w = &c->match[i];
+        const struct cg_jval *v = cg_jdom_path(doc, w->path);
+        if (v == NULL || v->type != w->type) {
+            return false;
+        }
+        if (w->type == CG_J_STRING && (v->len != strlen(w->text) || memcmp(v->str, w->text, v->len) != 0)) {
+            return false;
+        }
+        if (w->type == CG_J_NUMBER && v->num != w->num) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Returns 1: done (ack), 0: keep (stopping while the message is in hand). */
 static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *payload, size_t plen)
 {
@@ -217,11 +237,28 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
     struct rule *r = NULL;
     struct cg_topic_capture caps[CG_TOPIC_MAX_LEVELS];
     size_t n_caps = 0;
+    const struct cg_jval *doc = NULL;
+    int doc_rc = 1; /* 1: not parsed yet */
     for (size_t i = 0; i < m->n_rules; i++) {
-        if (cg_topic_pattern_match(&m->cf.rules[i].pat, topic, tlen, caps, CG_TOPIC_MAX_LEVELS, &n_caps)) {
-            r = &m->rules[i];
-            break;
+        const struct cg_mqtt_rule *c = &m->cf.rules[i];
+        if (!cg_topic_pattern_match(&c->pat, topic, tlen, caps, CG_TOPIC_MAX_LEVELS, &n_caps)) {
+            continue;
         }
+        if (c->n_match > 0) {
+            if (doc_rc == 1) { /* parsed once per message, only when a rule asks for it */
+                const char *w = NULL;
+                cg_arena_reset(&m->match_arena);
+                doc_rc = plen <= (size_t)m->cf.c.max_payload_bytes
+                             ? cg_jdom_parse(&m->match_arena, payload, plen, (unsigned)m->cf.c.max_json_depth,
+                                             &doc, &w)
+                             : -EMSGSIZE;
+            }
+            if (doc_rc < 0 || !payload_matches(c, doc)) {
+                continue; /* not this rule's payload: a later rule may take it */
+            }
+        }
+        r = &m->rules[i];
+        break;
     }
     if (r == NULL) {
         atomic_fetch_add(&m->unmatched, 1);
@@ -279,7 +316,11 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
     b->n_base_tags = nt;
     if (rc == 0) {
         switch (rule->format) {
-        case CG_MQTT_FMT_JSON: rc = cg_codec_json_decode(&rule->json, rule->measurement, payload, plen, b, &why); break;
+        case CG_MQTT_FMT_JSON:
+        case CG_MQTT_FMT_CHIRPSTACK_V4:
+        case CG_MQTT_FMT_TTN_V3:
+            rc = cg_codec_json_decode(&rule->json, rule->measurement, payload, plen, b, &why);
+            break;
         case CG_MQTT_FMT_SENML: rc = cg_codec_senml_decode(&rule->senml, rule->measurement, payload, plen, b, &why); break;
         case CG_MQTT_FMT_INFLUX: rc = cg_codec_lp_decode(&rule->lp, rule->measurement, payload, plen, b, &why); break;
         default: rc = cg_codec_value_decode(&rule->value, rule->measurement, payload, plen, b, &why); break;
@@ -724,6 +765,7 @@ static int start(void *state)
     m->connecting = false;
     paho_trace_errors_only();
     cg_batch_init(&m->batch, (size_t)m->cf.c.max_points_per_message, (size_t)m->cf.c.max_payload_bytes * 4 + 65536);
+    cg_arena_init(&m->match_arena, (size_t)m->cf.c.max_payload_bytes * 4 + 65536);
 
     /* Paho's file store keeps a message we had to give back at stop (see
      * the top comment) and the status publishes in flight. Only useful, and
@@ -842,6 +884,7 @@ static void stop(void *state)
         m->client_created = false;
     }
     cg_batch_done(&m->batch);
+    cg_arena_done(&m->match_arena);
     log_stats(m);
 }
 
@@ -859,6 +902,7 @@ static void destroy(void *state)
     free(m->rules);
     cg_mqtt_conf_done(&m->cf);
     cg_batch_done(&m->batch);
+    cg_arena_done(&m->match_arena);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
     free(m);

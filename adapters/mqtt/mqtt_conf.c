@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 const char *const cg_mqtt_version_names[] = {"3.1.1", "5", NULL};
-const char *const cg_mqtt_format_names[] = {"json", "senml", "influx", "value", NULL};
+const char *const cg_mqtt_format_names[] = {"json", "senml", "influx", "value", "chirpstack_v4", "ttn_v3", NULL};
 static const char *const time_choices[] = {"auto", "s", "ms", "us", "ns", "rfc3339", NULL};
 static const char *const vtype_choices[] = {"auto", "float", "int", "uint", "bool", "string", NULL};
 static const char *const prec_choices[] = {"ns", "us", "ms", "s", NULL};
@@ -127,6 +127,10 @@ static const struct cg_opt rule_opts[] = {
     {"senml", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format senml: {name_tag, unit_tag}"},
     {"influx", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format influx: {precision}"},
     {"value", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format value: {field, type}"},
+    {"lorawan", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "formats chirpstack_v4 and ttn_v3: {radio}"},
+    {"match", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "also require payload values: {\"dot.path\": \"text\" | number | true | false}, all must be equal "
+     "(JSON formats only)"},
     CG_OPT_END,
 };
 
@@ -178,6 +182,27 @@ static const struct cg_opt influx_opts[] = {
     CG_OPT_END,
 };
 
+
+struct lorawan_conf {
+    bool radio;
+};
+
+static const struct cg_opt lorawan_opts[] = {
+    {"radio", CG_OPT_BOOL, offsetof(struct lorawan_conf, radio), "false", 0, 0, NULL, 0,
+     "add fields rssi, snr and gateway_id of the best receiving gateway (highest SNR)"},
+    CG_OPT_END,
+};
+
+/* The network servers' uplink events (see docs/mqtt.md, "LoRaWAN network
+ * servers"). Device ids are tags, the decoded object's members fields, the
+ * network server's reception time the timestamp. */
+static const struct cg_json_map chirpstack_v4_tags[] = {
+    {.name = "dev_eui", .path = "$.deviceInfo.devEui", .required = true},
+};
+static const struct cg_json_map ttn_v3_tags[] = {
+    {.name = "device_id", .path = "$.end_device_ids.device_id", .required = true},
+    {.name = "dev_eui", .path = "$.end_device_ids.dev_eui"},
+};
 
 static const struct cg_opt value_opts[] = {
     {"field", CG_OPT_STRING, offsetof(struct cg_mqtt_value_conf, field), "value", 0, 0, NULL, 0, "field key"},
@@ -302,6 +327,8 @@ static void expect_fields(struct cg_mqtt_conf *m, const char *path, const struct
     }
     switch (r->format) {
     case CG_MQTT_FMT_JSON:
+    case CG_MQTT_FMT_CHIRPSTACK_V4:
+    case CG_MQTT_FMT_TTN_V3:
         for (size_t i = 0; i < r->n_fields; i++) {
             cg_sink_expect_field(m->sink, path, r->measurement, r->fields[i].name);
         }
@@ -319,6 +346,64 @@ static void expect_fields(struct cg_mqtt_conf *m, const char *path, const struct
         cg_sink_expect_field(m->sink, path, r->measurement, NULL);
         break;
     }
+}
+
+/* "match": {"dot.path": scalar}. Only for the JSON-based formats: the others
+ * have no document to look into. */
+static int parse_match(const cJSON *obj, const char *path, int format, struct cg_mqtt_rule *r, struct cg_errs *errs)
+{
+    char p[512];
+    if (obj == NULL) {
+        return 0;
+    }
+    if (format != CG_MQTT_FMT_JSON && format != CG_MQTT_FMT_CHIRPSTACK_V4 && format != CG_MQTT_FMT_TTN_V3) {
+        cg_errs_add(errs, path, "only for formats json, chirpstack_v4 and ttn_v3 (this rule is format %s)",
+                    cg_mqtt_format_names[format]);
+        return -EINVAL;
+    }
+    if (cJSON_IsObject(obj) && cJSON_GetArraySize(obj) == 0) {
+        cg_errs_add(errs, path, "must not be empty");
+        return -EINVAL;
+    }
+    if (cJSON_IsObject(obj) && cJSON_GetArraySize(obj) > CG_MQTT_MATCH_MAX) {
+        cg_errs_add(errs, path, "at most %d conditions", CG_MQTT_MATCH_MAX);
+        return -EINVAL;
+    }
+    void *mem = NULL;
+    int rc = object_begin(obj, path, sizeof(*r->match), &mem, errs);
+    if (rc <= 0) {
+        return rc;
+    }
+    r->match = mem;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        cg_path_key(p, sizeof(p), path, it->string);
+        struct cg_mqtt_match *e = &r->match[r->n_match];
+        const char *key = strncmp(it->string, "$.", 2) == 0 ? it->string + 2 : it->string;
+        if (key[0] == '\0') {
+            cg_errs_add(errs, p, "path must not be empty");
+            continue;
+        }
+        if (cJSON_IsString(it)) {
+            e->type = CG_J_STRING;
+            e->text = strdup(it->valuestring);
+        } else if (cJSON_IsNumber(it)) {
+            e->type = CG_J_NUMBER;
+            e->num = it->valuedouble;
+        } else if (cJSON_IsBool(it)) {
+            e->type = cJSON_IsTrue(it) ? CG_J_TRUE : CG_J_FALSE;
+        } else {
+            cg_errs_add(errs, p, "must be a string, a number, true or false");
+            continue;
+        }
+        e->path = strdup(key);
+        if (e->path == NULL || (e->type == CG_J_STRING && e->text == NULL)) {
+            free(e->path);
+            free(e->text);
+            return -ENOMEM;
+        }
+        r->n_match++;
+    }
+    return 0;
 }
 
 static int parse_rule(struct cg_mqtt_conf *m, const cJSON *obj, const char *path, struct cg_mqtt_rule *r, struct cg_errs *errs)
@@ -375,17 +460,24 @@ static int parse_rule(struct cg_mqtt_conf *m, const cJSON *obj, const char *path
     }
 
     /* codec sections: only the one matching format */
-    static const char *const sections[] = {"json", "senml", "influx", "value"};
-    for (int i = 0; i < 4; i++) {
+    /* codec sections: only the one of this format (by CG_MQTT_FMT_*) */
+    static const char *const section_of[] = {"json", "senml", "influx", "value", "lorawan", "lorawan"};
+    static const char *const sections[] = {"json", "senml", "influx", "value", "lorawan"};
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(obj, sections[i]);
-        if (s != NULL && i != rc.format) {
+        if (s != NULL && strcmp(sections[i], section_of[rc.format]) != 0) {
             cg_path_key(p, sizeof(p), path, sections[i]);
-            cg_errs_add(errs, p, "only for format %s (this rule is format %s)", sections[i],
-                        cg_mqtt_format_names[rc.format]);
+            cg_errs_add(errs, p, "only for format %s (this rule is format %s)",
+                        i == 4 ? "chirpstack_v4 or ttn_v3" : sections[i], cg_mqtt_format_names[rc.format]);
         }
     }
-    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(obj, sections[rc.format]);
-    cg_path_key(p, sizeof(p), path, sections[rc.format]);
+    cg_path_key(p, sizeof(p), path, "match");
+    if ((ret = parse_match(cJSON_GetObjectItemCaseSensitive(obj, "match"), p, rc.format, r, errs)) == -ENOMEM) {
+        goto out;
+    }
+    ret = 0;
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(obj, section_of[rc.format]);
+    cg_path_key(p, sizeof(p), path, section_of[rc.format]);
     unsigned depth = (unsigned)m->c.max_json_depth;
     switch (rc.format) {
     case CG_MQTT_FMT_JSON: {
@@ -432,6 +524,35 @@ static int parse_rule(struct cg_mqtt_conf *m, const cJSON *obj, const char *path
         cg_opt_parse(value_opts, sec, p, &r->vc, errs);
         r->value = (struct cg_codec_value_conf){.field = r->vc.field, .type = (enum cg_value_type)r->vc.type};
         break;
+    case CG_MQTT_FMT_CHIRPSTACK_V4:
+    case CG_MQTT_FMT_TTN_V3: {
+        struct lorawan_conf lc = {0};
+        cg_opt_parse(lorawan_opts, sec, p, &lc, errs);
+        bool cs = rc.format == CG_MQTT_FMT_CHIRPSTACK_V4;
+        /* ChirpStack v4: "time" is the network server's reception time, always
+         * set. TTS v3: uplink_message.received_at is the Network Server's
+         * reception time, closest to the air time; the top-level received_at
+         * is the Application Server's (later), rx_metadata[].time the
+         * gateway's (only with a GPS, often absent or wrong). */
+        r->json = (struct cg_codec_json_conf){
+            .records = cs ? "object" : "uplink_message.decoded_payload",
+            .records_why = cs ? "no decoded object (\"object\")" : "no decoded payload (\"uplink_message.decoded_payload\")",
+            .time_path = cs ? "$.time" : "$.uplink_message.received_at",
+            .time_format = CG_TIME_RFC3339,
+            .tags = cs ? chirpstack_v4_tags : ttn_v3_tags,
+            .n_tags = cs ? 1 : 2,
+            .max_depth = depth,
+        };
+        if (lc.radio) {
+            r->json.radio = cs ? (struct cg_codec_radio_conf){.array = "rxInfo", .gateway_id = "gatewayId",
+                                                              .rssi = "rssi", .snr = "snr"}
+                               : (struct cg_codec_radio_conf){.array = "uplink_message.rx_metadata",
+                                                              .gateway_id = "gateway_ids.gateway_id",
+                                                              .rssi = "rssi", .snr = "snr"};
+        }
+        cg_opt_free(lorawan_opts, &lc);
+        break;
+    }
     }
 out:
     cg_opt_free(rule_opts, &rc);
@@ -746,6 +867,11 @@ void cg_mqtt_conf_done(struct cg_mqtt_conf *m)
         cg_opt_free(json_opts, &r->jc);
         cg_opt_free(senml_opts, &r->sc);
         cg_opt_free(value_opts, &r->vc);
+        for (size_t k = 0; k < r->n_match; k++) {
+            free(r->match[k].path);
+            free(r->match[k].text);
+        }
+        free(r->match);
     }
     free(m->rules);
     cg_opt_free(src_opts, &m->c);

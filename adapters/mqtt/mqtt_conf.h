@@ -15,7 +15,24 @@
 #include <stdint.h>
 
 enum { CG_MQTT_V311 = 0, CG_MQTT_V5 = 1 };
-enum { CG_MQTT_FMT_JSON = 0, CG_MQTT_FMT_SENML, CG_MQTT_FMT_INFLUX, CG_MQTT_FMT_VALUE };
+enum {
+    CG_MQTT_FMT_JSON = 0,
+    CG_MQTT_FMT_SENML,
+    CG_MQTT_FMT_INFLUX,
+    CG_MQTT_FMT_VALUE,
+    CG_MQTT_FMT_CHIRPSTACK_V4, /* the JSON codec with a preset mapping */
+    CG_MQTT_FMT_TTN_V3,
+};
+
+#define CG_MQTT_MATCH_MAX 8 /* conditions per rule */
+
+/* One "match" condition: the payload value at path equals this scalar. */
+struct cg_mqtt_match {
+    char *path;         /* dot path from the document root */
+    enum cg_jtype type; /* CG_J_STRING, CG_J_NUMBER, CG_J_TRUE or CG_J_FALSE */
+    char *text;         /* CG_J_STRING */
+    double num;         /* CG_J_NUMBER */
+};
 
 extern const char *const cg_mqtt_version_names[]; /* by CG_MQTT_V*, NULL-terminated */
 extern const char *const cg_mqtt_format_names[];  /* by CG_MQTT_FMT_*, NULL-terminated */
@@ -83,6 +100,8 @@ struct cg_mqtt_rule {
     struct cg_codec_lp_conf lp;
     struct cg_mqtt_value_conf vc;
     struct cg_codec_value_conf value;
+    struct cg_mqtt_match *match; /* all must hold; none: the topic decides alone */
+    size_t n_match;
 };
 
 struct cg_mqtt_conf {

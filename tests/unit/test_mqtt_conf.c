@@ -85,11 +85,60 @@ static void test_errors_name_the_path(void **state)
     cg_errs_done(&errs);
 }
 
+static void test_match_and_lorawan(void **state)
+{
+    (void)state;
+    struct cg_mqtt_conf c;
+    struct cg_errs errs = {0};
+    int rc = parse("{\"type\":\"mqtt\",\"name\":\"m\",\"url\":\"tcp://broker\",\"rules\":["
+                   "{\"topic\":\"a/+\",\"format\":\"chirpstack_v4\",\"measurement\":\"x\","
+                   "\"match\":{\"deviceInfo.deviceProfileName\":\"LHT65\",\"$.fPort\":2},\"lorawan\":{\"radio\":true}},"
+                   "{\"topic\":\"b\",\"format\":\"ttn_v3\",\"measurement\":\"y\"}]}",
+                   &c, &errs);
+    assert_int_equal(rc, 0);
+    assert_int_equal(c.rules[0].n_match, 2);
+    assert_string_equal(c.rules[0].match[0].path, "deviceInfo.deviceProfileName");
+    assert_string_equal(c.rules[0].match[0].text, "LHT65");
+    assert_string_equal(c.rules[0].match[1].path, "fPort");
+    assert_true(c.rules[0].match[1].num == 2);
+    assert_string_equal(c.rules[0].json.records, "object");
+    assert_string_equal(c.rules[0].json.radio.array, "rxInfo");
+    assert_string_equal(c.rules[1].json.records, "uplink_message.decoded_payload");
+    assert_string_equal(c.rules[1].json.time_path, "$.uplink_message.received_at");
+    assert_null(c.rules[1].json.radio.array); /* radio metadata is opt-in */
+    cg_mqtt_conf_done(&c);
+
+    rc = parse("{\"type\":\"mqtt\",\"name\":\"m\",\"url\":\"tcp://broker\",\"rules\":["
+               "{\"topic\":\"a\",\"format\":\"value\",\"measurement\":\"x\",\"match\":{\"a\":1}},"
+               "{\"topic\":\"b\",\"format\":\"json\",\"measurement\":\"y\",\"lorawan\":{},\"match\":{\"a\":[1]}}]}",
+               &c, &errs);
+    assert_int_equal(rc, -EINVAL);
+    const char *want[] = {
+        "sources[0].rules[0].match: only for formats json, chirpstack_v4 and ttn_v3 (this rule is format value)",
+        "sources[0].rules[1].lorawan: only for format chirpstack_v4 or ttn_v3 (this rule is format json)",
+        "sources[0].rules[1].match.a: must be a string, a number, true or false",
+    };
+    for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+        bool found = false;
+        for (size_t i = 0; i < errs.n; i++) {
+            found |= strcmp(errs.msg[i], want[k]) == 0;
+        }
+        if (!found) {
+            for (size_t i = 0; i < errs.n; i++) {
+                fprintf(stderr, "got: %s\n", errs.msg[i]);
+            }
+            fail_msg("missing error: %s", want[k]);
+        }
+    }
+    cg_errs_done(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_and_default_subscriptions),
         cmocka_unit_test(test_errors_name_the_path),
+        cmocka_unit_test(test_match_and_lorawan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
