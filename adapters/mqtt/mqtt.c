@@ -44,6 +44,9 @@
 #include <unistd.h>
 
 #define FIRST_BYTES 48
+/* commit "group": no message for this long means Paho has nothing waiting
+ * (it reads the next packet within microseconds of our callback returning) */
+#define GROUP_IDLE_US 1000
 
 /* ---- runtime state ------------------------------------------------------ */
 
@@ -97,6 +100,16 @@ struct mqtt {
 
     /* the receive thread's own */
     struct cg_batch batch;
+    /* commit "group" (see emit()) */
+    bool group;
+    pthread_t committer;
+    bool committer_started;
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_cond; /* CLOCK_MONOTONIC */
+    bool commit_stop;           /* commit_lock */
+    uint64_t commit_seq;        /* commit_lock: messages handed over */
+    struct cg_complain commit_c; /* commit_lock */
+    atomic_uint_fast64_t group_writes, group_lost;
     struct cg_arena match_arena; /* the payload's JSON for rules with "match" */
     struct cg_complain bad_c, unmatched_c, full_c, reject_c;
     struct cg_complain conn_c; /* under lock */
@@ -133,6 +146,12 @@ static int create(const cJSON *conf, const char *path, struct cg_sink *sink, voi
     }
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
+    pthread_mutex_init(&m->commit_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->commit_cond, &ca);
+    pthread_condattr_destroy(&ca);
     m->sink = sink;
     m->name = cg_sink_source_name(sink);
     int rc = cg_mqtt_conf_parse(&m->cf, conf, path, sink, errs);
@@ -193,6 +212,69 @@ static enum bad_kind kind_of(int rc)
     case -ERANGE: return BAD_RANGE;
     default: return BAD_PARSE;
     }
+}
+
+/* Hands the batch to the core. commit "group": under commit_lock, shared with
+ * the committer thread, which appends the held group once no further message
+ * arrived for GROUP_IDLE_US (Paho has nothing more waiting); the core appends
+ * it by itself at CG_MQTT_GROUP_MESSAGES. */
+static int emit(struct mqtt *m, const struct cg_batch *b, const struct cg_sink_rule *sr)
+{
+    if (!m->group) {
+        return cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->cf.c.emit_timeout_ms, sr);
+    }
+    pthread_mutex_lock(&m->commit_lock);
+    bool was_empty = cg_sink_held(m->sink) == 0;
+    int e = cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->cf.c.emit_timeout_ms, sr);
+    m->commit_seq++;
+    if (was_empty && cg_sink_held(m->sink) > 0) {
+        pthread_cond_signal(&m->commit_cond); /* once per group, not per message */
+    } else if (!was_empty && cg_sink_held(m->sink) == 0 && e >= 0) {
+        atomic_fetch_add(&m->group_writes, 1); /* written here: the group was full */
+    }
+    pthread_mutex_unlock(&m->commit_lock);
+    return e;
+}
+
+/* Appends the held group; commit_lock held. */
+static void commit_group(struct mqtt *m)
+{
+    unsigned held = cg_sink_held(m->sink);
+    int e = cg_sink_flush(m->sink, (int)m->cf.c.emit_timeout_ms);
+    if (e >= 0) {
+        atomic_fetch_add(&m->group_writes, held > 0);
+        cg_complain_clear(&m->commit_c, m->name, "group commit");
+    } else {
+        /* held and retried; a full group stops the receive thread meanwhile */
+        cg_complain(&m->commit_c, CG_LOG_WARN, m->name, "group of %u messages not written yet (%s); retrying",
+                    held, strerror(-e));
+    }
+}
+
+static void *committer(void *arg)
+{
+    struct mqtt *m = arg;
+    pthread_mutex_lock(&m->commit_lock);
+    while (!m->commit_stop) {
+        if (cg_sink_held(m->sink) == 0) {
+            pthread_cond_wait(&m->commit_cond, &m->commit_lock);
+            continue;
+        }
+        uint64_t seen = m->commit_seq;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += GROUP_IDLE_US * 1000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&m->commit_cond, &m->commit_lock, &ts);
+        if (m->commit_seq == seen && cg_sink_held(m->sink) > 0) {
+            commit_group(m);
+        }
+    }
+    pthread_mutex_unlock(&m->commit_lock);
+    return NULL;
 }
 
 /* A rule's "match": every condition's path holds that exact value. */
@@ -351,7 +433,7 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
                                   .payload_tags = rule->payload_tags,
                                   .static_tags = rule->static_tags,
                                   .n_static_tags = rule->n_static_tags};
-        int e = cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->cf.c.emit_timeout_ms, &sr);
+        int e = emit(m, b, &sr);
         if (e >= 0) {
             cg_complain_clear(&m->full_c, m->name, "gateway buffer");
             atomic_fetch_add(&m->points, (uint64_t)e);
@@ -797,6 +879,21 @@ static int start(void *state)
         cg_log(CG_LOG_ERROR, m->name, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(e));
         return -EINVAL;
     }
+    /* Only Paho's receive thread emits (and, for "group", the committer
+     * under commit_lock): calls on this sink are serialised. */
+    m->group = m->cf.c.commit == CG_MQTT_COMMIT_GROUP;
+    e = cg_sink_group(m->sink, m->group ? CG_MQTT_GROUP_MESSAGES : 1);
+    if (e < 0) {
+        cg_log(CG_LOG_ERROR, m->name, "cannot set commit mode: %s", strerror(-e));
+        return e;
+    }
+    if (m->group) {
+        m->commit_stop = false;
+        if (pthread_create(&m->committer, NULL, committer, m) != 0) {
+            return -EAGAIN;
+        }
+        m->committer_started = true;
+    }
     m->backoff_ms = m->cf.c.reconnect_min_ms;
     m->next_connect_ms = 0;
     srand((unsigned)(cg_time_now_ns() ^ (int64_t)getpid()));
@@ -821,11 +918,12 @@ static void log_stats(struct mqtt *m)
     }
     cg_log(CG_LOG_INFO, m->name,
            "mqtt stats: messages=%llu points=%llu bad=%llu%s unmatched=%llu held=%llu redeliver=%llu connects=%llu "
-           "connect_failures=%llu",
+           "connect_failures=%llu group_writes=%llu group_lost=%llu",
            (unsigned long long)atomic_load(&m->messages), (unsigned long long)atomic_load(&m->points),
            (unsigned long long)bad, detail, (unsigned long long)atomic_load(&m->unmatched),
            (unsigned long long)atomic_load(&m->held), (unsigned long long)atomic_load(&m->redeliver),
-           (unsigned long long)atomic_load(&m->connects), (unsigned long long)atomic_load(&m->conn_failures));
+           (unsigned long long)atomic_load(&m->connects), (unsigned long long)atomic_load(&m->conn_failures),
+           (unsigned long long)atomic_load(&m->group_writes), (unsigned long long)atomic_load(&m->group_lost));
 }
 
 static void stop(void *state)
@@ -883,6 +981,28 @@ static void stop(void *state)
         MQTTAsync_destroy(&m->client);
         m->client_created = false;
     }
+    if (m->committer_started) {
+        pthread_mutex_lock(&m->commit_lock);
+        m->commit_stop = true;
+        pthread_cond_signal(&m->commit_cond);
+        pthread_mutex_unlock(&m->commit_lock);
+        pthread_join(m->committer, NULL);
+        m->committer_started = false;
+    }
+    if (m->group) {
+        /* no callback any more: write what the group holds (acknowledged
+         * messages, nobody else has them) */
+        for (int i = 0; i < 5 && cg_sink_held(m->sink) > 0; i++) {
+            pthread_mutex_lock(&m->commit_lock);
+            commit_group(m);
+            pthread_mutex_unlock(&m->commit_lock);
+        }
+        if (cg_sink_held(m->sink) > 0) {
+            cg_log(CG_LOG_ERROR, m->name, "stopping with %u acknowledged messages not written (buffer cannot "
+                   "take them): lost", cg_sink_held(m->sink));
+            atomic_fetch_add(&m->group_lost, cg_sink_held(m->sink));
+        }
+    }
     cg_batch_done(&m->batch);
     cg_arena_done(&m->match_arena);
     log_stats(m);
@@ -905,6 +1025,8 @@ static void destroy(void *state)
     cg_arena_done(&m->match_arena);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->commit_lock);
+    pthread_cond_destroy(&m->commit_cond);
     free(m);
 }
 

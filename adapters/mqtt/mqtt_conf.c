@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 const char *const cg_mqtt_version_names[] = {"3.1.1", "5", NULL};
+const char *const cg_mqtt_commit_names[] = {"per_message", "group", NULL};
 const char *const cg_mqtt_format_names[] = {"json", "senml", "influx", "value", "chirpstack_v4", "ttn_v3", NULL};
 static const char *const time_choices[] = {"auto", "s", "ms", "us", "ns", "rfc3339", NULL};
 static const char *const vtype_choices[] = {"auto", "float", "int", "uint", "bool", "string", NULL};
@@ -60,6 +61,9 @@ static const struct cg_opt src_opts[] = {
      "MQTT 5 Receive Maximum and in-flight limit for the status publishes"},
     {"silent_alarm_s", CG_OPT_INT, offsetof(struct cg_mqtt_src_conf, silent_alarm_s), "0", 0, 604800, NULL, 0,
      "default per-subscription alarm: connected but no message for this long (0 = off)"},
+    {"commit", CG_OPT_ENUM, offsetof(struct cg_mqtt_src_conf, commit), "per_message", 0, 0, cg_mqtt_commit_names, 0,
+     "per_message: each message is in the buffer before the next is read; group: up to 64 messages are "
+     "written (and synced) together, a kill -9 may lose up to 64 acknowledged messages (docs/reliability.md)"},
     {"leave_share_groups", CG_OPT_BOOL, offsetof(struct cg_mqtt_src_conf, leave_share_groups), "true", 0, 0, NULL, 0,
      "on a clean stop, unsubscribe $share subscriptions so the other members take the load at once"},
     {"subscriptions", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,

@@ -34,6 +34,12 @@ struct cg_mqtt_match {
     double num;         /* CG_J_NUMBER */
 };
 
+enum { CG_MQTT_COMMIT_PER_MESSAGE = 0, CG_MQTT_COMMIT_GROUP = 1 };
+/* commit "group": messages whose points may be held in memory at once (the
+ * loss bound on kill -9, per connection; docs/reliability.md) */
+#define CG_MQTT_GROUP_MESSAGES 64
+
+extern const char *const cg_mqtt_commit_names[];  /* by CG_MQTT_COMMIT_*, NULL-terminated */
 extern const char *const cg_mqtt_version_names[]; /* by CG_MQTT_V*, NULL-terminated */
 extern const char *const cg_mqtt_format_names[];  /* by CG_MQTT_FMT_*, NULL-terminated */
 
@@ -54,6 +60,7 @@ struct cg_mqtt_src_conf {
     int64_t max_payload_bytes, max_points_per_message, max_json_depth;
     int64_t emit_timeout_ms, receive_maximum, silent_alarm_s;
     bool leave_share_groups;
+    int commit; /* CG_MQTT_COMMIT_* */
 };
 
 struct cg_mqtt_json_conf {
