@@ -47,6 +47,23 @@
 /* commit "group": no message for this long means Paho has nothing waiting
  * (it reads the next packet within microseconds of our callback returning) */
 #define GROUP_IDLE_US 1000
+#define TOPIC_CACHE_SLOTS 128
+#define TOPIC_CACHE_LEN 128
+#define TOPIC_CACHE_CAPS 8
+
+struct topic_slot {
+    bool used;
+    uint16_t tlen;
+    int16_t rule; /* index, or -1: no rule (unmatched) */
+    uint8_t n_caps;
+    uint32_t hash;
+    uint64_t subs; /* bit i: subscription i matches */
+    struct {
+        const char *name; /* borrowed from the rule's pattern */
+        uint16_t off, len; /* into the topic */
+    } caps[TOPIC_CACHE_CAPS];
+    char topic[TOPIC_CACHE_LEN];
+};
 
 /* ---- runtime state ------------------------------------------------------ */
 
@@ -111,6 +128,8 @@ struct mqtt {
     struct cg_complain commit_c; /* commit_lock */
     atomic_uint_fast64_t group_writes, group_lost;
     struct cg_arena match_arena; /* the payload's JSON for rules with "match" */
+    struct topic_slot *tcache;   /* TOPIC_CACHE_SLOTS; see route() */
+    uint64_t tcache_hits;
     struct cg_complain bad_c, unmatched_c, full_c, reject_c;
     struct cg_complain conn_c; /* under lock */
 
@@ -296,37 +315,80 @@ static bool payload_matches(const struct cg_mqtt_rule *c, const struct cg_jval *
     return true;
 }
 
-/* Returns 1: done (ack), 0: keep (stopping while the message is in hand). */
-static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *payload, size_t plen)
-{
-    char fb[FIRST_BYTES * 4 + 8];
-    int64_t now = mono_ms();
-    atomic_fetch_add(&m->messages, 1);
+/* ---- routing: subscriptions and rules of a topic, cached -------------------
+ *
+ * A gateway sees the same few thousand topics again and again; their routing
+ * (which subscriptions count the message, which rule takes it, where its
+ * {name} levels are) is kept in a small direct-mapped cache on the receive
+ * thread, so a repeated topic costs one hash and one memcmp. Bounded: fixed
+ * slots, topics up to TOPIC_CACHE_LEN bytes; a collision replaces the slot.
+ * Not cached: routing that looked into the payload (a rule with "match"). */
 
-    for (size_t i = 0; i < m->n_subs; i++) {
-        struct sub *s = &m->subs[i];
-        if (cg_topic_filter_match(s->filter, topic, tlen)) {
-            atomic_fetch_add(&s->messages, 1);
-            atomic_store(&s->last_msg_ms, now);
+static uint32_t topic_hash(const char *t, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)t[i]) * 16777619u;
+    }
+    return h;
+}
+
+/* Bit i: subscription i's filter matches (subscriptions beyond 64 not cached). */
+static uint64_t route_subs(struct mqtt *m, const char *topic, size_t tlen)
+{
+    uint64_t bits = 0;
+    for (size_t i = 0; i < m->n_subs && i < 64; i++) {
+        if (cg_topic_filter_match(m->subs[i].filter, topic, tlen)) {
+            bits |= (uint64_t)1 << i;
         }
     }
-    if (tlen > CG_TOPIC_MAX_LEN || memchr(topic, '\0', tlen) != NULL) {
-        atomic_fetch_add(&m->unmatched, 1);
-        cg_complain(&m->unmatched_c, CG_LOG_WARN, m->name, "topic of %zu bytes not handled (too long or NUL)",
-                    tlen);
-        return 1;
+    return bits;
+}
+
+static void count_subs(struct mqtt *m, uint64_t bits, int64_t now)
+{
+    for (size_t i = 0; bits != 0 && i < 64; i++, bits >>= 1) {
+        if (bits & 1) {
+            atomic_fetch_add(&m->subs[i].messages, 1);
+            atomic_store(&m->subs[i].last_msg_ms, now);
+        }
     }
+}
+
+static struct rule *route(struct mqtt *m, const char *topic, size_t tlen, const void *payload, size_t plen,
+                          struct cg_topic_capture *caps, size_t *n_caps, int64_t now)
+{
+    bool cacheable = m->tcache != NULL && tlen <= TOPIC_CACHE_LEN && m->n_subs <= 64;
+    uint32_t h = topic_hash(topic, tlen);
+    struct topic_slot *ts = cacheable ? &m->tcache[h % TOPIC_CACHE_SLOTS] : NULL;
+    if (ts != NULL && ts->used && ts->hash == h && ts->tlen == tlen && memcmp(ts->topic, topic, tlen) == 0) {
+        m->tcache_hits++;
+        count_subs(m, ts->subs, now);
+        *n_caps = ts->n_caps;
+        for (size_t i = 0; i < ts->n_caps; i++) {
+            caps[i] = (struct cg_topic_capture){.name = ts->caps[i].name, .value = topic + ts->caps[i].off,
+                                                .len = ts->caps[i].len};
+        }
+        return ts->rule < 0 ? NULL : &m->rules[ts->rule];
+    }
+    uint64_t subs = route_subs(m, topic, tlen);
+    for (size_t i = 64; i < m->n_subs; i++) {
+        if (cg_topic_filter_match(m->subs[i].filter, topic, tlen)) {
+            atomic_fetch_add(&m->subs[i].messages, 1);
+            atomic_store(&m->subs[i].last_msg_ms, now);
+        }
+    }
+    count_subs(m, subs, now);
     struct rule *r = NULL;
-    struct cg_topic_capture caps[CG_TOPIC_MAX_LEVELS];
-    size_t n_caps = 0;
     const struct cg_jval *doc = NULL;
     int doc_rc = 1; /* 1: not parsed yet */
     for (size_t i = 0; i < m->n_rules; i++) {
         const struct cg_mqtt_rule *c = &m->cf.rules[i];
-        if (!cg_topic_pattern_match(&c->pat, topic, tlen, caps, CG_TOPIC_MAX_LEVELS, &n_caps)) {
+        if (!cg_topic_pattern_match(&c->pat, topic, tlen, caps, CG_TOPIC_MAX_LEVELS, n_caps)) {
             continue;
         }
         if (c->n_match > 0) {
+            cacheable = false; /* the payload decided */
             if (doc_rc == 1) { /* parsed once per message, only when a rule asks for it */
                 const char *w = NULL;
                 cg_arena_reset(&m->match_arena);
@@ -342,6 +404,39 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
         r = &m->rules[i];
         break;
     }
+    if (r == NULL) {
+        *n_caps = 0;
+    }
+    if (cacheable && *n_caps <= TOPIC_CACHE_CAPS) {
+        *ts = (struct topic_slot){.used = true, .hash = h, .tlen = (uint16_t)tlen, .subs = subs,
+                                  .rule = r ? (int16_t)(r - m->rules) : -1, .n_caps = (uint8_t)*n_caps};
+        memcpy(ts->topic, topic, tlen);
+        for (size_t i = 0; i < *n_caps; i++) {
+            ts->caps[i].name = caps[i].name;
+            ts->caps[i].off = (uint16_t)(caps[i].value - topic);
+            ts->caps[i].len = (uint16_t)caps[i].len;
+        }
+    }
+    return r;
+}
+
+/* Returns 1: done (ack), 0: keep (stopping while the message is in hand). */
+static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *payload, size_t plen)
+{
+    char fb[FIRST_BYTES * 4 + 8];
+    int64_t now = mono_ms();
+    atomic_fetch_add(&m->messages, 1);
+
+    if (tlen > CG_TOPIC_MAX_LEN || memchr(topic, '\0', tlen) != NULL) {
+        count_subs(m, route_subs(m, topic, tlen), now);
+        atomic_fetch_add(&m->unmatched, 1);
+        cg_complain(&m->unmatched_c, CG_LOG_WARN, m->name, "topic of %zu bytes not handled (too long or NUL)",
+                    tlen);
+        return 1;
+    }
+    struct cg_topic_capture caps[CG_TOPIC_MAX_LEVELS];
+    size_t n_caps = 0;
+    struct rule *r = route(m, topic, tlen, payload, plen, caps, &n_caps, now);
     if (r == NULL) {
         atomic_fetch_add(&m->unmatched, 1);
         cg_complain(&m->unmatched_c, CG_LOG_WARN, m->name, "no rule matches topic '%.*s' (counted, acked)",
@@ -848,6 +943,8 @@ static int start(void *state)
     paho_trace_errors_only();
     cg_batch_init(&m->batch, (size_t)m->cf.c.max_points_per_message, (size_t)m->cf.c.max_payload_bytes * 4 + 65536);
     cg_arena_init(&m->match_arena, (size_t)m->cf.c.max_payload_bytes * 4 + 65536);
+    free(m->tcache);
+    m->tcache = calloc(TOPIC_CACHE_SLOTS, sizeof(*m->tcache)); /* NULL: routing without the cache */
 
     /* Paho's file store keeps a message we had to give back at stop (see
      * the top comment) and the status publishes in flight. Only useful, and
@@ -1023,6 +1120,7 @@ static void destroy(void *state)
     cg_mqtt_conf_done(&m->cf);
     cg_batch_done(&m->batch);
     cg_arena_done(&m->match_arena);
+    free(m->tcache);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->commit_lock);
