@@ -16,3 +16,4 @@ cg_integration_test(mqtt_backpressure mqtt_backpressure.sh TIMEOUT 120 LABELS mq
 cg_integration_test(mqtt_qos2_silent mqtt_qos2_silent.sh TIMEOUT 120)
 cg_integration_test(mqtt_lorawan mqtt_lorawan.sh TIMEOUT 120 LABELS mqtt)
 cg_integration_test(mqtt_group_commit mqtt_group_commit.sh TIMEOUT 180 LABELS mqtt)
+cg_integration_test(mqtt_topic_cache mqtt_topic_cache.sh TIMEOUT 60 LABELS mqtt)

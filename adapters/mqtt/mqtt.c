@@ -142,6 +142,19 @@ static int64_t mono_ms(void)
     return cg_time_mono_ms();
 }
 
+/* now + ns (< 1 s) on clock, for pthread_cond_timedwait */
+static struct timespec deadline(clockid_t clock, long ns)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    ts.tv_nsec += ns;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 static void set_error(struct mqtt *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(struct mqtt *m, const char *fmt, ...)
 {
@@ -280,13 +293,7 @@ static void *committer(void *arg)
             continue;
         }
         uint64_t seen = m->commit_seq;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += GROUP_IDLE_US * 1000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = deadline(CLOCK_MONOTONIC, GROUP_IDLE_US * 1000L);
         pthread_cond_timedwait(&m->commit_cond, &m->commit_lock, &ts);
         if (m->commit_seq == seen && cg_sink_held(m->sink) > 0) {
             commit_group(m);
@@ -875,13 +882,7 @@ static void *watchdog(void *arg)
         if (atomic_load(&m->stopping)) {
             break;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = deadline(CLOCK_REALTIME, 200 * 1000000L);
         pthread_cond_timedwait(&m->cond, &m->lock, &ts);
     }
     pthread_mutex_unlock(&m->lock);
