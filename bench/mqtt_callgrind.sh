@@ -42,6 +42,7 @@ kill -TERM "$vp"
 wait "$vp" || true
 [ "$got" = "$N" ] || { echo "only $got of $N taken"; exit 1; }
 total=$(callgrind_annotate "$T/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { if (!d++) { gsub(",", "", $1); print $1 } }')
+[ -z "${CG_KEEP:-}" ] || cp "$T/cg.out" "$CG_KEEP"
 recv=$(callgrind_annotate --inclusive=yes "$T/cg.out" 2>/dev/null | awk '/:on_message / { if (!d++) { gsub(",", "", $1); print $1 } }')
 echo "commit=$COMMIT N=$N: $total instructions, $((total / N)) per message (whole process, start and stop included)"
 echo "  in the MQTT message callback (decode, match, normalise, encode, append): $((recv / N)) per message"
