@@ -505,7 +505,9 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
         case CG_MQTT_FMT_TTN_V3:
             rc = cg_codec_json_decode(&rule->json, rule->measurement, payload, plen, b, &why);
             break;
-        case CG_MQTT_FMT_SENML: rc = cg_codec_senml_decode(&rule->senml, rule->measurement, payload, plen, b, &why); break;
+        case CG_MQTT_FMT_SENML:
+            rc = cg_codec_senml_decode(&rule->senml, rule->measurement, payload, plen, b, &why);
+            break;
         case CG_MQTT_FMT_INFLUX: rc = cg_codec_lp_decode(&rule->lp, rule->measurement, payload, plen, b, &why); break;
         default: rc = cg_codec_value_decode(&rule->value, rule->measurement, payload, plen, b, &why); break;
         }
@@ -1058,7 +1060,8 @@ static void stop(void *state)
         /* a clean DISCONNECT suppresses the will: say "offline" ourselves */
         if (m->cf.status_topic != NULL) {
             MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-            if (MQTTAsync_send(m->client, m->cf.status_topic, (int)strlen(m->cf.c.status_offline), m->cf.c.status_offline, 1,
+            if (MQTTAsync_send(m->client, m->cf.status_topic, (int)strlen(m->cf.c.status_offline),
+                               m->cf.c.status_offline, 1,
                                1, &ro) == MQTTASYNC_SUCCESS) {
                 MQTTAsync_waitForCompletion(m->client, ro.token, 2000);
             }

@@ -186,7 +186,6 @@ static const struct cg_opt influx_opts[] = {
     CG_OPT_END,
 };
 
-
 struct lorawan_conf {
     bool radio;
 };
@@ -410,7 +409,8 @@ static int parse_match(const cJSON *obj, const char *path, int format, struct cg
     return 0;
 }
 
-static int parse_rule(struct cg_mqtt_conf *m, const cJSON *obj, const char *path, struct cg_mqtt_rule *r, struct cg_errs *errs)
+static int parse_rule(struct cg_mqtt_conf *m, const cJSON *obj, const char *path, struct cg_mqtt_rule *r,
+                      struct cg_errs *errs)
 {
     char p[512];
     struct rule_conf rc = {0};
@@ -540,7 +540,8 @@ static int parse_rule(struct cg_mqtt_conf *m, const cJSON *obj, const char *path
          * gateway's (only with a GPS, often absent or wrong). */
         r->json = (struct cg_codec_json_conf){
             .records = cs ? "object" : "uplink_message.decoded_payload",
-            .records_why = cs ? "no decoded object (\"object\")" : "no decoded payload (\"uplink_message.decoded_payload\")",
+            .records_why = cs ? "no decoded object (\"object\")"
+                              : "no decoded payload (\"uplink_message.decoded_payload\")",
             .time_path = cs ? "$.time" : "$.uplink_message.received_at",
             .time_format = CG_TIME_RFC3339,
             .tags = cs ? chirpstack_v4_tags : ttn_v3_tags,
@@ -566,8 +567,8 @@ out:
     return ret;
 }
 
-static int add_sub(struct cg_mqtt_conf *m, const char *topic, int qos, const char *share, int64_t alarm, const char *path,
-                   struct cg_errs *errs)
+static int add_sub(struct cg_mqtt_conf *m, const char *topic, int qos, const char *share, int64_t alarm,
+                   const char *path, struct cg_errs *errs)
 {
     const char *why = NULL, *g = NULL, *f = NULL;
     size_t gl = 0;
@@ -716,7 +717,8 @@ int cg_mqtt_conf_parse(struct cg_mqtt_conf *m, const cJSON *conf, const char *pa
         size_t n = strlen(m->client_id) + 40;
         char *id = malloc(n);
         if (id != NULL) {
-            snprintf(id, n, "%s-%s-%ld", m->client_id, (sink != NULL && cg_sink_test_mode(sink)) ? "test" : "dryrun", (long)getpid());
+            snprintf(id, n, "%s-%s-%ld", m->client_id, (sink != NULL && cg_sink_test_mode(sink)) ? "test" : "dryrun",
+                     (long)getpid());
         }
         free(m->client_id);
         m->client_id = id;
