@@ -7,7 +7,7 @@
 # messages (the group held in memory), "per_message" at most the one in hand.
 . "$SRC_DIR/tests/integration/lib.sh"
 . "$SRC_DIR/tests/integration/mqtt_lib.sh"
-N=20000
+N=40000
 
 start_influxd
 influx_create_db city
@@ -20,9 +20,9 @@ burst_kill_restart() { # MODE BOUND
     stop_pid "$GW_PID"
     seq_lines 0 $((N - 1)) | pub_lines "city/$mode/count" 1
     start_gw "$mode-1" "$T/$mode.json"
-    for _ in $(seq 300); do
-        [ "$(scalar city "SELECT count(seq) FROM counter WHERE district='$mode'")" -ge 2000 ] && break
-        sleep 0.05
+    for _ in $(seq 1000); do
+        [ "$(scalar city "SELECT count(seq) FROM counter WHERE district='$mode'")" -ge 1000 ] && break
+        sleep 0.02
     done
     kill -KILL "$GW_PID"
     got=$(scalar city "SELECT count(seq) FROM counter WHERE district='$mode'")
