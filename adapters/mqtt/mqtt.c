@@ -129,7 +129,6 @@ struct mqtt {
     atomic_uint_fast64_t group_writes, group_lost;
     struct cg_arena match_arena; /* the payload's JSON for rules with "match" */
     struct topic_slot *tcache;   /* TOPIC_CACHE_SLOTS; see route() */
-    uint64_t tcache_hits;
     struct cg_complain bad_c, unmatched_c, full_c, reject_c;
     struct cg_complain conn_c; /* under lock */
 
@@ -369,7 +368,6 @@ static struct rule *route(struct mqtt *m, const char *topic, size_t tlen, const 
     uint32_t h = topic_hash(topic, tlen);
     struct topic_slot *ts = cacheable ? &m->tcache[h % TOPIC_CACHE_SLOTS] : NULL;
     if (ts != NULL && ts->used && ts->hash == h && ts->tlen == tlen && memcmp(ts->topic, topic, tlen) == 0) {
-        m->tcache_hits++;
         count_subs(m, ts->subs, now);
         *n_caps = ts->n_caps;
         for (size_t i = 0; i < ts->n_caps; i++) {
