@@ -1,6 +1,7 @@
 /* citygate — where readings enter the core (see sink.h). */
 #include "sink.h"
 
+#include "alarm.h"
 #include "drops.h"
 #include "normalise.h"
 
@@ -416,7 +417,11 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
         struct cg_tag tbuf[CG_POINT_MAX_TAGS];
         const struct cg_point *in = protect_tags(sink, pl, &points[i], &tmp, tbuf);
         if (pl->norm == NULL) {
-            lines += (uint32_t)encode_one(sink, pl, &buf, in, &cnt);
+            int w = encode_one(sink, pl, &buf, in, &cnt);
+            lines += (uint32_t)w;
+            if (w > 0 && pl->alarms) {
+                cg_alarms_observe(pl->alarms, in, now);
+            }
             continue;
         }
         struct cg_point out[CG_NORM_OUT_MAX];
@@ -444,7 +449,11 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
             continue;
         }
         for (int o = 0; o < k; o++) {
-            lines += (uint32_t)encode_one(sink, pl, &buf, &out[o], &cnt);
+            int w = encode_one(sink, pl, &buf, &out[o], &cnt);
+            lines += (uint32_t)w;
+            if (w > 0 && pl->alarms) { /* alarms see what is written, as it is written */
+                cg_alarms_observe(pl->alarms, &out[o], now);
+            }
         }
     }
     atomic_fetch_add(&sink->points_filtered, filtered);

@@ -1,0 +1,6 @@
+# Alarm rules and the emergency lane (issue 16): real mosquitto, influxd, citygate.
+foreach(t alarm_rules alarm_backlog alarm_kill9)
+  if(EXISTS ${PROJECT_SOURCE_DIR}/tests/integration/${t}.sh)
+    cg_integration_test(${t} ${t}.sh TIMEOUT 120 LABELS alarms)
+  endif()
+endforeach()
