@@ -6,11 +6,12 @@
 # al_config FILE OUTPUTS_JSON ALARMS_JSON [BUFFER_JSON]
 al_config() {
     local file=$1 outputs=$2 alarms=$3 buffer=${4:-'{"fsync":"interval","fsync_interval_ms":100}'}
-    local state=${SF_STATE:-$T/state}
+    local state=${SF_STATE:-$T/state} http='"http":{"enabled":false},'
+    [ -z "${SF_HTTP_PORT:-}" ] || http="\"http\":{\"listen\":\"127.0.0.1:$SF_HTTP_PORT\"},"
     mkdir -p "$state"
     cat >"$file" <<J
 {"gateway":{"id":"gw1","state_dir":"$state","drain_timeout_ms":2000,"self_metrics_interval_s":0,"gap_records":false},
- "normalise":{"enabled":false},
+ $http"normalise":{"enabled":false},
  "buffer":$buffer,
  "outputs":$outputs,
  "alarms":$alarms,
