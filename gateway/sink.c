@@ -506,7 +506,11 @@ int cg_sink_emit_normalised(struct cg_pipeline *pl, struct cg_sink *sink, const 
     uint32_t lines = 0;
     cg_buf_init(&buf, EMIT_MAX_BYTES);
     for (size_t i = 0; i < n; i++) {
-        lines += (uint32_t)encode_one(sink, pl, &buf, &points[i], &cnt);
+        int w = encode_one(sink, pl, &buf, &points[i], &cnt);
+        lines += (uint32_t)w;
+        if (w > 0 && pl->alarms) { /* windowed means, gaps: alarms may watch them too */
+            cg_alarms_observe(pl->alarms, &points[i], cg_time_now_ns());
+        }
     }
     int rc = append(sink, pl, &buf, lines, &cnt, timeout_ms);
     cg_buf_done(&buf);
