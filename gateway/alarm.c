@@ -748,7 +748,10 @@ void cg_alarms_observe(struct cg_alarms *a, const struct cg_point *p, int64_t no
         bool created = false;
         struct series *s = lookup(a, series_key(r, tags, tl), true, &created);
         if (s == NULL) {
-            a->st.series_refused++;
+            if (a->st.series_refused++ == 0) {
+                cg_log(CG_LOG_WARN, "alarm", "%s: max_series (%zu) reached: readings of further series are not "
+                       "evaluated; counted in citygate_alarm_series_refused_total, logged once", r->name, a->max);
+            }
             continue;
         }
         if (created) {

@@ -31,6 +31,9 @@ pass "50000 lines wait in the buffer"
 level bridge 60 312
 wait_for 20 grep -q "alarm: flood_level raised" "$T/gw.log" || fail "alarm not raised"
 pass "alarm raised during the outage"
+expect "/metrics citygate_alarms_active" "$(sf_metric citygate_alarms_active)" 1
+expect "/metrics raised transitions" "$(sf_metric 'citygate_alarm_transitions_total{state="raised"}')" 1
+expect "/metrics alarm series" "$(sf_metric citygate_alarm_series)" 1
 sleep 2 # the output is deep in its backoff
 
 restart_influxd
