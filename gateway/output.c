@@ -603,6 +603,7 @@ static int serve_lane(struct cg_output *o, bool paced)
             o->st.bytes_sent += r->bytes_sent;
             pthread_mutex_unlock(&o->lock);
             cg_journal_commit(o->lane, o->lane_reader);
+            cg_journal_flush(o->lane); /* persist the position now: a crash must not resend an event */
             done = 1;
             continue;
         }
@@ -614,6 +615,7 @@ static int serve_lane(struct cg_output *o, bool paced)
         if (r->verdict == CG_OUTPUT_REJECT || r->verdict == CG_OUTPUT_SPLIT) {
             dead_letter(o, o->lane_batch.data, o->lane_batch.len, 1, r->status, r->reason);
             cg_journal_commit(o->lane, o->lane_reader);
+            cg_journal_flush(o->lane);
             continue;
         }
         char err[256];
@@ -623,6 +625,28 @@ static int serve_lane(struct cg_output *o, bool paced)
         o->lane_retry_ms = cg_time_mono_ms() + LANE_RETRY_MS;
         return -EAGAIN;
     }
+}
+
+/* An events-only output (sirens): its readings are committed unsent, so the
+ * buffer can free them; only the lane is delivered. True: stop now. */
+static bool pass_over(struct cg_output *o, bool stopping)
+{
+    long n = cg_journal_wait(o->j, o->reader, 1, stopping ? 0 : POLL_MS);
+    if (n > 0) {
+        cg_buf_reset(&o->batch);
+        cg_journal_read(o->j, o->reader, &o->batch, (size_t)o->c->batch_lines, (size_t)o->c->batch_bytes);
+        cg_journal_commit(o->j, o->reader);
+        cg_buf_reset(&o->batch);
+        return false;
+    }
+    bool pending = o->lane != NULL && cg_journal_wait(o->lane, o->lane_reader, 1, 0) > 0;
+    if (stopping && !pending) {
+        return true;
+    }
+    if (n == -ESHUTDOWN || stopping) {
+        sleep_until(o, cg_time_mono_ms() + POLL_MS); /* events wait for the lane's next try */
+    }
+    return false;
 }
 
 /* A backoff that the alarm lane cuts short: when its probe gets through, the
@@ -716,8 +740,15 @@ static void *run(void *arg)
         if (stopping && cg_time_mono_ms() >= atomic_load(&o->stop_deadline_ms)) {
             break;
         }
-        if (serve_lane(o, false) == -ECANCELED) {
+        bool events_only = o->type->ops->events_only && o->type->ops->events_only(c);
+        if (serve_lane(o, events_only) == -ECANCELED) { /* events-only: its own pace is the lane's */
             break;
+        }
+        if (events_only) {
+            if (pass_over(o, stopping)) {
+                break;
+            }
+            continue;
         }
         if (o->batch_lines == 0) {
             long n = cg_journal_wait(o->j, o->reader, 1, stopping ? 0 : POLL_MS);

@@ -116,6 +116,9 @@ struct cg_output_ops {
     void (*close)(void *state); /* NULL-safe */
     /* Optional: a hint appended to the HOLD log line, e.g. " (check token)". */
     const char *(*hold_hint)(const struct cg_output_common *conf, int status);
+    /* Optional: true = this output sends only the alarm lane (alarm.h); the
+     * engine passes over its readings without calling send(). */
+    bool (*events_only)(const struct cg_output_common *conf);
 };
 
 struct cg_output_type {
