@@ -381,8 +381,8 @@ static size_t pack_tags(char *out, size_t outsz, const struct cg_tag *t, size_t 
 {
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
-        if (t[i].key == NULL || t[i].value == NULL || t[i].value[0] == '\0') {
-            continue;
+        if (t[i].key == NULL || t[i].value == NULL || t[i].value[0] == '\0' || strcmp(t[i].key, "quality") == 0) {
+            continue; /* the quality mark changes from reading to reading: not part of the series */
         }
         size_t kl = strlen(t[i].key), vl = strlen(t[i].value);
         if (len + kl + vl + 2 > outsz) {
@@ -679,6 +679,17 @@ static bool numeric(const struct cg_field *f, double *v)
     }
 }
 
+static bool impossible(const struct cg_point *p)
+{
+    for (size_t i = 0; i < p->n_tags; i++) {
+        if (p->tags[i].key && p->tags[i].value && strcmp(p->tags[i].key, "quality") == 0 &&
+            strcmp(p->tags[i].value, "impossible") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool where_ok(const struct rule *r, const struct cg_point *p)
 {
     for (size_t w = 0; w < r->n_where; w++) {
@@ -734,6 +745,9 @@ void cg_alarms_observe(struct cg_alarms *a, const struct cg_point *p, int64_t no
         const struct rule *r = &a->conf->r[ri];
         if (r->measurement == NULL || strcmp(r->measurement, p->measurement) != 0 || !where_ok(r, p)) {
             continue;
+        }
+        if (impossible(p)) {
+            continue; /* beyond physical limits: a device fault, not an alarm (docs/alarms.md) */
         }
         double v = 0;
         bool have = false;
