@@ -293,7 +293,7 @@ struct series {
 };
 
 struct cg_alarms {
-    const struct cg_alarm_conf *conf;
+    struct cg_alarm_conf *conf; /* owned */
     pthread_mutex_t lock;
     struct cg_journal *lane;
     char *state_path;
@@ -858,7 +858,7 @@ void cg_alarms_stats(struct cg_alarms *a, struct cg_alarms_stats *st)
     pthread_mutex_unlock(&a->lock);
 }
 
-struct cg_alarms *cg_alarms_new(const struct cg_alarm_conf *conf, const struct cg_alarm_env *env, char *err,
+struct cg_alarms *cg_alarms_new(struct cg_alarm_conf *conf, const struct cg_alarm_env *env, char *err,
                                 size_t errlen)
 {
     struct cg_buf pending;
@@ -866,6 +866,7 @@ struct cg_alarms *cg_alarms_new(const struct cg_alarm_conf *conf, const struct c
     struct cg_alarms *a = calloc(1, sizeof(*a));
     if (a == NULL) {
         snprintf(err, errlen, "out of memory");
+        cg_alarm_conf_free(conf);
         goto fail;
     }
     pthread_mutex_init(&a->lock, NULL);
@@ -977,6 +978,7 @@ void cg_alarms_free(struct cg_alarms *a)
     free(a->s);
     free(a->idx);
     free(a->state_path);
+    cg_alarm_conf_free(a->conf);
     cg_buf_done(&a->line);
     pthread_mutex_destroy(&a->lock);
     free(a);

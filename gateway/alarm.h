@@ -53,8 +53,10 @@ struct cg_alarm_env {
 #define CG_ALARM_DEFAULT_MAX_SERIES 4096
 
 /* Opens the lane and the state file, re-appends events a crash left pending.
- * conf is borrowed and must outlive the engine. NULL with err set. */
-struct cg_alarms *cg_alarms_new(const struct cg_alarm_conf *conf, const struct cg_alarm_env *env, char *err,
+ * Takes ownership of conf (freed with the engine, or here on failure): the
+ * engine lives as long as the daemon, longer than the config it came from.
+ * NULL with err set. */
+struct cg_alarms *cg_alarms_new(struct cg_alarm_conf *conf, const struct cg_alarm_env *env, char *err,
                                 size_t errlen);
 void cg_alarms_free(struct cg_alarms *a); /* NULL-safe; flushes the lane */
 

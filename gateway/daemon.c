@@ -329,7 +329,7 @@ static int prepare_state_dir(const struct cg_config *conf)
 
 /* The alarm engine and its lane (<state_dir>/alarm-lane, or memory when the
  * buffer is in memory), readers named as the buffer's. */
-static struct cg_alarms *open_alarms(const struct cg_config *conf)
+static struct cg_alarms *open_alarms(struct cg_config *conf)
 {
     char names[CG_JOURNAL_MAX_READERS][128];
     const char *np[CG_JOURNAL_MAX_READERS];
@@ -349,7 +349,9 @@ static struct cg_alarms *open_alarms(const struct cg_config *conf)
         .write_uint = conf->gw.write_uint,
     };
     char err[512] = "";
-    struct cg_alarms *a = cg_alarms_new(conf->alarms, &env, err, sizeof(err));
+    struct cg_alarm_conf *rules = conf->alarms;
+    conf->alarms = NULL; /* the engine outlives this generation's config */
+    struct cg_alarms *a = cg_alarms_new(rules, &env, err, sizeof(err));
     if (a == NULL) {
         cg_log(CG_LOG_ERROR, "alarm", "cannot start the alarms: %s", err);
     }

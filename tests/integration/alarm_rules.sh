@@ -53,6 +53,14 @@ grep -q 'alarm: flood_level raised: citygate_event,alarm=flood_level,gateway=gw1
     fail "the raise is not logged with its event line"
 pass "the raise is logged with its event line"
 
+# a reload keeps the running rules (and says so when they changed)
+sed 's/"stale_s":3/"stale_s":3, "message":"gauge silent"/' "$T/gw.json" >"$T/gw2.json" && cp "$T/gw2.json" "$T/gw.json"
+kill -HUP "$GW_PID"
+wait_for 20 grep -q "reloaded:" "$T/gw.log" || fail "no reload"
+grep -q "reload: the alarms section changed; the running alarm rules stay until the next restart" "$T/gw.log" ||
+    fail "the reload did not say the alarm rules stay"
+pass "reload: the alarm rules stay until a restart, and it says so"
+
 # stale: one reading, then silence for stale_s = 3
 now_s=$(( $(date +%s) - T0_MS / 1000 ))
 level quiet "$now_s" 10

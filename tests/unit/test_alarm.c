@@ -45,8 +45,12 @@ static struct cg_alarm_conf *parse(const char *json, struct cg_errs *errs)
     return c;
 }
 
-static struct cg_alarms *engine(const struct cg_alarm_conf *c, size_t max_series)
+/* A fresh engine on dir (it takes the parsed rules). */
+static struct cg_alarms *engine(const char *rules, size_t max_series)
 {
+    struct cg_errs errs = {0};
+    struct cg_alarm_conf *c = parse(rules, &errs);
+    assert_non_null(c);
     const char *names[] = {"db"};
     char lane[128];
     snprintf(lane, sizeof(lane), "%s/lane", dir);
@@ -117,10 +121,7 @@ static const char *THRESHOLD = "[{\"name\":\"flood\",\"kind\":\"threshold\",\"me
 static void test_pending_recovered(void **state)
 {
     (void)state;
-    struct cg_errs errs = {0};
-    struct cg_alarm_conf *c = parse(THRESHOLD, &errs);
-    assert_non_null(c);
-    struct cg_alarms *a = engine(c, 0);
+    struct cg_alarms *a = engine(THRESHOLD, 0);
     reading(a, "b3", T0, 312);
     long n = 0;
     char *first = lane_lines(a, &n);
@@ -144,7 +145,7 @@ static void test_pending_recovered(void **state)
     fprintf(f, "P %s", first);
     fclose(f);
 
-    a = engine(c, 0);
+    a = engine(THRESHOLD, 0);
     char *again = lane_lines(a, &n);
     assert_int_equal(n, 1);
     assert_string_equal(again, first); /* the same point: same series, same time */
@@ -160,22 +161,19 @@ static void test_pending_recovered(void **state)
     assert_non_null(strstr(cleared, "state=cleared value=279,threshold=280,"));
     cg_alarms_free(a);
     /* and the pending mark is gone: a third start appends nothing */
-    a = engine(c, 0);
+    a = engine(THRESHOLD, 0);
     free(lane_lines(a, &n));
     assert_int_equal(n, 0);
     cg_alarms_free(a);
     free(first);
     free(again);
     free(cleared);
-    cg_alarm_conf_free(c);
 }
 
 static void test_max_series(void **state)
 {
     (void)state;
-    struct cg_errs errs = {0};
-    struct cg_alarm_conf *c = parse(THRESHOLD, &errs);
-    struct cg_alarms *a = engine(c, 0);
+    struct cg_alarms *a = engine(THRESHOLD, 0);
     /* max_series defaults to 4096 from the rule; the engine's cap is the rule's */
     for (int i = 0; i < 4100; i++) {
         char site[16];
@@ -187,7 +185,6 @@ static void test_max_series(void **state)
     assert_int_equal(st.series, 4096);
     assert_int_equal(st.series_refused, 4);
     cg_alarms_free(a);
-    cg_alarm_conf_free(c);
 }
 
 /* A reading every second over a 600 s window: 32 samples kept, window/31
@@ -195,12 +192,9 @@ static void test_max_series(void **state)
 static void test_rate_long_window(void **state)
 {
     (void)state;
-    struct cg_errs errs = {0};
-    struct cg_alarm_conf *c = parse("[{\"name\":\"rise\",\"kind\":\"rate_of_rise\",\"measurement\":\"water_level\","
-                                    "\"field\":\"level\",\"rise\":50,\"window_s\":600}]",
-                                    &errs);
-    assert_non_null(c);
-    struct cg_alarms *a = engine(c, 0);
+    struct cg_alarms *a = engine("[{\"name\":\"rise\",\"kind\":\"rate_of_rise\",\"measurement\":\"water_level\","
+                                 "\"field\":\"level\",\"rise\":50,\"window_s\":600}]",
+                                 0);
     long n = 0;
     /* 0.05 cm/s: 30 cm per 600 s, never 50 */
     for (int t = 0; t <= 1200; t++) {
@@ -224,7 +218,6 @@ static void test_rate_long_window(void **state)
      * hair under 50 there moves it to the next reference, at most 1610 */
     assert_in_range(raised_at, 1600, 1610);
     cg_alarms_free(a);
-    cg_alarm_conf_free(c);
 }
 
 int main(void)
