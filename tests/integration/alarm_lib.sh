@@ -3,24 +3,25 @@
 # becomes river,site=<site> level_cm=x at ts (normalisation off: the alarm
 # rules see the reading as published).
 
-# al_config FILE OUTPUTS_JSON ALARMS_JSON [BUFFER_JSON]
+# al_config FILE OUTPUTS_JSON ALARMS_JSON [BUFFER_JSON]: sf_config's gateway
+# (state dir, $SF_HTTP_PORT), plus the river rule and the alarms.
 al_config() {
-    local file=$1 outputs=$2 alarms=$3 buffer=${4:-'{"fsync":"interval","fsync_interval_ms":100}'}
-    local state=${SF_STATE:-$T/state} http='"http":{"enabled":false},'
-    [ -z "${SF_HTTP_PORT:-}" ] || http="\"http\":{\"listen\":\"127.0.0.1:$SF_HTTP_PORT\"},"
-    mkdir -p "$state"
-    cat >"$file" <<J
-{"gateway":{"id":"gw1","state_dir":"$state","drain_timeout_ms":2000,"self_metrics_interval_s":0,"gap_records":false},
- $http"normalise":{"enabled":false},
- "buffer":$buffer,
- "outputs":$outputs,
- "alarms":$alarms,
- "sources":[{"type":"mqtt","name":"broker","url":"$MQTT_URL","client_id":"al-gw","clean_session":false,
-   "subscriptions":[{"topic":"river/#","qos":1},{"topic":"sf/#","qos":1}],
-   "rules":[{"topic":"river/{site}/level","format":"json","measurement":"river",
-             "json":{"time":"ts","time_format":"ms","fields":{"level_cm":{"path":"level_cm","type":"float"}}}},
-            {"topic":"sf/{run}","format":"influx"}]}]}
-J
+    sf_config "$1" "$2" "${4:-}"
+    $PY - "$1" "$3" <<'PY'
+import json, sys
+f, alarms = sys.argv[1], sys.argv[2]
+c = json.load(open(f))
+c["alarms"] = json.loads(alarms)
+s = c["sources"][0]
+s["client_id"] = "al-gw"
+s["subscriptions"] = [{"topic": "river/#", "qos": 1}, {"topic": "sf/#", "qos": 1}]
+s["rules"].insert(0, {"topic": "river/{site}/level", "format": "json", "measurement": "river",
+                      "json": {"time": "ts", "time_format": "ms",
+                               "fields": {"level_cm": {"path": "level_cm", "type": "float"}}}})
+if "http" not in c:
+    c["http"] = {"enabled": False}
+json.dump(c, open(f, "w"), indent=1)
+PY
 }
 
 T0_MS=1700000000000
