@@ -836,6 +836,31 @@ void cg_alarms_tick(struct cg_alarms *a, int64_t now_ns)
     cg_journal_tick(a->lane);
 }
 
+size_t cg_alarms_active(struct cg_alarms *a, struct cg_alarm_active *out, size_t max)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < a->n && k < max; i++) {
+        const struct series *s = &a->s[i];
+        if (!s->raised) {
+            continue;
+        }
+        struct cg_alarm_active *o = &out[k++];
+        snprintf(o->alarm, sizeof(o->alarm), "%s", a->conf->r[s->rule].name);
+        size_t w = 0;
+        o->series[0] = '\0';
+        for (size_t t = 0; t < s->tags_len && w < sizeof(o->series);) {
+            const char *key = s->tags + t, *v = key + strlen(key) + 1;
+            int n = snprintf(o->series + w, sizeof(o->series) - w, "%s%s=%s", w ? "," : "", key, v);
+            w += n > 0 ? (size_t)n : 0;
+            t += strlen(key) + strlen(v) + 2;
+        }
+        o->since_ns = s->since_ns;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return k;
+}
+
 struct cg_journal *cg_alarms_lane(struct cg_alarms *a)
 {
     return a ? a->lane : NULL;

@@ -79,4 +79,12 @@ struct cg_alarms_stats {
 };
 void cg_alarms_stats(struct cg_alarms *a, struct cg_alarms_stats *st);
 
+/* The raised series now (the first max of them), for the status page. */
+struct cg_alarm_active {
+    char alarm[72];
+    char series[160]; /* "key=value,key=value" of the series' tags */
+    int64_t since_ns;
+};
+size_t cg_alarms_active(struct cg_alarms *a, struct cg_alarm_active *out, size_t max);
+
 #endif

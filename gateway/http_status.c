@@ -561,6 +561,26 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
         cJSON_AddNumberToObject(j, "appended_lines", (double)st->journal.appended_lines);
         cJSON_AddNumberToObject(j, "refused", (double)st->journal.refused);
     }
+    cJSON *al = st->has_alarms ? cJSON_AddObjectToObject(root, "alarms") : NULL;
+    if (al) {
+        cJSON_AddNumberToObject(al, "active", (double)st->alarms.active);
+        cJSON_AddNumberToObject(al, "raised", (double)st->alarms.raised);
+        cJSON_AddNumberToObject(al, "cleared", (double)st->alarms.cleared);
+        cJSON_AddNumberToObject(al, "series", (double)st->alarms.series);
+        cJSON_AddNumberToObject(al, "series_refused", (double)st->alarms.series_refused);
+        cJSON_AddNumberToObject(al, "lane_errors", (double)st->alarms.lane_errors);
+        cJSON *list = cJSON_AddArrayToObject(al, "raised_now");
+        for (size_t i = 0; list && i < st->n_active_alarms; i++) {
+            cJSON *o = cJSON_CreateObject();
+            if (o == NULL || !cJSON_AddItemToArray(list, o)) {
+                cJSON_Delete(o);
+                break;
+            }
+            cJSON_AddStringToObject(o, "alarm", st->active_alarms[i].alarm);
+            cJSON_AddStringToObject(o, "series", st->active_alarms[i].series);
+            cJSON_AddNumberToObject(o, "since_ms", (double)(st->active_alarms[i].since_ns / 1000000));
+        }
+    }
     cJSON *pr = cJSON_AddObjectToObject(root, "process");
     if (pr) {
         cJSON_AddNumberToObject(pr, "rss_bytes", (double)st->rss_bytes);

@@ -35,6 +35,11 @@ pass "alarm raised during the outage"
 expect "/metrics citygate_alarms_active" "$(sf_metric citygate_alarms_active)" 1
 expect "/metrics raised transitions" "$(sf_metric 'citygate_alarm_transitions_total{state="raised"}')" 1
 expect "/metrics alarm series" "$(sf_metric citygate_alarm_series)" 1
+expect "/status.json alarms" "$(curl -fsS "http://127.0.0.1:$SF_HTTP_PORT/status.json" | $PY -c '
+import json, sys
+a = json.load(sys.stdin)["alarms"]
+print(a["active"], a["raised"], a["cleared"], [(r["alarm"], r["series"], r["since_ms"]) for r in a["raised_now"]])')" \
+    "1 1 0 [('flood_level', 'site=bridge', 1700000060000)]"
 sleep 2 # the output is deep in its backoff
 
 restart_influxd
