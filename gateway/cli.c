@@ -1,6 +1,7 @@
 /* citygate — the command line: options, usage, --print-options (every option
  * table, the output types' from their registry), --check-config, and how
  * config errors are shown (with line and column). */
+#include "alarm.h"
 #include "daemon.h"
 
 #include <curl/curl.h>
@@ -117,6 +118,7 @@ int cg_cli_print_options(void)
     print_table("http", cg_http_options);
     print_table("normalise", cg_norm_options);
     print_table("sources[].normalise", cg_norm_source_options);
+    print_table("alarms[]", cg_alarm_options);
     printf("\nKeys marked secret can be given as `KEY_file`: the file's content (one trailing newline\n"
            "removed) is the value, so the secret never sits in the main file. Every string value may\n"
            "use `${ENV}` references (`$$` for a literal `$`). The sources' own keys are in\n"

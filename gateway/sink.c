@@ -1,6 +1,7 @@
 /* citygate — where readings enter the core (see sink.h). */
 #include "sink.h"
 
+#include "alarm.h"
 #include "drops.h"
 #include "normalise.h"
 
@@ -520,7 +521,11 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
         struct cg_tag tbuf[CG_POINT_MAX_TAGS];
         const struct cg_point *in = protect_tags(sink, pl, &points[i], &tmp, tbuf);
         if (pl->norm == NULL) {
-            lines += (uint32_t)encode_one(sink, pl, bp, in, &cnt);
+            int w = encode_one(sink, pl, bp, in, &cnt);
+            lines += (uint32_t)w;
+            if (w > 0 && pl->alarms) {
+                cg_alarms_observe(pl->alarms, in, now);
+            }
             continue;
         }
         struct cg_point out[CG_NORM_OUT_MAX];
@@ -548,7 +553,11 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
             continue;
         }
         for (int o = 0; o < k; o++) {
-            lines += (uint32_t)encode_one(sink, pl, bp, &out[o], &cnt);
+            int w = encode_one(sink, pl, bp, &out[o], &cnt);
+            lines += (uint32_t)w;
+            if (w > 0 && pl->alarms) { /* alarms see what is written, as it is written */
+                cg_alarms_observe(pl->alarms, &out[o], now);
+            }
         }
     }
     atomic_fetch_add(&sink->points_filtered, filtered);
@@ -605,7 +614,11 @@ int cg_sink_emit_normalised(struct cg_pipeline *pl, struct cg_sink *sink, const 
     uint32_t lines = 0;
     cg_buf_init(&buf, EMIT_MAX_BYTES);
     for (size_t i = 0; i < n; i++) {
-        lines += (uint32_t)encode_one(sink, pl, &buf, &points[i], &cnt);
+        int w = encode_one(sink, pl, &buf, &points[i], &cnt);
+        lines += (uint32_t)w;
+        if (w > 0 && pl->alarms) { /* windowed means, gaps: alarms may watch them too */
+            cg_alarms_observe(pl->alarms, &points[i], cg_time_now_ns());
+        }
     }
     int rc = append(sink, pl, &buf, lines, &cnt, timeout_ms);
     cg_buf_done(&buf);
