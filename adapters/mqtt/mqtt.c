@@ -43,6 +43,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Fixed header (5) + topic (2 + 65535) + packet id (2) + properties: what a
+ * PUBLISH adds to its payload, at most (properties bounded generously). */
+#define MQTT_PACKET_OVERHEAD_MAX (5u + 2u + 65535u + 2u + 4096u)
+
 #define FIRST_BYTES 48
 /* commit "group": no message for this long means Paho has nothing waiting
  * (it reads the next packet within microseconds of our callback returning) */
@@ -793,6 +797,13 @@ static void start_connect(struct mqtt *m)
         MQTTProperty rm = {.identifier = MQTTPROPERTY_CODE_RECEIVE_MAXIMUM};
         rm.value.integer2 = (unsigned short)m->cf.c.receive_maximum;
         MQTTProperties_add(&props, &rm);
+        /* MQTT 5.0, 3.1.2.11.4: the broker must not send a packet larger than
+         * this, so an oversized payload never reaches Paho's (or our) memory.
+         * Room for the largest topic and the header, so that no message
+         * within max_payload_bytes is ever held back. */
+        MQTTProperty mp = {.identifier = MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE};
+        mp.value.integer4 = (unsigned)m->cf.c.max_payload_bytes + MQTT_PACKET_OVERHEAD_MAX;
+        MQTTProperties_add(&props, &mp);
         o->connectProperties = &props;
     } else {
         o->cleansession = m->cf.c.clean_session;
