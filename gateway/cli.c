@@ -1,6 +1,7 @@
 /* citygate — the command line: options, usage, --print-options (every option
  * table, the output types' from their registry), --check-config, and how
  * config errors are shown (with line and column). */
+#include "alarm.h"
 #include "daemon.h"
 #include "share.h"
 
@@ -120,6 +121,7 @@ int cg_cli_print_options(void)
     print_table("http", cg_http_options);
     print_table("normalise", cg_norm_options);
     print_table("sources[].normalise", cg_norm_source_options);
+    print_table("alarms[]", cg_alarm_options);
     printf("\nKeys marked secret can be given as `KEY_file`: the file's content (one trailing newline\n"
            "removed) is the value, so the secret never sits in the main file. Every string value may\n"
            "use `${ENV}` references (`$$` for a literal `$`). The sources' own keys are in\n"
@@ -179,9 +181,13 @@ int cg_cli_check_config(const char *file)
     struct cg_config_text raw = {0};
     struct cg_config *conf = NULL;
     size_t n_out = 0, n_src = 0;
+    char mem[512] = "";
     if (cg_daemon_load_conf(file, &conf, &raw, &errs) == 0) {
         n_out = conf->n_outputs;
         n_src = conf->n_sources;
+        if (conf->norm && cg_norm_conf_enabled(conf->norm)) {
+            cg_norm_conf_memory_ceiling(conf->norm, mem, sizeof(mem));
+        }
         cg_daemon_gen_free(cg_daemon_gen_create(conf, false, false, true, &errs));
     }
     int bad = cg_errs_count(&errs) > 0;
@@ -193,6 +199,9 @@ int cg_cli_check_config(const char *file)
     } else {
         printf("%s: OK (%zu output%s, %zu source%s)\n", file, n_out, n_out == 1 ? "" : "s", n_src,
                n_src == 1 ? "" : "s");
+        if (mem[0]) {
+            printf("%s\n", mem);
+        }
         fflush(stdout);
     }
     cg_errs_done(&errs);

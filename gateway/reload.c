@@ -37,6 +37,17 @@ static bool same_journal(const struct cg_config *a, const struct cg_config *b)
 
 /* ---- reload --------------------------------------------------------------- */
 
+/* The discard ledger (drops.c) follows the running configuration across a
+ * reload, so its counters and "logged once" keys do not start over. */
+static void swap_ledger(struct daemon *d, struct gen *a, struct gen *b)
+{
+    pthread_mutex_lock(&d->lock); /* collect() reads d->g's ledger */
+    struct cg_drops *t = a->pl.drops;
+    a->pl.drops = b->pl.drops;
+    b->pl.drops = t;
+    pthread_mutex_unlock(&d->lock);
+}
+
 /* A reload failed after the old generation was stopped: start it again. */
 static void resume(struct gen *old)
 {
@@ -82,18 +93,27 @@ void cg_reload(struct daemon *d, const char *file)
                                         "until the next restart");
     }
     cg_cli_log_warnings(&errs);
+    const cJSON *old_al = cJSON_GetObjectItemCaseSensitive(d->g->conf->doc, "alarms");
+    const cJSON *new_al = cJSON_GetObjectItemCaseSensitive(ng->conf->doc, "alarms");
+    if ((old_al != NULL || new_al != NULL) && !cJSON_Compare(old_al, new_al, 1)) {
+        cg_log(CG_LOG_WARN, "citygate", "reload: the alarms section changed; the running alarm rules stay until "
+                                        "the next restart (their state must not be lost mid-flight)");
+    }
+    ng->pl.alarms = d->alarms;
     /* The new config is valid: stop the old sources (nothing new comes in),
      * then the old outputs without draining: what they had not sent stays in
      * the journal and the new outputs take it from there. */
     struct gen *old = d->g;
     cg_daemon_gen_stop_sources(old);
     cg_daemon_gen_stop_outputs(old, 0);
+    swap_ledger(d, old, ng);
     struct cg_journal *j = d->journal;
     if (keep == NULL) {
         cg_journal_flush(j); /* positions persisted by output name */
         struct cg_journal *nj = cg_daemon_open_journal(ng->conf, d->dry_run);
         if (nj == NULL) {
             cg_log(CG_LOG_ERROR, "citygate", "reload: the new buffer cannot be opened; going on with the old config");
+            swap_ledger(d, old, ng);
             cg_daemon_gen_free(ng);
             resume(old);
             goto out;
@@ -102,6 +122,8 @@ void cg_reload(struct daemon *d, const char *file)
     }
     if (cg_daemon_gen_start(ng, j, d->dry_run) < 0) {
         cg_log(CG_LOG_ERROR, "citygate", "reload: the new configuration failed to start; going back to the old one");
+        cg_daemon_gen_stop_sources(ng); /* may have started some: none may write to the ledger handed back */
+        swap_ledger(d, old, ng);
         cg_daemon_gen_free(ng);
         if (j != d->journal) {
             cg_journal_free(j);

@@ -244,6 +244,8 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
         d->failed += cd->failed;
     }
     d->consecutive_failures = h->consecutive_failures;
+    d->stray_frames = h->stray_frames;
+    d->skipped = h->skipped;
     d->latency_ms = h->latency_ms;
     d->last_ok_ns = h->last_ok_ns;
     snprintf(d->last_error, sizeof(d->last_error), "%s", h->last_error ? h->last_error : "");
@@ -272,6 +274,12 @@ int cg_selfmetrics_collect(void *ctx, struct cg_status *st)
     st->now_ns = cg_time_now_ns();
     st->started_ns = d->started_ns;
     cg_journal_stats(d->journal, &st->journal);
+    if (d->alarms != NULL) {
+        st->has_alarms = true;
+        cg_alarms_stats(d->alarms, &st->alarms);
+        st->n_active_alarms = cg_alarms_active(d->alarms, st->active_alarms,
+                                               sizeof(st->active_alarms) / sizeof(st->active_alarms[0]));
+    }
     st->fields_nonfinite = atomic_load(&g->pl.fields_nonfinite) + d->carried_nonfinite;
     st->uint_clipped = atomic_load(&g->pl.uint_clipped) + d->carried_clipped;
     st->clock = clock_state(g);
@@ -304,6 +312,7 @@ int cg_selfmetrics_collect(void *ctx, struct cg_status *st)
         cg_journal_reader_stats(d->journal, (unsigned)i, &rs);
         o->oldest_unsent_ns = rs.oldest_unread_ns;
     }
+    rc = cg_drops_snapshot(g->pl.drops, &st->drops, &st->n_drops);
 out:
     pthread_mutex_unlock(&d->lock);
     cg_status_add_process(st);

@@ -1,7 +1,9 @@
-# Modbus adapter: unit tests (decode, plan, profiles) and integration tests
-# against citygate-sim, a pymodbus server, a socat PTY pair and influxd.
+# Modbus adapter: unit tests (decode, plan, frames) and integration tests
+# against citygate-sim, a pymodbus server, purpose-built faulty slaves
+# (modbus_faulty.py: TCP, and RTU on socat PTYs) and influxd.
 cg_unit_test(test_modbus_decode ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_decode.c LIBS cg_modbus_pure)
 cg_unit_test(test_modbus_plan ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_plan.c LIBS cg_modbus_pure)
+cg_unit_test(test_modbus_frame ${PROJECT_SOURCE_DIR}/tests/unit/test_modbus_frame.c LIBS cg_modbus_pure)
 cg_integration_test(modbus_tcp modbus_tcp.sh TIMEOUT 60 LABELS modbus)
 cg_integration_test(modbus_rtu modbus_rtu.sh TIMEOUT 60 LABELS modbus)
 cg_integration_test(modbus_faults modbus_faults.sh TIMEOUT 60 LABELS modbus)
@@ -9,3 +11,14 @@ cg_integration_test(modbus_e2e modbus_e2e.sh TIMEOUT 90 LABELS modbus)
 cg_integration_test(modbus_pymodbus modbus_pymodbus.sh TIMEOUT 60 LABELS modbus)
 cg_integration_test(modbus_probe modbus_probe.sh TIMEOUT 30 LABELS modbus)
 cg_integration_test(modbus_bus_gap modbus_bus_gap.sh TIMEOUT 90 LABELS modbus)
+cg_integration_test(modbus_rtu_late modbus_rtu_late.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_tcp_faults modbus_tcp_faults.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_tcp_reconnect modbus_tcp_reconnect.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_budget_check modbus_budget_check.sh TIMEOUT 30 LABELS modbus)
+cg_integration_test(modbus_poll_groups modbus_poll_groups.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_rtu_over_tcp modbus_rtu_over_tcp.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_probe_base modbus_probe_base.sh TIMEOUT 30 LABELS modbus)
+cg_integration_test(modbus_serial_lock modbus_serial_lock.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_check_config modbus_check_config.sh TIMEOUT 30 LABELS modbus)
+cg_integration_test(modbus_rtu_lagging modbus_rtu_lagging.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_check_memory modbus_check_memory.sh TIMEOUT 120 LABELS modbus)

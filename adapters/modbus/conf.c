@@ -2,6 +2,7 @@
  * declarative option tables. No logging: errors go to cg_errs with paths. */
 #include "conf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,10 +23,10 @@ static const char *const type_choices[] = {"bool",   "int8",    "uint8",   "int1
                                            "float64", "string", "bits",    NULL};
 static const char *const byte_choices[] = {"high", "low", NULL};
 static const char *const output_choices[] = {"auto", "float", "int", "bool", "string", NULL};
-static const char *const transport_choices[] = {"tcp", "rtu", NULL};
+static const char *const transport_choices[] = {"tcp", "rtu", "rtu_over_tcp", NULL};
 static const char *const parity_choices[] = {"none", "even", "odd", NULL};
 static const char *const rts_choices[] = {"none", "up", "down", NULL};
-static const char *const budget_choices[] = {"warn", "error", NULL};
+static const char *const budget_choices[] = {"warn", "refuse", "error", NULL}; /* error: old name of refuse */
 
 /* ---- settings shared by profiles and devices ------------------------------ */
 
@@ -66,7 +67,7 @@ struct reg_raw {
     int64_t registers, chars_per_register;
     double scale, offset;
     int output;
-    char *unit, *description, *measurement;
+    char *unit, *description, *measurement, *group;
     bool counter;
 };
 
@@ -100,6 +101,8 @@ const struct cg_opt cg_mb_register_options[] = {
     {"range", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "[min, max] plausible values (probe, simulator)"},
     {"counter", CG_OPT_BOOL, offsetof(struct reg_raw, counter), "false", 0, 0, NULL, 0,
      "a monotonic total (energy, volume, vehicles)"},
+    {"group", CG_OPT_STRING, offsetof(struct reg_raw, group), NULL, 0, 0, NULL, 0,
+     "poll group (one of poll_groups): read at that group's interval"},
     CG_OPT_END,
 };
 
@@ -130,6 +133,8 @@ static const struct cg_opt profile_opts[] = {
     {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "tags of every point"},
     {"registers", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, CG_OPT_REQUIRED, "the register map"},
     {"forbidden", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "addresses never to read"},
+    {"poll_groups", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "named register groups with their own poll_interval_ms: {\"energy\": {\"poll_interval_ms\": 60000}}"},
 #define P_SET(m, t, lo, hi, ch, text) SETTING_OPT(struct profile_raw, m, t, lo, hi, ch, text)
     CG_MB_SETTINGS(P_SET)
     CG_OPT_END,
@@ -154,6 +159,8 @@ const struct cg_opt cg_mb_device_options[] = {
     {"registers", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "registers added to (or replacing) the profile's"},
     {"exclude", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "profile field names not to read"},
     {"forbidden", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "more addresses never to read"},
+    {"poll_groups", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
+     "override a profile group's poll_interval_ms, or define groups for this device's registers"},
 #define D_SET(m, t, lo, hi, ch, text) SETTING_OPT(struct device_raw, m, t, lo, hi, ch, text)
     CG_MB_SETTINGS(D_SET)
     CG_OPT_END,
@@ -163,7 +170,7 @@ const struct cg_opt cg_mb_source_options[] = {
     {"type", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "\"modbus\""},
     {"name", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "source name"},
     {"transport", CG_OPT_ENUM, offsetof(struct cg_mb_source, transport), NULL, 0, 0, transport_choices,
-     CG_OPT_REQUIRED, "tcp or rtu"},
+     CG_OPT_REQUIRED, "tcp, rtu, or rtu_over_tcp (RTU frames over a TCP socket: serial device servers)"},
     {"host", CG_OPT_STRING, offsetof(struct cg_mb_source, host), NULL, 0, 0, NULL, 0, "TCP: host (IPv4 or name)"},
     {"port", CG_OPT_INT, offsetof(struct cg_mb_source, port), "502", 1, 65535, NULL, 0, "TCP: port"},
     {"device", CG_OPT_STRING, offsetof(struct cg_mb_source, device), NULL, 0, 0, NULL, 0,
@@ -205,7 +212,7 @@ const struct cg_opt cg_mb_source_options[] = {
     {"health_measurement", CG_OPT_STRING, offsetof(struct cg_mb_source, health_measurement), "citygate_device", 0,
      0, NULL, 0, "measurement of the health points"},
     {"budget_check", CG_OPT_ENUM, offsetof(struct cg_mb_source, budget_check), "warn", 0, 0, budget_choices, 0,
-     "when a bus cannot fit its polls in their intervals: warn, or refuse the config"},
+     "when a bus cannot fit its polls in their intervals: warn (also from --check-config, exit 0), or refuse the config"},
     {"emit_timeout_ms", CG_OPT_INT, offsetof(struct cg_mb_source, emit_timeout_ms), "1000", 0, 60000, NULL, 0,
      "how long a poll waits for room in the gateway's buffer"},
     {"profile_dirs", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
@@ -364,6 +371,7 @@ static void field_done(struct cg_mb_field *f)
     free(f->measurement);
     free(f->unit);
     free(f->description);
+    free(f->group_name);
     free_tags(f->tags, f->n_tags);
     memset(f, 0, sizeof *f);
 }
@@ -371,12 +379,13 @@ static void field_done(struct cg_mb_field *f)
 static int field_copy(struct cg_mb_field *dst, const struct cg_mb_field *src)
 {
     *dst = *src;
-    dst->name = dst->measurement = dst->unit = dst->description = NULL;
+    dst->name = dst->measurement = dst->unit = dst->description = dst->group_name = NULL;
     dst->tags = NULL;
     dst->n_tags = 0;
     if (!(dst->name = strdup(src->name)) || (src->measurement && !(dst->measurement = strdup(src->measurement))) ||
         (src->unit && !(dst->unit = strdup(src->unit))) ||
         (src->description && !(dst->description = strdup(src->description))) ||
+        (src->group_name && !(dst->group_name = strdup(src->group_name))) ||
         copy_tags(&dst->tags, &dst->n_tags, src->tags, src->n_tags) < 0) {
         field_done(dst);
         return -ENOMEM;
@@ -407,6 +416,111 @@ static bool same_field(const struct cg_mb_field *a, const struct cg_mb_field *b)
         }
     }
     return true;
+}
+
+/* ---- poll groups ---------------------------------------------------------- */
+
+static const struct cg_opt poll_group_opts[] = {
+    {"poll_interval_ms", CG_OPT_INT, offsetof(struct cg_mb_poll_group, poll_interval_ms), NULL, 100, 86400000, NULL,
+     CG_OPT_REQUIRED, "interval of this group's reads"},
+    CG_OPT_END,
+};
+
+static void free_groups(struct cg_mb_poll_group *g, size_t n)
+{
+    for (size_t i = 0; g && i < n; i++) {
+        free(g[i].name);
+    }
+    free(g);
+}
+
+/* Edit distance of two short names (did you mean). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la > 63 || lb > 63) {
+        return 99;
+    }
+    for (size_t k = 0; k <= lb; k++) {
+        row[k] = k;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t k = 1; k <= lb; k++) {
+            size_t up = row[k];
+            size_t c = diag + (a[i - 1] != b[k - 1]);
+            c = up + 1 < c ? up + 1 : c;
+            c = row[k - 1] + 1 < c ? row[k - 1] + 1 : c;
+            row[k] = c;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The named group closest to name (at most 2 edits away), or NULL. */
+static const char *closest_group(const char *name, const struct cg_mb_poll_group *g, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = 3;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = g[i].name ? edit_distance(name, g[i].name) : 99;
+        if (d < bd) {
+            bd = d;
+            best = g[i].name;
+        }
+    }
+    return best;
+}
+
+static size_t find_group(const char *name, const struct cg_mb_poll_group *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (g[i].name && strcmp(g[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return n;
+}
+
+/* {"name": {"poll_interval_ms": N}, ...} appended to (*out, *n). */
+static int parse_poll_groups(const cJSON *obj, const char *path, struct cg_mb_poll_group **out, size_t *n,
+                             struct cg_errs *errs)
+{
+    char p[PATHSZ];
+    if (!obj) {
+        return 0;
+    }
+    if (!cJSON_IsObject(obj) || cJSON_GetArraySize(obj) > CG_MB_MAX_POLL_GROUPS) {
+        cg_errs_add(errs, path, "must be an object of at most %d groups: {\"energy\": {\"poll_interval_ms\": 60000}}",
+                    CG_MB_MAX_POLL_GROUPS);
+        return -EINVAL;
+    }
+    struct cg_mb_poll_group *g = calloc((size_t)cJSON_GetArraySize(obj) + 1, sizeof *g);
+    if (!g) {
+        return -ENOMEM;
+    }
+    size_t k = 0;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        cg_path_key(p, sizeof p, path, it->string);
+        if (!name_ok(it->string)) {
+            cg_errs_add(errs, p, "a group name must be 1..%d bytes", CG_POINT_MAX_NAME - 1);
+            continue;
+        }
+        struct cg_mb_poll_group one = {0};
+        if (cg_opt_parse(poll_group_opts, it, p, &one, errs) < 0) {
+            continue;
+        }
+        if (!(one.name = strdup(it->string))) {
+            free_groups(g, k);
+            return -ENOMEM;
+        }
+        g[k++] = one;
+    }
+    *out = g;
+    *n = k;
+    return 0;
 }
 
 /* ---- registers ------------------------------------------------------------ */
@@ -527,6 +641,9 @@ static int parse_register(const cJSON *obj, const char *path, int address_base, 
     f->scale = r.scale;
     f->offset = r.offset;
     f->counter = r.counter;
+    f->group_name = r.group;
+    r.group = NULL;
+    f->reg_index = -1;
     if (r.output != CG_MB_OUT_AUTO) {
         f->output = (enum cg_mb_output)r.output;
     } else if (type == CG_MB_BOOL) {
@@ -565,6 +682,9 @@ static int parse_registers(const cJSON *arr, const char *path, int address_base,
         struct cg_mb_field f;
         cg_path_idx(p, sizeof p, path, (size_t)i);
         int e = parse_register(it, p, address_base, default_order, &f, errs);
+        if (e == 0 && replace) {
+            f.reg_index = i; /* the device's own: errors about it name its path */
+        }
         if (e < 0) {
             rc = e == -ENOMEM ? e : (rc ? rc : e);
             if (e == -ENOMEM) {
@@ -660,6 +780,7 @@ void cg_mb_profile_free(struct cg_mb_profile *p)
     }
     free(p->fields);
     free(p->forbid);
+    free_groups(p->groups, p->n_groups);
     free(p);
 }
 
@@ -679,8 +800,9 @@ int cg_mb_profile_parse(const cJSON *doc, const char *name, const char *file, st
         goto fail;
     }
     snprintf(path, sizeof path, "%s", file);
+    /* keep going after errors in the profile's own keys: list its registers' too */
     cg_opt_parse(profile_opts, doc, path, &r, errs);
-    if (cg_errs_count(errs) > before) {
+    if (!cJSON_IsObject(doc)) {
         goto fail;
     }
     if (r.name && strcmp(r.name, name) != 0) {
@@ -710,6 +832,19 @@ int cg_mb_profile_parse(const cJSON *doc, const char *name, const char *file, st
     if ((rc = parse_forbidden(cJSON_GetObjectItemCaseSensitive(doc, "forbidden"), sub, base, &p->forbid,
                               &p->n_forbid, errs)) == -ENOMEM) {
         goto fail;
+    }
+    cg_path_key(sub, sizeof sub, path, "poll_groups");
+    if ((rc = parse_poll_groups(cJSON_GetObjectItemCaseSensitive(doc, "poll_groups"), sub, &p->groups,
+                                &p->n_groups, errs)) == -ENOMEM) {
+        goto fail;
+    }
+    for (size_t i = 0; i < p->n_fields; i++) {
+        const char *g = p->fields[i].group_name;
+        if (g && find_group(g, p->groups, p->n_groups) == p->n_groups) {
+            const char *near = closest_group(g, p->groups, p->n_groups);
+            cg_errs_add(errs, path, "register '%s': no poll group '%s' in poll_groups%s%s%s", p->fields[i].name, g,
+                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+        }
     }
     rc = 0;
     if (cg_errs_count(errs) > before) {
@@ -813,12 +948,36 @@ int cg_mb_profile_load(const char *name, char *const *dirs, size_t n_dirs, const
         cJSON_Delete(doc);
         return rc;
     }
-    char list[1024] = "";
-    size_t ll = 0;
+    char list[1024] = "", near[80] = "";
+    size_t ll = 0, best = 3;
     for (size_t i = 0; i < n_dirs && ll < sizeof list - 1; i++) {
         ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s%s", i ? ", " : "", dirs[i]);
+        if (ll >= sizeof list) {
+            ll = sizeof list - 1;
+        }
+        /* did you mean: the closest profile file in the same directories */
+        DIR *dir = opendir(dirs[i]);
+        struct dirent *de;
+        while (dir && (de = readdir(dir)) != NULL) {
+            size_t len = strlen(de->d_name);
+            char cand[80];
+            if (len <= 5 || len - 5 >= sizeof cand || strcmp(de->d_name + len - 5, ".json") != 0) {
+                continue;
+            }
+            memcpy(cand, de->d_name, len - 5);
+            cand[len - 5] = '\0';
+            size_t d = edit_distance(name, cand);
+            if (d < best) {
+                best = d;
+                snprintf(near, sizeof near, "%s", cand);
+            }
+        }
+        if (dir) {
+            closedir(dir);
+        }
     }
-    cg_errs_add(errs, errpath, "profile '%s' not found in %s", name, list);
+    cg_errs_add(errs, errpath, "profile '%s' not found in %s%s%s%s", name, list, near[0] ? " (did you mean '" : "",
+                near, near[0] ? "'?)" : "");
     return -ENOENT;
 }
 
@@ -836,6 +995,7 @@ static void device_done(struct cg_mb_device *d)
     }
     free(d->fields);
     free(d->forbid);
+    free_groups(d->groups, d->n_groups);
     cg_mb_plan_done(&d->plan);
 }
 
@@ -858,6 +1018,8 @@ void cg_mb_source_free(struct cg_mb_source *s)
 struct profile_cache {
     struct cg_mb_profile **p;
     size_t n;
+    char **failed; /* names that did not load: their errors are listed once */
+    size_t n_failed;
 };
 
 static int cached_profile(struct profile_cache *c, const struct cg_mb_source *s, const char *name,
@@ -869,8 +1031,21 @@ static int cached_profile(struct profile_cache *c, const struct cg_mb_source *s,
             return 0;
         }
     }
+    for (size_t i = 0; i < c->n_failed; i++) {
+        if (strcmp(c->failed[i], name) == 0) {
+            *out = NULL;
+            return -EINVAL;
+        }
+    }
     int rc = cg_mb_profile_load(name, s->profile_dirs, s->n_profile_dirs, errpath, out, errs);
     if (rc < 0) {
+        char **nf = rc == -ENOMEM ? NULL : realloc(c->failed, (c->n_failed + 1) * sizeof *nf);
+        if (nf) {
+            c->failed = nf;
+            if ((nf[c->n_failed] = strdup(name)) != NULL) {
+                c->n_failed++;
+            }
+        }
         return rc;
     }
     struct cg_mb_profile **np = realloc(c->p, (c->n + 1) * sizeof *np);
@@ -884,6 +1059,86 @@ static int cached_profile(struct profile_cache *c, const struct cg_mb_source *s,
     return 0;
 }
 
+/* The device's poll groups: [0] the default (its poll_interval_ms), then the
+ * profile's, with the device's overrides; a group the device names that the
+ * profile lacks is its own, for its own registers. Every field gets its index. */
+static int resolve_groups(const cJSON *obj, const char *path, const struct cg_mb_profile *prof,
+                          struct cg_mb_device *d, struct cg_errs *errs)
+{
+    char p[PATHSZ], gp[PATHSZ];
+    struct cg_mb_poll_group *own = NULL;
+    size_t n_own = 0, n_prof = prof ? prof->n_groups : 0;
+    int rc = 0;
+
+    cg_path_key(p, sizeof p, path, "poll_groups");
+    if ((rc = parse_poll_groups(cJSON_GetObjectItemCaseSensitive(obj, "poll_groups"), p, &own, &n_own, errs)) ==
+        -ENOMEM) {
+        return rc;
+    }
+    rc = 0;
+    if (!(d->groups = calloc(1 + n_prof + n_own, sizeof *d->groups))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    d->groups[d->n_groups++] = (struct cg_mb_poll_group){.name = NULL, .poll_interval_ms = d->s.poll_interval_ms};
+    for (size_t i = 0; i < n_prof; i++) {
+        if (!(d->groups[d->n_groups].name = strdup(prof->groups[i].name))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        d->groups[d->n_groups++].poll_interval_ms = prof->groups[i].poll_interval_ms;
+    }
+    for (size_t k = 0; k < n_own; k++) {
+        size_t g = find_group(own[k].name, d->groups, d->n_groups);
+        if (g < d->n_groups) {
+            d->groups[g].poll_interval_ms = own[k].poll_interval_ms;
+            continue;
+        }
+        bool used = false;
+        for (size_t i = 0; i < d->n_fields; i++) {
+            used |= d->fields[i].reg_index >= 0 && d->fields[i].group_name &&
+                    strcmp(d->fields[i].group_name, own[k].name) == 0;
+        }
+        if (!used) {
+            const char *near = closest_group(own[k].name, d->groups, d->n_groups);
+            cg_path_key(gp, sizeof gp, p, own[k].name);
+            char where[300];
+            snprintf(where, sizeof where, prof ? "profile '%s'" : "%s", prof ? prof->name : "this device's registers");
+            cg_errs_add(errs, gp, "no poll group '%s' in %s%s%s%s", own[k].name, where,
+                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+            continue;
+        }
+        d->groups[d->n_groups++] = own[k];
+        own[k].name = NULL;
+    }
+    for (size_t i = 0; i < d->n_fields; i++) {
+        struct cg_mb_field *f = &d->fields[i];
+        if (!f->group_name) {
+            f->group = 0;
+            continue;
+        }
+        size_t g = find_group(f->group_name, d->groups, d->n_groups);
+        if (g == d->n_groups) {
+            const char *near = closest_group(f->group_name, d->groups, d->n_groups);
+            if (f->reg_index >= 0) {
+                char rp[PATHSZ], ri[PATHSZ];
+                cg_path_key(rp, sizeof rp, path, "registers");
+                cg_path_idx(ri, sizeof ri, rp, (size_t)f->reg_index);
+                cg_path_key(gp, sizeof gp, ri, "group");
+            } else {
+                snprintf(gp, sizeof gp, "%s", path);
+            }
+            cg_errs_add(errs, gp, "no poll group '%s': define it in poll_groups%s%s%s", f->group_name,
+                        near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+            continue;
+        }
+        f->group = (unsigned)g;
+    }
+out:
+    free_groups(own, n_own);
+    return rc;
+}
+
 static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source *s, struct profile_cache *cache,
                         struct cg_mb_device *d, struct cg_errs *errs)
 {
@@ -893,7 +1148,9 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
     size_t before = cg_errs_count(errs);
     int rc = 0;
 
-    if (cg_opt_parse(cg_mb_device_options, obj, path, &r, errs) < 0) {
+    /* keep going after errors in the device's own keys: one --check-config run
+     * lists its profile's and registers' problems too */
+    if (cg_opt_parse(cg_mb_device_options, obj, path, &r, errs) < 0 && !cJSON_IsObject(obj)) {
         goto out;
     }
     mark_set(obj, &r.s);
@@ -901,7 +1158,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         cg_path_key(p, sizeof p, path, "name");
         cg_errs_add(errs, p, "must be 1..%d bytes", CG_POINT_MAX_NAME - 1);
     }
-    if (s->transport == CG_MB_RTU && (r.unit_id < 1 || r.unit_id > 247)) {
+    if (s->transport != CG_MB_TCP && (r.unit_id < 1 || r.unit_id > 247)) {
         cg_path_key(p, sizeof p, path, "unit_id");
         cg_errs_add(errs, p, "must be 1..247, got %lld", (long long)r.unit_id);
     }
@@ -913,7 +1170,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         cg_path_key(p, sizeof p, path, r.host ? "host" : "port");
         cg_errs_add(errs, p, "only for transport tcp (an RTU bus is one serial device)");
     }
-    if (s->transport == CG_MB_TCP && !r.host && !s->host) {
+    if (cg_mb_is_network(s->transport) && !r.host && !s->host) {
         cg_path_key(p, sizeof p, path, "host");
         cg_errs_add(errs, p, "missing: give the source's host or each device's");
     }
@@ -924,9 +1181,6 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
             goto out;
         }
         rc = 0;
-    }
-    if (cg_errs_count(errs) > before) {
-        goto out;
     }
 
     /* effective settings: built-in defaults < source < profile < instance */
@@ -962,7 +1216,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
     d->unit_id = (int)r.unit_id;
 
     /* tags: device=<name>, then profile tags, then instance tags */
-    struct cg_tag dev_tag = {.key = "device", .value = d->name};
+    struct cg_tag dev_tag = {.key = "device", .value = d->name ? d->name : "?"}; /* no name: already an error */
     if (copy_tags(&d->tags, &d->n_tags, &dev_tag, 1) < 0 ||
         (prof && copy_tags(&d->tags, &d->n_tags, prof->tags, prof->n_tags) < 0)) {
         rc = -ENOMEM;
@@ -987,7 +1241,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         for (size_t i = 0; prof && cJSON_IsString(e) && i < prof->n_fields; i++) {
             found |= strcmp(prof->fields[i].name, e->valuestring) == 0;
         }
-        if (!found) {
+        if (!found && (prof || !d->profile)) { /* a profile that failed to load has said so */
             cg_errs_add(errs, p, "'%s' is not a field of profile '%s'", cJSON_IsString(e) ? e->valuestring : "?",
                         d->profile ? d->profile : "(none)");
         }
@@ -1027,7 +1281,7 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         rc = -ENOMEM;
         goto out;
     }
-    if (d->n_fields == 0 && cg_errs_count(errs) == before) {
+    if (d->n_fields == 0 && (prof || !d->profile) && cg_errs_count(errs) == before) { /* else the profile said why */
         cg_errs_add(errs, path, "no registers: name a profile or list registers");
     }
     if (prof && prof->n_forbid) {
@@ -1044,6 +1298,9 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
         rc = -ENOMEM;
         goto out;
     }
+    if ((rc = resolve_groups(obj, path, prof, d, errs)) < 0) {
+        goto out;
+    }
     if (cg_errs_count(errs) > before) {
         goto out;
     }
@@ -1057,7 +1314,8 @@ static int parse_device(const cJSON *obj, const char *path, struct cg_mb_source 
     for (size_t i = 0; i < d->n_fields; i++) {
         spans[i] = (struct cg_mb_span){.table = d->fields[i].table,
                                        .address = d->fields[i].address,
-                                       .count = cg_mb_layout_words(&d->fields[i].layout)};
+                                       .count = cg_mb_layout_words(&d->fields[i].layout),
+                                       .group = d->fields[i].group};
     }
     struct cg_mb_plan_limits lim = {.max_regs = (unsigned)d->s.max_registers_per_read,
                                     .max_bits = (unsigned)d->s.max_bits_per_read,
@@ -1096,6 +1354,34 @@ out:
     return cg_errs_count(errs) > before ? -EINVAL : 0;
 }
 
+/* A field of y that reads a register some field of x reads too, or NULL. */
+static const struct cg_mb_field *shared_register(const struct cg_mb_device *x, const struct cg_mb_device *y)
+{
+    for (size_t i = 0; i < y->n_fields; i++) {
+        const struct cg_mb_field *f = &y->fields[i];
+        uint32_t f_end = f->address + cg_mb_layout_words(&f->layout);
+        for (size_t k = 0; k < x->n_fields; k++) {
+            const struct cg_mb_field *g = &x->fields[k];
+            if (g->table == f->table && g->address < f_end && f->address < g->address + cg_mb_layout_words(&g->layout)) {
+                return f;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void profile_cache_done(struct profile_cache *c)
+{
+    for (size_t k = 0; k < c->n; k++) {
+        cg_mb_profile_free(c->p[k]);
+    }
+    free(c->p);
+    for (size_t k = 0; k < c->n_failed; k++) {
+        free(c->failed[k]);
+    }
+    free(c->failed);
+}
+
 int cg_mb_source_parse(const cJSON *conf, const char *path, const char *config_dir, struct cg_mb_source **out,
                        struct cg_errs *errs)
 {
@@ -1120,7 +1406,7 @@ int cg_mb_source_parse(const cJSON *conf, const char *path, const char *config_d
         cg_path_key(p, sizeof p, path, "device");
         cg_errs_add(errs, p, "missing (required for transport rtu)");
     }
-    if (s->transport == CG_MB_TCP && s->device) {
+    if (cg_mb_is_network(s->transport) && s->device) {
         cg_path_key(p, sizeof p, path, "device");
         cg_errs_add(errs, p, "only for transport rtu");
     }
@@ -1203,28 +1489,29 @@ int cg_mb_source_parse(const cJSON *conf, const char *path, const char *config_d
             bool same_conn = s->transport == CG_MB_RTU ||
                              (o->port == dev->port && strcmp(o->host ? o->host : s->host ? s->host : "",
                                                              dev->host ? dev->host : s->host ? s->host : "") == 0);
-            if (o->name && dev->name && same_conn && o->unit_id == dev->unit_id) {
+            const struct cg_mb_field *both = NULL;
+            if (o->name && dev->name && same_conn && o->unit_id == dev->unit_id &&
+                (both = shared_register(o, dev)) != NULL) {
+                /* one unit id may be listed twice (other registers, other
+                 * intervals), but never reading the same register twice */
                 char up[PATHSZ];
                 cg_path_key(up, sizeof up, dp, "unit_id");
-                cg_errs_add(errs, up, "unit id %d is already used by devices[%zu] on the same %s", dev->unit_id, k,
-                            s->transport == CG_MB_RTU ? "bus" : "connection");
+                cg_errs_add(errs, up,
+                            "unit id %d is already used by devices[%zu] on the same %s, and both read %s %u; "
+                            "list each register once (poll_groups give registers their own intervals)",
+                            dev->unit_id, k, s->transport == CG_MB_RTU ? "bus" : "connection",
+                            table_choices[both->table], both->address + (unsigned)dev->s.address_base);
             }
         }
     }
     if (cg_errs_count(errs) > before) {
         goto fail;
     }
-    for (size_t k = 0; k < cache.n; k++) {
-        cg_mb_profile_free(cache.p[k]);
-    }
-    free(cache.p);
+    profile_cache_done(&cache);
     *out = s;
     return 0;
 fail:
-    for (size_t k = 0; k < cache.n; k++) {
-        cg_mb_profile_free(cache.p[k]);
-    }
-    free(cache.p);
+    profile_cache_done(&cache);
     cg_mb_source_free(s);
     return rc < 0 ? rc : -EINVAL;
 }
@@ -1242,9 +1529,11 @@ int64_t cg_mb_frame_gap_us(const struct cg_mb_source *s)
     if (s->inter_frame_gap_us >= 0) {
         return s->inter_frame_gap_us;
     }
-    if (s->transport != CG_MB_RTU) {
+    if (s->transport == CG_MB_TCP) {
         return 0;
     }
+    /* RTU over TCP: the device server sends at `baud` on the line, and the
+     * slaves need the same silence there */
     /* Modbus over serial line v1.02, 2.5.1.1: 3.5 character times; above
      * 19200 baud a fixed 1750 us is recommended. */
     if (s->baud > 19200) {
@@ -1255,7 +1544,7 @@ int64_t cg_mb_frame_gap_us(const struct cg_mb_source *s)
 
 double cg_mb_request_ms(const struct cg_mb_source *s, const struct cg_mb_request *r)
 {
-    if (s->transport != CG_MB_RTU) {
+    if (s->transport == CG_MB_TCP) {
         return 2.0; /* a LAN round trip plus the device's answer time, typically */
     }
     /* request 8 bytes; response 5 + data bytes; plus the gaps and a turnaround
@@ -1273,20 +1562,28 @@ void cg_mb_budget_compute(const struct cg_mb_source *s, const size_t *devs, size
         double busy = 0, worst = 0;
         int64_t pause = d->s.pause_between_requests_ms > s->pause_between_requests_ms ? d->s.pause_between_requests_ms
                                                                                        : s->pause_between_requests_ms;
+        int64_t shortest = 0; /* the shortest interval of a group with reads */
+        /* each read at its own group's interval */
         for (size_t i = 0; i < d->plan.n_req; i++) {
-            busy += cg_mb_request_ms(s, &d->plan.req[i]) + (double)pause;
+            int64_t iv = d->groups ? d->groups[d->plan.req[i].group].poll_interval_ms : d->s.poll_interval_ms;
+            busy += (cg_mb_request_ms(s, &d->plan.req[i]) + (double)pause) * 1000.0 / (double)iv;
+            out->requests_per_s += 1000.0 / (double)iv;
+            shortest = shortest == 0 || iv < shortest ? iv : shortest;
         }
-        if (d->s.close_after_poll || s->transport == CG_MB_RTU) {
-            busy += (double)d->s.pause_after_connect_ms * (d->s.close_after_poll ? 1.0 : 0.0);
+        if (d->s.close_after_poll) {
+            busy += (double)d->s.pause_after_connect_ms * 1000.0 / (double)(shortest ? shortest : d->s.poll_interval_ms);
         }
         /* a dead device: its first read times out on every try, then the poll is
-         * abandoned (the remaining reads are skipped) */
-        worst = (double)d->s.pause_after_connect_ms + (double)d->s.response_timeout_ms * (double)(1 + d->s.retries);
-        out->busy_ms_per_s += busy * 1000.0 / (double)d->s.poll_interval_ms;
-        out->requests_per_s += (double)d->plan.n_req * 1000.0 / (double)d->s.poll_interval_ms;
-        if (worst > out->worst_dev_ms) {
+         * abandoned (the remaining reads are skipped); with RTU framing each
+         * timeout is followed by up to one more timeout waiting out a late answer */
+        worst = (double)d->s.pause_after_connect_ms + (double)d->s.response_timeout_ms * (double)(1 + d->s.retries) *
+                                                          (s->transport == CG_MB_TCP ? 1.0 : 2.0);
+        out->busy_ms_per_s += busy;
+        int64_t iv = shortest ? shortest : d->s.poll_interval_ms;
+        if (out->worst_dev_interval_ms == 0 || worst - (double)iv > out->worst_dev_ms - (double)out->worst_dev_interval_ms) {
             out->worst_dev_ms = worst;
             out->worst_dev = devs[k];
+            out->worst_dev_interval_ms = iv;
         }
     }
 }

@@ -23,6 +23,14 @@
 #define CG_MB_MAX_TAGS 32           /* per device + register */
 #define CG_MB_MAX_PROFILE_BYTES (1 << 20)
 #define CG_MB_MAX_PROFILE_DIRS 8
+#define CG_MB_MAX_POLL_GROUPS 16    /* per profile / device, besides the default group */
+
+/* A named group of registers polled at its own interval (power every second,
+ * energy counters every minute). */
+struct cg_mb_poll_group {
+    char *name; /* NULL: the default group (registers that name none) */
+    int64_t poll_interval_ms;
+};
 
 /* Settings a profile sets and a device instance may override. */
 struct cg_mb_settings {
@@ -62,6 +70,9 @@ struct cg_mb_field {
     bool has_range;
     double range_lo, range_hi;
     bool counter; /* monotonic (energy, volume, vehicles) */
+    char *group_name; /* poll group, NULL = the default */
+    unsigned group;   /* resolved: index into the device's groups */
+    int reg_index;    /* position in the device's own "registers", -1 = from the profile */
 };
 
 struct cg_mb_profile {
@@ -76,6 +87,8 @@ struct cg_mb_profile {
     size_t n_fields;
     struct cg_mb_forbid *forbid;
     size_t n_forbid;
+    struct cg_mb_poll_group *groups;
+    size_t n_groups;
 };
 
 /* Effective settings of a device after profile + overrides, with defaults. */
@@ -94,11 +107,20 @@ struct cg_mb_device {
     size_t n_fields;
     struct cg_mb_forbid *forbid;
     size_t n_forbid;
-    struct cg_mb_plan plan;
+    struct cg_mb_plan plan; /* reads of every group; each read names its group */
     size_t plan_per_field; /* requests if every field were read on its own */
+    struct cg_mb_poll_group *groups; /* [0] the default group (poll_interval_ms), then named ones */
+    size_t n_groups;
 };
 
-enum cg_mb_transport { CG_MB_TCP = 0, CG_MB_RTU };
+/* RTU_TCP: RTU frames (slave id + CRC) on a TCP socket, as serial device
+ * servers in transparent mode pass them to and from the RS-485 line. */
+enum cg_mb_transport { CG_MB_TCP = 0, CG_MB_RTU, CG_MB_RTU_TCP };
+
+static inline bool cg_mb_is_network(int transport)
+{
+    return transport != CG_MB_RTU;
+}
 
 struct cg_mb_source {
     int transport;
@@ -122,7 +144,7 @@ struct cg_mb_source {
     bool stagger;
     bool health;
     char *health_measurement;
-    int budget_check; /* 0 warn, 1 error */
+    int budget_check; /* 0 warn, 1 refuse, 2 error (= refuse) */
     int64_t emit_timeout_ms;
     char *profile_dirs[CG_MB_MAX_PROFILE_DIRS];
     size_t n_profile_dirs;
@@ -156,6 +178,7 @@ struct cg_mb_budget {
     double busy_ms_per_s;  /* > 1000: the bus cannot keep up even when healthy */
     double worst_dev_ms;   /* the longest single poll of a dead device */
     size_t worst_dev;      /* its index */
+    int64_t worst_dev_interval_ms; /* its shortest poll-group interval */
     double requests_per_s;
 };
 void cg_mb_budget_compute(const struct cg_mb_source *s, const size_t *devs, size_t n, struct cg_mb_budget *out);

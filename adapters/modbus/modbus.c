@@ -14,26 +14,35 @@
  * libmodbus does not keep the RTU 3.5-character inter-frame silence
  * (BlackZork/mqmgateway#40): we keep it ourselves before every request. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <modbus.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <citygate/adapter.h>
 
 #include "conf.h"
+#include "frame.h"
 #include "probe.h"
+#include "seriallock.h"
 
 /* main.c finds `citygate probe` through a weak reference, which does not pull
  * probe.o out of the static library by itself: this one does. */
 __attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_probe_main;
 
 #define LAST_ERROR_MAX 200
+#define ALL_GROUPS UINT_MAX /* poll_device: every poll group at once (--test) */
+#define PENDING_MAX 8            /* RTU requests a device may still answer */
+#define PENDING_HORIZON_TIMEOUTS 4 /* after that many response timeouts, a request is taken as lost */
 #define THREAD_STACK (256 * 1024)
 
 /* Declared weak so this adapter also links against a core without it: true
@@ -58,7 +67,8 @@ struct conn;
 struct dev {
     const struct cg_mb_device *c; /* borrowed from the source config */
     struct conn *conn;
-    int64_t next_due_ms;
+    int64_t *due_ms; /* per poll group; INT64_MAX: a group without reads */
+    unsigned health_group; /* the group with the shortest interval: one health point per its poll */
     int64_t quarantine_until_ms;
     int64_t response_timeout_ms;
     /* buffers, sized at create */
@@ -73,7 +83,13 @@ struct dev {
     struct group *groups;
     size_t n_groups;
     struct cg_complain complain; /* owned by the bus thread */
+    struct cg_complain stray_complain;
     /* health, under adapter.lock */
+    uint64_t stray;   /* late or stray frames discarded (attributed by unit id) */
+    /* RTU: send times of requests not answered yet, oldest first (bus thread) */
+    int64_t pending_us[PENDING_MAX];
+    unsigned n_pending;
+    uint64_t skipped; /* polls due while the link was being re-established */
     bool up;
     bool quarantined;
     uint64_t ok, failed, errors, consecutive;
@@ -92,10 +108,22 @@ struct conn {
     bool connected;
     int64_t next_connect_ms;
     int64_t backoff_ms;
-    int64_t last_io_us; /* end of the last exchange, for the frame gap and pauses */
+    int64_t last_io_us; /* end of the last exchange or byte received: the frame gap */
+    /* receive side of our own framing (frame.h); bus thread only */
+    uint8_t rx[2 * CG_MB_FRAME_MAX];
+    size_t rx_n;
+    bool junk_run;      /* counting a run of junk bytes once */
+    bool resync;        /* TCP: the stream is out of step, reconnect before the next request */
+    uint16_t tid;       /* MBAP transaction id of the last request */
+    bool link_up;       /* under adapter.lock: connected, or not tried yet */
+    uint64_t link_failures; /* under adapter.lock: failed connects and links lost */
+    char link_error[LAST_ERROR_MAX]; /* under adapter.lock: why the link is down */
+    struct dev *owed;   /* RTU: timed out, its answer may still come */
+    struct cg_mb_expect owed_e;
+    int64_t owed_until_us;
     pthread_mutex_t mu; /* guards ctx/connected against stop()'s shutdown */
     struct dev **devs;
-    size_t n_devs;
+    size_t n_devs, cap_devs;
     pthread_t thread;
     bool started;
     struct cg_complain complain;
@@ -114,6 +142,7 @@ struct adapter {
     pthread_cond_t cond;
     atomic_bool stopping;
     bool lock_init;
+    struct cg_mb_lock port_lock; /* RTU: the UUCP lock file of the serial port */
 };
 /* citygate --test: every device once, now, then nothing more (cli). */
 static bool test_mode(const struct adapter *a)
@@ -206,6 +235,9 @@ static void conn_close(struct conn *c)
     }
     c->connected = false;
     pthread_mutex_unlock(&c->mu);
+    c->rx_n = 0; /* nothing of the old link may answer on the new one */
+    c->owed = NULL;
+    c->resync = false;
 }
 
 static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_n)
@@ -214,7 +246,7 @@ static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_
     modbus_t *ctx = NULL;
     int err;
 
-    if (s->transport == CG_MB_TCP) {
+    if (cg_mb_is_network(s->transport)) {
         char port[16];
         snprintf(port, sizeof port, "%d", c->port);
         ctx = modbus_new_tcp_pi(c->host, port);
@@ -234,11 +266,24 @@ static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_
     modbus_set_error_recovery(ctx, MODBUS_ERROR_RECOVERY_NONE);
     if (modbus_connect(ctx) < 0) {
         err = errno;
-        snprintf(why, why_n, "cannot connect to %s: %s", c->label, modbus_strerror(err));
+        pid_t user = s->transport == CG_MB_RTU && err == EBUSY ? cg_mb_lock_find_user(s->device) : 0;
+        if (user > 0) {
+            snprintf(why, why_n, "cannot open %s: held exclusively (TIOCEXCL) by pid %ld", c->label, (long)user);
+        } else {
+            snprintf(why, why_n, "cannot connect to %s: %s", c->label, modbus_strerror(err));
+        }
         modbus_free(ctx);
         return -err;
     }
     if (s->transport == CG_MB_RTU) {
+        /* one master per line: nobody else may open the port while we have it */
+        if (ioctl(modbus_get_socket(ctx), TIOCEXCL) < 0) {
+            err = errno;
+            snprintf(why, why_n, "%s: cannot take the port exclusively (TIOCEXCL): %s", c->label, strerror(err));
+            modbus_close(ctx);
+            modbus_free(ctx);
+            return -err;
+        }
         if (s->rs485 && modbus_rtu_set_serial_mode(ctx, MODBUS_RTU_RS485) < 0) {
             err = errno;
             snprintf(why, why_n, "%s: cannot switch to RS-485 mode: %s", c->label, modbus_strerror(err));
@@ -287,32 +332,372 @@ static bool wait_turn(struct conn *c, const struct dev *d, bool first_of_poll)
     return sleep_until_us(a, c->last_io_us + gap);
 }
 
-static int read_once(struct conn *c, const struct cg_mb_request *r, uint16_t *w, uint8_t *b)
+/* ---- frames --------------------------------------------------------------- */
+
+static bool rtu_framing(const struct adapter *a)
 {
-    int n;
-    switch (r->table) {
-    case CG_MB_COIL:
-        n = modbus_read_bits(c->ctx, (int)r->address, (int)r->count, b);
-        break;
-    case CG_MB_DISCRETE:
-        n = modbus_read_input_bits(c->ctx, (int)r->address, (int)r->count, b);
-        break;
-    case CG_MB_INPUT:
-        n = modbus_read_input_registers(c->ctx, (int)r->address, (int)r->count, w);
-        break;
-    default:
-        n = modbus_read_registers(c->ctx, (int)r->address, (int)r->count, w);
-        break;
+    return a->src->transport != CG_MB_TCP;
+}
+
+/* The device of this connection a frame's unit id names, else cur. */
+static struct dev *dev_of_unit(struct conn *c, struct dev *cur, unsigned unit)
+{
+    if (cur && (unsigned)cur->c->unit_id == unit) {
+        return cur;
     }
-    int err = errno;
-    c->last_io_us = mono_us();
+    for (size_t i = 0; i < c->n_devs; i++) {
+        if ((unsigned)c->devs[i]->c->unit_id == unit) {
+            return c->devs[i];
+        }
+    }
+    return cur ? cur : c->devs[0];
+}
+
+/* A discarded frame (or run of junk bytes): counted on the device it names,
+ * logged rate-limited. Never decoded. */
+static void count_stray(struct conn *c, struct dev *cur, unsigned unit, const char *what)
+{
+    struct adapter *a = c->a;
+    struct dev *d = dev_of_unit(c, cur, unit);
+    pthread_mutex_lock(&a->lock);
+    uint64_t n = ++d->stray;
+    pthread_mutex_unlock(&a->lock);
+    cg_complain(&d->stray_complain, CG_LOG_WARN, a->name, "device %s: late or stray frame discarded (%s; %llu so far)",
+                d->c->name, what, (unsigned long long)n);
+}
+
+/* Reads what is there, waiting until deadline_us for the first byte.
+ * > 0 bytes read, 0 on timeout, -errno when the link is gone. */
+static int rx_fill(struct conn *c, int64_t deadline_us)
+{
+    int fd = modbus_get_socket(c->ctx);
+    if (fd < 0) {
+        return -EBADF;
+    }
+    if (c->rx_n == sizeof c->rx) {
+        return -ENOBUFS;
+    }
+    int64_t left_us = deadline_us - mono_us();
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int pr = poll(&pfd, 1, left_us > 0 ? (int)((left_us + 999) / 1000) : 0);
+    if (pr < 0) {
+        return errno == EINTR ? 0 : -errno;
+    }
+    if (pr == 0) {
+        return 0;
+    }
+    ssize_t n = read(fd, c->rx + c->rx_n, sizeof c->rx - c->rx_n);
     if (n < 0) {
-        return -(err ? err : EIO);
+        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
     }
-    if ((uint32_t)n != r->count) {
-        return -EMBBADDATA; /* libmodbus checks this too; never trust a short answer */
+    if (n == 0) {
+        /* TCP: the peer closed; a serial port reads 0 when a hung-up PTY/USB
+         * adapter has gone (POLLHUP) */
+        return c->a->src->transport == CG_MB_RTU && !(pfd.revents & (POLLHUP | POLLERR)) ? 0 : -ECONNRESET;
+    }
+    c->rx_n += (size_t)n;
+    c->last_io_us = mono_us();
+    return (int)n;
+}
+
+static void rx_drop(struct conn *c, size_t n)
+{
+    memmove(c->rx, c->rx + n, c->rx_n - n);
+    c->rx_n -= n;
+}
+
+/* ---- RTU: who still owes an answer -----------------------------------------
+ * An RTU frame carries no transaction id, and a slow device answers every
+ * request it got, however late, in order. So each device keeps the send times
+ * of the requests it has not answered; a whole frame from it answers the
+ * oldest. A reply is taken for the request just sent only when that request is
+ * the only one pending: a retry never accepts the answer to an earlier try, and
+ * the retry's own late answer is not taken for the next read of the same size.
+ * A request unanswered after PENDING_HORIZON_TIMEOUTS response timeouts is
+ * taken as lost (else one lost request would shift every later answer). */
+
+static struct dev *dev_exact(struct conn *c, unsigned unit)
+{
+    for (size_t i = 0; i < c->n_devs; i++) {
+        if ((unsigned)c->devs[i]->c->unit_id == unit) {
+            return c->devs[i];
+        }
+    }
+    return NULL;
+}
+
+static void pending_expire(struct dev *d, int64_t now_us)
+{
+    int64_t horizon = PENDING_HORIZON_TIMEOUTS * d->response_timeout_ms * 1000;
+    while (d->n_pending > 0 && now_us - d->pending_us[0] > horizon) {
+        memmove(d->pending_us, d->pending_us + 1, --d->n_pending * sizeof d->pending_us[0]);
+    }
+}
+
+static void pending_push(struct dev *d, int64_t now_us)
+{
+    if (d->n_pending == PENDING_MAX) {
+        memmove(d->pending_us, d->pending_us + 1, --d->n_pending * sizeof d->pending_us[0]);
+    }
+    d->pending_us[d->n_pending++] = now_us;
+}
+
+/* A whole frame from unit arrived: it answers that device's oldest request. */
+static void pending_answered(struct conn *c, unsigned unit)
+{
+    struct dev *d = dev_exact(c, unit);
+    if (d && d->n_pending > 0) {
+        memmove(d->pending_us, d->pending_us + 1, --d->n_pending * sizeof d->pending_us[0]);
+    }
+}
+
+/* Drops what has arrived. RTU: each whole frame is counted and answers its
+ * device's oldest request; a run of junk counts once. MBAP: counted once (a
+ * late answer's transaction id is never ours again). */
+static void drop_rx(struct conn *c, struct dev *cur, const char *what)
+{
+    if (!rtu_framing(c->a)) {
+        if (c->rx_n > 0) {
+            count_stray(c, cur, c->rx_n > 6 ? c->rx[6] : 0, what);
+        }
+        c->rx_n = 0;
+        return;
+    }
+    /* any expectation will do: only whole frames and their unit ids matter */
+    struct cg_mb_expect any;
+    cg_mb_expect_init(&any, true, 0, 0, 3, 0, 1);
+    bool junk = false;
+    while (c->rx_n > 0) {
+        size_t used;
+        const uint8_t *data;
+        unsigned exc, unit;
+        enum cg_mb_scan s = cg_mb_frame_scan(&any, c->rx, c->rx_n, &used, &data, &exc, &unit);
+        if (s == CG_MB_SCAN_MORE) {
+            count_stray(c, cur, c->rx[0], "incomplete frame");
+            break;
+        }
+        if (s != CG_MB_SCAN_JUNK) {
+            count_stray(c, cur, unit, what);
+            pending_answered(c, unit);
+        } else if (!junk) {
+            count_stray(c, cur, cur->c->unit_id, "bytes that begin no frame");
+        }
+        junk = s == CG_MB_SCAN_JUNK;
+        rx_drop(c, used);
+    }
+    c->rx_n = 0;
+}
+
+/* Drops whatever has arrived, counting frames; with quiet_us > 0 keeps doing
+ * so until the line has been silent that long (at most until limit_us). */
+static int discard_input(struct conn *c, struct dev *cur, int64_t quiet_us, int64_t limit_us)
+{
+    for (int round = 0;; round++) {
+        drop_rx(c, cur, "arrived between requests");
+        int64_t until = mono_us() + quiet_us;
+        int rc = rx_fill(c, quiet_us > 0 ? (until < limit_us ? until : limit_us) : 0);
+        if (rc <= 0) {
+            return rc; /* silent (for quiet_us), or the link failed */
+        }
+        if (mono_us() >= limit_us || round > 64) {
+            drop_rx(c, cur, "a line that does not fall silent");
+            return 0; /* a babbling line: go ahead, the answer is validated anyway */
+        }
+    }
+}
+
+/* RTU, after a timeout: the answer may still be on its way, and on a real bus
+ * it would collide with the next request. Until the device's response timeout
+ * has passed once more (or its frame has come), every frame is discarded and
+ * counted; then the line must fall silent. */
+static int settle_owed(struct conn *c, struct dev *cur)
+{
+    struct dev *owed = c->owed;
+    c->owed = NULL;
+    for (;;) {
+        while (c->rx_n > 0) {
+            size_t used;
+            const uint8_t *data;
+            unsigned exc, unit;
+            enum cg_mb_scan s = cg_mb_frame_scan(&c->owed_e, c->rx, c->rx_n, &used, &data, &exc, &unit);
+            if (s == CG_MB_SCAN_MORE) {
+                if (c->rx_n < sizeof c->rx) {
+                    break;
+                }
+                s = CG_MB_SCAN_JUNK;
+                used = 1;
+            }
+            if (s != CG_MB_SCAN_JUNK) {
+                count_stray(c, owed, unit, "late answer to a request that timed out");
+                pending_answered(c, unit);
+            } else if (!c->junk_run) {
+                count_stray(c, owed, owed->c->unit_id, "bytes that begin no frame");
+            }
+            c->junk_run = s == CG_MB_SCAN_JUNK;
+            rx_drop(c, used);
+        }
+        if (owed->n_pending == 0 || mono_us() >= c->owed_until_us) {
+            break;
+        }
+        int rc = rx_fill(c, c->owed_until_us);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    int64_t gap = c->a->frame_gap_us > 2000 ? c->a->frame_gap_us : 2000;
+    return discard_input(c, cur, gap, mono_us() + cur->response_timeout_ms * 1000);
+}
+
+static int send_request(struct conn *c, const uint8_t *req, size_t len)
+{
+    if (c->a->src->transport == CG_MB_RTU) {
+        /* libmodbus adds the CRC and drives RTS / RS-485 direction */
+        return modbus_send_raw_request(c->ctx, req, (int)len - 2) < 0 ? -(errno ? errno : EIO) : 0;
+    }
+    int fd = modbus_get_socket(c->ctx);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                continue;
+            }
+            return -errno;
+        }
+        off += (size_t)n;
     }
     return 0;
+}
+
+/* One read request and its answer, validated field by field (frame.h).
+ * 0 and the values in w or b; -ETIMEDOUT; -(MODBUS_ENOBASE + code) for an
+ * exception; -errno when the link failed. A frame that is not the answer is
+ * discarded and counted, and the answer still awaited until the timeout. */
+static int transact(struct conn *c, struct dev *d, const struct cg_mb_request *r, uint16_t *w, uint8_t *b)
+{
+    static const uint8_t fc[] = {[CG_MB_COIL] = 1, [CG_MB_DISCRETE] = 2, [CG_MB_INPUT] = 4, [CG_MB_HOLDING] = 3};
+    struct adapter *a = c->a;
+    struct cg_mb_expect e;
+    uint8_t req[CG_MB_FRAME_MAX];
+    int rc;
+
+    if (c->owed && (rc = settle_owed(c, d)) < 0) {
+        return rc;
+    }
+    /* anything already here answers nothing we will ask */
+    if ((rc = discard_input(c, d, 0, 0)) < 0) {
+        return rc;
+    }
+    cg_mb_expect_init(&e, rtu_framing(a), ++c->tid, (uint8_t)d->c->unit_id, fc[r->table], (uint16_t)r->address,
+                      (uint16_t)r->count);
+    size_t len = cg_mb_frame_request(&e, req);
+    pending_expire(d, mono_us());
+    if ((rc = send_request(c, req, len)) < 0) {
+        return rc;
+    }
+    int64_t sent_us = mono_us();
+    if (e.rtu) {
+        pending_push(d, sent_us);
+    }
+    c->last_io_us = sent_us;
+    int64_t deadline = sent_us + d->response_timeout_ms * 1000;
+    int64_t byte_us = a->src->byte_timeout_ms * 1000;
+    c->junk_run = false;
+    for (;;) {
+        while (c->rx_n > 0) {
+            size_t used;
+            const uint8_t *data = NULL;
+            unsigned exc = 0, unit = 0;
+            enum cg_mb_scan s = cg_mb_frame_scan(&e, c->rx, c->rx_n, &used, &data, &exc, &unit);
+            if (s == CG_MB_SCAN_MORE) {
+                if (c->rx_n < sizeof c->rx) {
+                    break;
+                }
+                s = CG_MB_SCAN_JUNK;
+                used = 1;
+            }
+            if (s == CG_MB_SCAN_DESYNC) {
+                count_stray(c, d, unit, "a header no Modbus frame can have");
+                c->rx_n = 0;
+                c->resync = true;
+                return -EMBBADDATA;
+            }
+            if ((s == CG_MB_SCAN_REPLY || s == CG_MB_SCAN_EXCEPTION) && e.rtu && d->n_pending > 1) {
+                /* same slave, same shape, but an earlier request of it is still
+                 * unanswered: this is that one's late answer */
+                pending_answered(c, e.unit);
+                count_stray(c, d, e.unit, "late answer to an earlier request");
+                rx_drop(c, used);
+                continue;
+            }
+            if ((s == CG_MB_SCAN_REPLY || s == CG_MB_SCAN_EXCEPTION) && e.rtu) {
+                pending_answered(c, e.unit);
+            }
+            if (s == CG_MB_SCAN_REPLY) {
+                if (cg_mb_table_is_bits(r->table)) {
+                    cg_mb_frame_bits(data, e.count, b);
+                } else {
+                    cg_mb_frame_words(data, e.count, w);
+                }
+                rx_drop(c, used);
+                return 0;
+            }
+            if (s == CG_MB_SCAN_EXCEPTION) {
+                rx_drop(c, used);
+                return -(MODBUS_ENOBASE + (int)exc);
+            }
+            if (s == CG_MB_SCAN_FOREIGN) {
+                char what[120];
+                snprintf(what, sizeof what, "%s frame from unit %u while waiting for unit %d",
+                         rtu_framing(a) ? "RTU" : "MBAP", unit, d->c->unit_id);
+                /* an MBAP frame with our transaction id answers our request, whatever
+                 * unit it names: count it on the device asked */
+                bool ours = !e.rtu && ((unsigned)c->rx[0] << 8 | c->rx[1]) == e.tid;
+                count_stray(c, d, ours ? (unsigned)d->c->unit_id : unit, what);
+                if (e.rtu) {
+                    pending_answered(c, unit);
+                }
+                c->junk_run = false;
+            } else if (!c->junk_run) {
+                count_stray(c, d, d->c->unit_id, "bytes that begin no frame");
+                c->junk_run = true;
+            }
+            rx_drop(c, used);
+        }
+        int64_t until = deadline;
+        if (c->rx_n > 0 && c->last_io_us + byte_us > until) {
+            until = c->last_io_us + byte_us; /* a frame is arriving: let it finish */
+        }
+        if (until > deadline + d->response_timeout_ms * 1000) {
+            until = deadline + d->response_timeout_ms * 1000; /* but a babbling line does not hold the bus */
+        }
+        if (mono_us() >= until) {
+            break;
+        }
+        if ((rc = rx_fill(c, until)) < 0) {
+            return rc;
+        }
+    }
+    if (c->rx_n > 0 && !rtu_framing(a)) {
+        count_stray(c, d, d->c->unit_id, "incomplete frame at the timeout");
+        c->rx_n = 0;
+        c->resync = true; /* the rest may still come and put the stream out of step */
+    }
+    /* RTU: a frame begun is kept, so that waiting out the late answer below
+     * sees it whole and knows whose it was */
+    if (rtu_framing(a)) {
+        c->owed = d;
+        c->owed_e = e;
+        c->owed_until_us = mono_us() + d->response_timeout_ms * 1000;
+    }
+    return -ETIMEDOUT;
+}
+
+static int read_once(struct conn *c, struct dev *d, const struct cg_mb_request *r, uint16_t *w, uint8_t *b)
+{
+    int rc = transact(c, d, r, w, b);
+    c->last_io_us = mono_us();
+    return rc;
 }
 
 static void to_field(const struct cg_mb_field *f, const struct cg_mb_value *v, struct cg_field *out, bool *ok)
@@ -363,19 +748,20 @@ static void emit_health(struct adapter *a, struct dev *d, int64_t ts)
     if (!a->src->health) {
         return;
     }
-    struct cg_field f[6];
+    struct cg_field f[8];
+    size_t nf = 0;
     pthread_mutex_lock(&a->lock);
-    f[0] = CG_FIELD_B("up", d->up);
-    f[1] = CG_FIELD_B("quarantined", d->quarantined);
-    f[2] = CG_FIELD_F("latency_ms", d->latency_ms);
-    f[3] = CG_FIELD_I("consecutive_failures", (int64_t)d->consecutive);
-    f[4] = CG_FIELD_I("errors", (int64_t)d->errors);
-    f[5] = CG_FIELD_I("polls_failed", (int64_t)d->failed);
-    pthread_mutex_unlock(&a->lock);
-    size_t nf = d->latency_ms >= 0 ? 6 : 5;
-    if (nf == 5) {
-        f[2] = f[5];
+    f[nf++] = CG_FIELD_B("up", d->up);
+    f[nf++] = CG_FIELD_B("quarantined", d->quarantined);
+    if (d->latency_ms >= 0) {
+        f[nf++] = CG_FIELD_F("latency_ms", d->latency_ms);
     }
+    f[nf++] = CG_FIELD_I("consecutive_failures", (int64_t)d->consecutive);
+    f[nf++] = CG_FIELD_I("errors", (int64_t)d->errors);
+    f[nf++] = CG_FIELD_I("polls_failed", (int64_t)d->failed);
+    f[nf++] = CG_FIELD_I("polls_skipped", (int64_t)d->skipped);
+    f[nf++] = CG_FIELD_I("stray_frames", (int64_t)d->stray);
+    pthread_mutex_unlock(&a->lock);
     struct cg_point p = {.measurement = a->src->health_measurement,
                          .tags = d->c->tags,
                          .n_tags = d->c->n_tags,
@@ -385,8 +771,17 @@ static void emit_health(struct adapter *a, struct dev *d, int64_t ts)
     cg_sink_emit(a->sink, &p, 1, (int)a->src->emit_timeout_ms);
 }
 
+static void set_link(struct conn *c, bool up, const char *why)
+{
+    pthread_mutex_lock(&c->a->lock);
+    c->link_up = up;
+    c->link_failures += up ? 0 : 1;
+    snprintf(c->link_error, sizeof c->link_error, "%s", why ? why : "");
+    pthread_mutex_unlock(&c->a->lock);
+}
+
 /* One poll of one device. Returns true when at least one read succeeded. */
-static bool poll_device(struct conn *c, struct dev *d)
+static bool poll_device(struct conn *c, struct dev *d, unsigned group)
 {
     struct adapter *a = c->a;
     const struct cg_mb_device *dc = d->c;
@@ -398,9 +793,9 @@ static bool poll_device(struct conn *c, struct dev *d)
     size_t n_ok = 0, n_bad = 0;
 
     if (!c->connected) {
+        /* Polls due while the link is being re-established are skipped, not
+         * failed: a reconnect must not quarantine the devices behind it. */
         if (mono_ms() < c->next_connect_ms) {
-            snprintf(why, sizeof why, "not connected (next attempt in %lld ms)",
-                     (long long)(c->next_connect_ms - mono_ms()));
             link_down = true;
             goto done;
         }
@@ -408,10 +803,12 @@ static bool poll_device(struct conn *c, struct dev *d)
             c->next_connect_ms = mono_ms() + c->backoff_ms;
             c->backoff_ms = c->backoff_ms * 2 > a->src->reconnect_max_ms ? a->src->reconnect_max_ms : c->backoff_ms * 2;
             cg_complain(&c->complain, CG_LOG_WARN, a->name, "%s", why);
+            set_link(c, false, why);
             link_down = true;
             goto done;
         }
         cg_complain_clear(&c->complain, a->name, c->label);
+        set_link(c, true, NULL);
         c->backoff_ms = a->src->reconnect_min_ms;
         if (dc->s.pause_after_connect_ms > 0 &&
             !sleep_until_us(a, mono_us() + dc->s.pause_after_connect_ms * 1000)) {
@@ -423,34 +820,40 @@ static bool poll_device(struct conn *c, struct dev *d)
                                 (uint32_t)(d->response_timeout_ms % 1000) * 1000);
 
     for (size_t i = 0; i < plan->n_req; i++) {
+        d->req_ok[i] = false; /* other groups' fields are not emitted by this poll */
+    }
+    bool first = true;
+    for (size_t i = 0; i < plan->n_req; i++) {
         const struct cg_mb_request *r = &plan->req[i];
         bool bits = cg_mb_table_is_bits(r->table);
+        if (group != ALL_GROUPS && r->group != group) {
+            continue;
+        }
         int rc = 0;
         enum fault f = F_EXCEPTION;
         d->req_ok[i] = false;
         for (int64_t attempt = 0; attempt <= dc->s.retries; attempt++) {
-            if (!wait_turn(c, d, i == 0 && attempt == 0)) {
+            if (!wait_turn(c, d, first)) {
                 goto done;
             }
-            rc = read_once(c, r, bits ? NULL : d->words + d->req_off[i], bits ? d->bits + d->req_off[i] : NULL);
+            first = false;
+            rc = read_once(c, d, r, bits ? NULL : d->words + d->req_off[i], bits ? d->bits + d->req_off[i] : NULL);
             if (rc == 0) {
                 break;
             }
             f = classify(-rc);
-            if (f == F_EXCEPTION || f == F_LINK) {
-                break; /* retrying would only repeat the answer / fail the same way */
-            }
-            /* a late or garbled answer must not be taken for the next one's */
-            modbus_flush(c->ctx);
-            if (f == F_GARBAGE && a->src->transport == CG_MB_TCP) {
-                conn_close(c); /* a TCP stream out of step: start afresh */
+            if (c->resync && f != F_LINK) {
+                /* TCP stream out of step (a partial frame, a bad header): start afresh
+                 * so the rest of that frame cannot reach the next request */
+                c->resync = false;
+                conn_close(c);
                 if (conn_open(c, d, why, sizeof why) < 0) {
                     f = F_LINK;
                     break;
                 }
-                modbus_set_slave(c->ctx, dc->unit_id);
-                modbus_set_response_timeout(c->ctx, (uint32_t)(d->response_timeout_ms / 1000),
-                                            (uint32_t)(d->response_timeout_ms % 1000) * 1000);
+            }
+            if (f == F_EXCEPTION || f == F_LINK) {
+                break; /* retrying would only repeat the answer / fail the same way */
             }
         }
         if (rc == 0) {
@@ -458,18 +861,22 @@ static bool poll_device(struct conn *c, struct dev *d)
             n_ok++;
             continue;
         }
-        n_bad++;
         describe(-rc, buf, sizeof buf);
+        if (f == F_LINK) {
+            /* the link broke under the request: the link's fault, not the device's */
+            snprintf(why, sizeof why, "%s: connection lost: %s", c->label, buf);
+            conn_close(c);
+            c->next_connect_ms = mono_ms() + a->src->reconnect_min_ms;
+            cg_complain(&c->complain, CG_LOG_WARN, a->name, "%s", why);
+            set_link(c, false, why);
+            link_down = true;
+            break;
+        }
+        n_bad++;
         snprintf(why, sizeof why, "%s reading %s %u..%u (unit %d)", buf, cg_mb_table_name(r->table),
                  r->address + (unsigned)dc->s.address_base, r->address + r->count - 1 + (unsigned)dc->s.address_base,
                  dc->unit_id);
         set_error(a, d, why);
-        if (f == F_LINK) {
-            conn_close(c);
-            c->next_connect_ms = mono_ms() + a->src->reconnect_min_ms;
-            cg_complain(&c->complain, CG_LOG_WARN, a->name, "%s: connection lost: %s", c->label, buf);
-            break;
-        }
         if (f == F_TIMEOUT && n_ok == 0) {
             break; /* silent device: do not spend the bus on its other reads */
         }
@@ -531,16 +938,30 @@ static bool poll_device(struct conn *c, struct dev *d)
             }
         }
     }
-    if (dc->s.close_after_poll && c->connected && a->src->transport == CG_MB_TCP) {
+    if (dc->s.close_after_poll && c->connected && cg_mb_is_network(a->src->transport)) {
         conn_close(c);
     }
 
 done:;
     double latency = (double)(mono_us() - t0) / 1000.0;
     bool ok = n_ok > 0;
+    bool skipped = !ok && n_bad == 0 && link_down;
     pthread_mutex_lock(&a->lock);
-    d->up = ok;
-    d->latency_ms = ok ? latency : -1;
+    if (skipped) {
+        /* nothing was sent, or the link broke under it: no reading (so not up,
+         * and its gap says "link down"), but not a failure of the device:
+         * failed polls and quarantine are untouched */
+        d->skipped++;
+        d->up = false;
+        d->latency_ms = -1;
+        if (!d->has_error || strncmp(d->last_error, "link down", 9) == 0) {
+            snprintf(d->last_error, sizeof d->last_error, "link down: %s", why[0] ? why : c->link_error);
+            d->has_error = true;
+        }
+    } else {
+        d->up = ok;
+        d->latency_ms = ok ? latency : -1;
+    }
     if (ok) {
         d->ok++;
         d->consecutive = 0;
@@ -548,12 +969,9 @@ done:;
         if (n_bad == 0) {
             d->has_error = false;
         }
-    } else {
+    } else if (!skipped) {
         d->failed++;
         d->consecutive++;
-        if (n_bad == 0) {
-            d->errors++; /* no connection: no read was even tried */
-        }
         if (why[0] && !d->has_error) {
             snprintf(d->last_error, sizeof d->last_error, "%s", why);
             d->has_error = true;
@@ -572,7 +990,7 @@ done:;
     } else if (why[0] && !link_down) {
         cg_complain(&d->complain, CG_LOG_WARN, a->name, "device %s: %s", dc->name, why);
     }
-    if (!ok && a->src->quarantine_after > 0 && consecutive >= (uint64_t)a->src->quarantine_after) {
+    if (!ok && !skipped && a->src->quarantine_after > 0 && consecutive >= (uint64_t)a->src->quarantine_after) {
         d->quarantine_until_ms = mono_ms() + a->src->quarantine_ms;
         pthread_mutex_lock(&a->lock);
         bool was = d->quarantined;
@@ -587,7 +1005,9 @@ done:;
         d->quarantined = false;
         pthread_mutex_unlock(&a->lock);
     }
-    emit_health(a, d, ts);
+    if (group == d->health_group || group == ALL_GROUPS) {
+        emit_health(a, d, ts);
+    }
     return ok;
 }
 
@@ -598,30 +1018,45 @@ static void *bus_thread(void *arg)
 
     while (!atomic_load(&a->stopping)) {
         struct dev *next = NULL;
+        size_t g = 0;
         for (size_t i = 0; i < c->n_devs; i++) {
-            if (!next || c->devs[i]->next_due_ms < next->next_due_ms) {
-                next = c->devs[i];
+            struct dev *d = c->devs[i];
+            for (size_t k = 0; k < d->c->n_groups; k++) {
+                if (!next || d->due_ms[k] < next->due_ms[g]) {
+                    next = d;
+                    g = k;
+                }
             }
         }
-        if (!sleep_until_us(a, next->next_due_ms * 1000)) {
+        if (next->due_ms[g] == INT64_MAX) {
+            break; /* nothing to read (cannot happen: a device has at least one field) */
+        }
+        if (!sleep_until_us(a, next->due_ms[g] * 1000)) {
             break;
         }
         int64_t now = mono_ms();
         if (next->quarantine_until_ms > now) {
-            emit_health(a, next, cg_time_now_ns());
+            if (g == next->health_group) {
+                emit_health(a, next, cg_time_now_ns());
+            }
         } else {
-            poll_device(c, next);
+            /* --test: one poll of all the device's groups, one timestamp */
+            poll_device(c, next, test_mode(a) ? ALL_GROUPS : (unsigned)g);
         }
         if (test_mode(a)) {
-            next->next_due_ms = INT64_MAX / 2000; /* polled once: not again until stopped */
+            for (size_t k = 0; k < next->c->n_groups; k++) {
+                if (next->due_ms[k] != INT64_MAX) {
+                    next->due_ms[k] = INT64_MAX / 2000; /* polled once: not again until stopped */
+                }
+            }
             continue;
         }
         /* keep the phase: skip slots a slow poll ran over, never burst */
-        int64_t iv = next->c->s.poll_interval_ms;
-        next->next_due_ms += iv;
+        int64_t iv = next->c->groups[g].poll_interval_ms;
+        next->due_ms[g] += iv;
         now = mono_ms();
-        if (next->next_due_ms <= now) {
-            next->next_due_ms += ((now - next->next_due_ms) / iv + 1) * iv;
+        if (next->due_ms[g] <= now) {
+            next->due_ms[g] += ((now - next->due_ms[g]) / iv + 1) * iv;
         }
     }
     conn_close(c);
@@ -634,11 +1069,18 @@ static void log_plan(struct adapter *a, const struct cg_mb_device *d, enum cg_lo
 {
     char buf[1500];
     size_t n = 0;
-    for (size_t i = 0; i < d->plan.n_req && n < sizeof buf - 40; i++) {
+    buf[0] = 0;
+    for (size_t i = 0; i < d->plan.n_req && n < sizeof buf - 1; i++) {
         const struct cg_mb_request *r = &d->plan.req[i];
-        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s %u..%u", i ? ", " : "", cg_mb_table_name(r->table),
-                              r->address + (unsigned)d->s.address_base,
-                              r->address + r->count - 1 + (unsigned)d->s.address_base);
+        const struct cg_mb_poll_group *g = &d->groups[r->group];
+        char grp[200] = "";
+        if (g->name) {
+            snprintf(grp, sizeof grp, " (%s, every %lld ms)", g->name, (long long)g->poll_interval_ms);
+        }
+        int w = snprintf(buf + n, sizeof buf - n, "%s%s %u..%u%s", i ? ", " : "", cg_mb_table_name(r->table),
+                         r->address + (unsigned)d->s.address_base,
+                         r->address + r->count - 1 + (unsigned)d->s.address_base, grp);
+        n = w < 0 ? n : n + (size_t)w >= sizeof buf ? sizeof buf - 1 : n + (size_t)w;
     }
     cg_log(level, a->name,
            "device %s (unit %d%s%s): %zu fields in %zu read%s [%s]; %zu reads without merging; "
@@ -653,6 +1095,7 @@ static void log_plan(struct adapter *a, const struct cg_mb_device *d, enum cg_lo
 
 static void dev_done(struct dev *d)
 {
+    free(d->due_ms);
     free(d->words);
     free(d->bits);
     free(d->req_off);
@@ -684,6 +1127,7 @@ static void mb_destroy(void *state)
         dev_done(&a->devs[i]);
     }
     free(a->devs);
+    cg_mb_lock_release(&a->port_lock);
     if (a->lock_init) {
         pthread_mutex_destroy(&a->lock);
         pthread_cond_destroy(&a->cond);
@@ -715,7 +1159,8 @@ static int dev_init(struct dev *d, const struct cg_mb_device *c)
     d->c = c;
     d->latency_ms = -1;
     d->response_timeout_ms = c->s.response_timeout_ms;
-    if (!(d->req_off = calloc(p->n_req + 1, sizeof *d->req_off)) || !(d->req_ok = calloc(p->n_req + 1, 1))) {
+    if (!(d->req_off = calloc(p->n_req + 1, sizeof *d->req_off)) || !(d->req_ok = calloc(p->n_req + 1, 1)) ||
+        !(d->due_ms = calloc(c->n_groups + 1, sizeof *d->due_ms))) {
         return -ENOMEM;
     }
     for (size_t i = 0; i < p->n_req; i++) {
@@ -834,15 +1279,29 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
             c->host = host;
             c->port = dc->port;
             c->backoff_ms = s->reconnect_min_ms;
-            if (s->transport == CG_MB_TCP) {
-                snprintf(c->label, sizeof c->label, "tcp %s:%d", host, dc->port);
+            c->link_up = true;
+            if (cg_mb_is_network(s->transport)) {
+                snprintf(c->label, sizeof c->label, "%s %s:%d", s->transport == CG_MB_TCP ? "tcp" : "rtu-over-tcp",
+                         host, dc->port);
             } else {
                 snprintf(c->label, sizeof c->label, "rtu %s", s->device);
             }
-            if (pthread_mutex_init(&c->mu, NULL) != 0 || !(c->devs = calloc(s->n_devices, sizeof *c->devs))) {
+            if (pthread_mutex_init(&c->mu, NULL) != 0) {
                 rc = -ENOMEM;
                 goto fail;
             }
+        }
+        /* Grown as devices join: sized for every device of the source, it
+         * cost n_devices x n_connections (4096 endpoints: 128 MiB each source). */
+        if (c->n_devs == c->cap_devs) {
+            size_t cap = c->cap_devs ? 2 * c->cap_devs : 4;
+            struct dev **nd = realloc(c->devs, cap * sizeof *nd);
+            if (nd == NULL) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            c->devs = nd;
+            c->cap_devs = cap;
         }
         c->devs[c->n_devs++] = d;
         d->conn = c;
@@ -850,7 +1309,8 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
 
     /* the poll budget of every bus / connection */
     bool check_only = cg_sink_check_only && sink && cg_sink_check_only(sink);
-    bool refuse = check_only || s->budget_check == 1;
+    /* --check-config judges the config exactly as the daemon would run it */
+    bool refuse = s->budget_check != 0;
     /* --check-config: names the city schema does not know are reported now */
     for (size_t i = 0; check_only && cg_sink_expect_field && i < s->n_devices; i++) {
         const struct cg_mb_device *dv = &s->devices[i];
@@ -887,14 +1347,14 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
             }
         }
         const struct cg_mb_device *w = &s->devices[b.worst_dev];
-        if (b.worst_dev_ms > (double)w->s.poll_interval_ms) {
+        if (b.worst_dev_ms > (double)b.worst_dev_interval_ms) {
             char msg[600];
             char p[512];
             snprintf(p, sizeof p, "%s.devices[%zu]", path, b.worst_dev);
             snprintf(msg, sizeof msg,
                      "when device %s does not answer, one poll takes up to %.0f ms (response_timeout_ms x "
-                     "(1 + retries) + pause_after_connect_ms), longer than its poll_interval_ms %lld",
-                     w->name, b.worst_dev_ms, (long long)w->s.poll_interval_ms);
+                     "(1 + retries), twice that with RTU framing, + pause_after_connect_ms), longer than its (shortest) poll interval, %lld ms",
+                     w->name, b.worst_dev_ms, (long long)b.worst_dev_interval_ms);
             if (refuse) {
                 cg_errs_add(errs, p, "%s", msg);
             } else {
@@ -919,7 +1379,7 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
     if (!check_only) {
         cg_log(CG_LOG_INFO, a->name, "%zu device%s on %zu %s; %zu reads per round instead of %zu one per field",
                s->n_devices, s->n_devices == 1 ? "" : "s", a->n_conns,
-               s->transport == CG_MB_TCP ? (a->n_conns == 1 ? "connection" : "connections") : "serial bus", reads,
+               cg_mb_is_network(s->transport) ? (a->n_conns == 1 ? "connection" : "connections") : "serial bus", reads,
                single);
     }
     *state = a;
@@ -929,17 +1389,64 @@ fail:
     return rc;
 }
 
+/* RTU: the port's lock file, before anything is sent on the line. */
+static int take_port(struct adapter *a)
+{
+    const char *dev = a->src->device;
+    pid_t holder = 0;
+    if (a->src->transport != CG_MB_RTU || a->port_lock.held) {
+        return 0;
+    }
+    int e = cg_mb_lock_take(&a->port_lock, dev, &holder);
+    if (e == -EBUSY) {
+        char real[PATH_MAX];
+        if (!realpath(dev, real)) {
+            snprintf(real, sizeof real, "%s", dev);
+        }
+        cg_log(CG_LOG_ERROR, a->name,
+               "serial port %s (%s) is in use by pid %ld (lock file %s); refusing to be a second master on the line",
+               dev, real, (long)holder, a->port_lock.file);
+        return e;
+    }
+    if (e < 0) {
+        /* no lock directory we may write to: TIOCEXCL still keeps others out */
+        cg_log(CG_LOG_WARN, a->name, "serial port %s: cannot create the lock file %s: %s; relying on TIOCEXCL alone",
+               dev, a->port_lock.file[0] ? a->port_lock.file : "(none)", strerror(-e));
+    }
+    return 0;
+}
+
 static int mb_start(void *state)
 {
     struct adapter *a = state;
     int64_t now = mono_ms();
+    int lrc = take_port(a);
+    if (lrc < 0) {
+        return lrc;
+    }
     atomic_store(&a->stopping, false);
     for (size_t i = 0; i < a->n_devs; i++) {
         struct dev *d = &a->devs[i];
-        int64_t iv = d->c->s.poll_interval_ms;
-        /* staggered start: device i of n begins i/n of its interval late */
+        /* staggered start: device i of n begins i/n of its interval late (not
+         * in --test: every device once, now); a slow group (energy every
+         * minute) starts with the device, not a minute on */
         bool stagger = a->src->stagger && !test_mode(a);
-        d->next_due_ms = now + (stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+        for (size_t g = 0; g < d->c->n_groups; g++) {
+            int64_t iv = d->c->groups[g].poll_interval_ms;
+            bool has_reads = false;
+            for (size_t k = 0; k < d->c->plan.n_req; k++) {
+                has_reads |= d->c->plan.req[k].group == g;
+            }
+            if (iv > d->c->s.poll_interval_ms) {
+                iv = d->c->s.poll_interval_ms;
+            }
+            d->due_ms[g] = !has_reads ? INT64_MAX
+                                      : now + (stagger ? (int64_t)((double)iv * (double)i / (double)a->n_devs) : 0);
+            if (has_reads && (d->due_ms[d->health_group] == INT64_MAX ||
+                              d->c->groups[g].poll_interval_ms < d->c->groups[d->health_group].poll_interval_ms)) {
+                d->health_group = (unsigned)g;
+            }
+        }
     }
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -972,7 +1479,7 @@ static void mb_stop(void *state)
     for (size_t k = 0; k < a->n_conns; k++) {
         struct conn *c = &a->conns[k];
         pthread_mutex_lock(&c->mu);
-        if (c->ctx && c->connected && a->src->transport == CG_MB_TCP) {
+        if (c->ctx && c->connected && cg_mb_is_network(a->src->transport)) {
             int fd = modbus_get_socket(c->ctx);
             if (fd >= 0) {
                 shutdown(fd, SHUT_RDWR);
@@ -986,6 +1493,8 @@ static void mb_stop(void *state)
             a->conns[k].started = false;
         }
     }
+    /* the port is closed now: a reload's new generation takes it over */
+    cg_mb_lock_release(&a->port_lock);
 }
 
 static void mb_health(void *state, cg_health_fn report, void *ctx)
@@ -1003,7 +1512,9 @@ static void mb_health(void *state, cg_health_fn report, void *ctx)
                                     .consecutive_failures = d->consecutive,
                                     .latency_ms = d->latency_ms,
                                     .last_ok_ns = d->last_ok_ns,
-                                    .last_error = NULL};
+                                    .last_error = NULL,
+                                    .stray_frames = d->stray,
+                                    .skipped = d->skipped};
         if (d->has_error) {
             snprintf(err, sizeof err, "%s", d->last_error);
             it.last_error = err;
@@ -1018,20 +1529,26 @@ static void mb_health(void *state, cg_health_fn report, void *ctx)
         struct conn *c = &a->conns[k];
         uint64_t ok = 0, failed = 0;
         bool any_up = false;
+        char err[LAST_ERROR_MAX];
         pthread_mutex_lock(&a->lock);
         for (size_t i = 0; i < c->n_devs; i++) {
             ok += c->devs[i]->ok;
             failed += c->devs[i]->failed;
             any_up = any_up || c->devs[i]->up;
         }
+        bool link_up = c->link_up;
+        failed += c->link_failures;
+        snprintf(err, sizeof err, "link down: %s", c->link_error);
         pthread_mutex_unlock(&a->lock);
         report(ctx, &(struct cg_health_item){.device = c->label,
                                              .kind = CG_HEALTH_LINK,
-                                             .up = any_up,
+                                             .up = link_up && any_up,
                                              .ok = ok,
                                              .failed = failed,
                                              .latency_ms = -1,
-                                             .last_error = any_up ? NULL : "no device on this link answers"});
+                                             .last_error = !link_up ? err
+                                                           : any_up ? NULL
+                                                                    : "no device on this link answers"});
     }
 }
 

@@ -10,6 +10,9 @@ static int cmp_idx(const void *a, const void *b, void *ctx)
     const struct cg_mb_span *spans = ctx;
     const struct cg_mb_span *x = &spans[*(const size_t *)a];
     const struct cg_mb_span *y = &spans[*(const size_t *)b];
+    if (x->group != y->group) {
+        return x->group < y->group ? -1 : 1;
+    }
     if (x->table != y->table) {
         return x->table < y->table ? -1 : 1;
     }
@@ -88,6 +91,7 @@ int cg_mb_plan_build(const struct cg_mb_span *spans, size_t n, const struct cg_m
     struct cg_mb_request *cur = NULL;
     uint32_t covered_to = 0; /* end of the union of spans in the current table, for units_wanted */
     enum cg_mb_table covered_table = CG_MB_COIL;
+    unsigned covered_group = 0;
     for (size_t k = 0; k < n; k++) {
         const struct cg_mb_span *s = &spans[order[k]];
         uint32_t s_end = s->address + s->count;
@@ -96,7 +100,7 @@ int cg_mb_plan_build(const struct cg_mb_span *spans, size_t n, const struct cg_m
         unsigned max_gap = bits ? lim->max_gap_bits : lim->max_gap_regs;
         bool join = false;
 
-        if (cur && cur->table == s->table) {
+        if (cur && cur->table == s->table && cur->group == s->group) {
             uint32_t end = cur->address + cur->count;
             uint32_t new_end = s_end > end ? s_end : end;
             if (lim->one_per_field) {
@@ -116,11 +120,12 @@ int cg_mb_plan_build(const struct cg_mb_span *spans, size_t n, const struct cg_m
         }
         if (!join) {
             cur = &p.req[p.n_req++];
-            *cur = (struct cg_mb_request){.table = s->table, .address = s->address, .count = s->count};
+            *cur = (struct cg_mb_request){
+                .table = s->table, .address = s->address, .count = s->count, .group = s->group};
         }
         p.req_of[order[k]] = p.n_req - 1;
 
-        if (k == 0 || covered_table != s->table || s->address >= covered_to) {
+        if (k == 0 || covered_table != s->table || covered_group != s->group || s->address >= covered_to) {
             p.units_wanted += s->count;
             covered_to = s_end;
         } else if (s_end > covered_to) {
@@ -128,6 +133,7 @@ int cg_mb_plan_build(const struct cg_mb_span *spans, size_t n, const struct cg_m
             covered_to = s_end;
         }
         covered_table = s->table;
+        covered_group = s->group;
     }
     for (size_t i = 0; i < p.n_req; i++) {
         p.units_read += p.req[i].count;

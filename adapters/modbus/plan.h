@@ -1,7 +1,7 @@
 /* citygate modbus — request planning: the fewest reads that cover a device's
  * registers. Pure code: no I/O, no logging.
  *
- * Registers of one table are sorted by address and merged greedily: the next
+ * Registers of one poll group and table are sorted by address and merged greedily: the next
  * register joins the current read when the read stays within the limit
  * (125 registers / 2000 bits by the protocol, less if the device says so) and
  * the hole it bridges is at most max_gap and holds no forbidden address.
@@ -25,6 +25,7 @@ struct cg_mb_span {
     enum cg_mb_table table;
     uint32_t address;
     uint32_t count;
+    unsigned group; /* poll group: reads never merge across groups */
 };
 
 /* Addresses the device must never be asked for, inclusive. */
@@ -45,6 +46,7 @@ struct cg_mb_request {
     enum cg_mb_table table;
     uint32_t address;
     uint32_t count;
+    unsigned group; /* the poll group whose interval this read follows */
 };
 
 struct cg_mb_plan {

@@ -49,8 +49,11 @@ for l in lines:
         polls[l.split("device=")[1].split(",")[0]] += 1
 plan = {"m1": 4, "aq1": 1, "t1": 6, "w1": 3, "m2": 4}
 for dev, key in (("m1", p1 + "/1"), ("aq1", p1 + "/2"), ("t1", p1 + "/3"), ("w1", p1 + "/4"), ("m2", p2 + "/1")):
-    assert st["devices"][key] == plan[dev] * polls[dev], (dev, st["devices"][key], polls[dev])
-    print("%s: %d polls, %d requests (%d per poll)" % (dev, polls[dev], st["devices"][key], plan[dev]))
+    # the stop (SIGINT) may land inside a poll: its requests reached the sim
+    # but it wrote no point; every complete poll sent exactly its plan
+    n = st["devices"][key]
+    assert plan[dev] * polls[dev] <= n < plan[dev] * (polls[dev] + 1), (dev, n, polls[dev])
+    print("%s: %d polls, %d requests (%d per poll)" % (dev, polls[dev], n, plan[dev]))
 # the traffic counter writes 5 points per poll (4 lanes + device level), one timestamp
 ts = collections.Counter(l.rsplit(" ", 1)[1] for l in lines if l.startswith("traffic,"))
 assert all(n == 5 for n in ts.values()) and len(ts) == polls["t1"], ts

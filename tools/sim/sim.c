@@ -38,6 +38,7 @@
 
 #include "conf.h"
 #include "decode.h"
+#include "frame.h"
 
 #define MAX_CONNS 8192
 #define MAX_FAULTS 64
@@ -438,18 +439,6 @@ static size_t answer(struct device *d, const uint8_t *pdu, size_t len, uint8_t *
     return 2 + 2 * n;
 }
 
-static uint16_t crc16(const uint8_t *p, size_t n)
-{
-    uint16_t crc = 0xffff;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++) {
-            crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xa001) : (uint16_t)(crc >> 1);
-        }
-    }
-    return crc;
-}
-
 static bool tcp_request(struct conn *c);
 static void write_all(int fd, const uint8_t *p, size_t n);
 
@@ -584,7 +573,7 @@ static void rtu_frame(void)
 {
     /* every read request (FC 1-4) is 8 bytes: unit, fc, addr, count, crc */
     while (S.rtu_len >= 8) {
-        uint16_t crc = crc16(S.rtu_in, 6);
+        uint16_t crc = cg_mb_crc16(S.rtu_in, 6);
         if ((uint16_t)(S.rtu_in[6] | S.rtu_in[7] << 8) != crc) {
             memmove(S.rtu_in, S.rtu_in + 1, --S.rtu_len);
             continue;
@@ -613,7 +602,7 @@ static void rtu_frame(void)
                     n = 1 + answer(d, S.rtu_in + 1, 5, out + 1);
                 }
                 out[0] = (uint8_t)unit;
-                uint16_t c2 = crc16(out, n);
+                uint16_t c2 = cg_mb_crc16(out, n);
                 out[n++] = (uint8_t)c2;
                 out[n++] = (uint8_t)(c2 >> 8);
                 if (f && f->kind == FK_DELAY) {
