@@ -256,6 +256,20 @@ static const struct cg_opt value_opts[] = {
     CG_OPT_END,
 };
 
+/* The nested parts of an mqtt source section (--print-options, JSON Schema). */
+static const struct cg_adapter_section src_sections[] = {
+    {"tls", tls_opts, "TLS settings for ssl:// brokers."},
+    {"subscriptions[]", sub_opts, "Explicit subscriptions; default: one per rule topic, QoS 1."},
+    {"rules[]", rule_opts, "Topic rules: the first whose topic matches decodes the message."},
+    {"rules[].json", json_opts, "format json: where the readings, timestamp, fields and tags are."},
+    {"rules[].json.fields{}", map_opts, "A field mapping given as an object (a plain string is its path)."},
+    {"rules[].json.tags{}", map_opts, "A tag mapping given as an object (a plain string is its path; type is ignored)."},
+    {"rules[].senml", senml_opts, "format senml."},
+    {"rules[].influx", influx_opts, "format influx (line protocol)."},
+    {"rules[].value", value_opts, "format value: the whole payload is one value."},
+    {NULL, NULL, NULL},
+};
+
 /* ---- runtime state ------------------------------------------------------ */
 
 struct mqtt;
@@ -1699,4 +1713,6 @@ const struct cg_adapter cg_adapter_mqtt = {
     .stop = stop,
     .destroy = destroy,
     .health = health,
+    .options = src_opts,
+    .sections = src_sections,
 };

@@ -153,6 +153,18 @@ static void run(const struct cg_adapter *a, struct cg_pipeline *pl)
         return;
     }
     CHECK(a->api_version == CG_ADAPTER_API_VERSION, "%s: api_version %u", a->type, a->api_version);
+    /* API 2.0: the adapter documents its keys; every top-level key of its
+     * conformance config is in its options table */
+    CHECK(a->options != NULL, "%s: no options table", a->type);
+    cJSON *gj = cJSON_Parse(good);
+    for (const cJSON *k = gj ? gj->child : NULL; k && a->options; k = k->next) {
+        const struct cg_opt *o = a->options;
+        while (o->name && strcmp(o->name, k->string) != 0) {
+            o++;
+        }
+        CHECK(o->name != NULL, "%s: key '%s' of a valid config is not in its options table", a->type, k->string);
+    }
+    cJSON_Delete(gj);
     struct cg_sink *sink = cg_sink_new(pl, a->type, NULL);
 
     /* destroy() accepts NULL and whatever a failed create() left */
@@ -225,6 +237,12 @@ int main(void)
         return 2;
     }
     struct cg_pipeline pl = {.journal = jr, .config_dir = state_dir, .state_dir = state_dir};
+    /* version negotiation: same major, adapter minor <= core minor */
+    CHECK(cg_adapter_api_compatible(CG_ADAPTER_API(2, 3), CG_ADAPTER_API(2, 0)), "2.0 adapter refused by 2.3 core");
+    CHECK(cg_adapter_api_compatible(CG_ADAPTER_API(2, 0), CG_ADAPTER_API(2, 0)), "2.0 adapter refused by 2.0 core");
+    CHECK(!cg_adapter_api_compatible(CG_ADAPTER_API(2, 0), CG_ADAPTER_API(2, 1)), "2.1 adapter taken by 2.0 core");
+    CHECK(!cg_adapter_api_compatible(CG_ADAPTER_API(2, 0), 1), "unversioned API 1 adapter taken by 2.0 core");
+    CHECK(!cg_adapter_api_compatible(CG_ADAPTER_API(3, 0), CG_ADAPTER_API(2, 0)), "2.0 adapter taken by 3.0 core");
     int n = 0;
     for (const struct cg_adapter *const *a = cg_registry_adapters(); *a; a++, n++) {
         run(*a, &pl);
