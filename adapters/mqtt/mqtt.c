@@ -28,7 +28,7 @@
  * same thread raises the per-subscription "connected but silent" alarm. */
 #include <citygate/adapter.h>
 
-#include "codec.h"
+#include <citygate/codec.h>
 #include "topic.h"
 
 #include <MQTTAsync.h>
