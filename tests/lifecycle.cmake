@@ -1,7 +1,8 @@
 # The adapter lifecycle contract (include/citygate/adapter.h) for every
 # compiled-in adapter, against real mosquitto and citygate-sim (issue 13).
 add_executable(adapter_conformance ${PROJECT_SOURCE_DIR}/tests/integration/adapter_conformance.c
-               ${PROJECT_BINARY_DIR}/registry.c)
+               ${PROJECT_BINARY_DIR}/registry.c
+               ${PROJECT_SOURCE_DIR}/tests/example_adapter/example.c)
 target_link_libraries(adapter_conformance PRIVATE ${CG_ADAPTER_LIBS} citygate_core)
 target_include_directories(adapter_conformance PRIVATE ${PROJECT_SOURCE_DIR}/gateway ${PAHO_INCLUDE})
 # Counts Paho clients created and destroyed (a client leaked by start after

@@ -24,7 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern const struct cg_adapter cg_adapter_example;
 
 static int failures;
 
@@ -102,6 +105,18 @@ static int configs(const char *type, char *good, size_t gn, char *bad, size_t bn
                  "\"devices\":[{\"name\":\"m1\",\"unit_id\":1,\"profile\":\"eastron_sdm630\"},"
                  "{\"name\":\"m2\",\"unit_id\":1,\"profile\":\"no_such_profile\",\"poll_interval_ms\":-1}]}",
                  env("CG_TEST_MODBUS_PORT"), env("CG_TEST_PROFILE_DIR"));
+        return 0;
+    }
+    if (strcmp(type, "exec") == 0) {
+        snprintf(good, gn,
+                 "{\"type\":\"exec\",\"command\":[\"sh\",\"-c\",\"while :; do echo conf,x=y v=1i; sleep 0.1; done\"],"
+                 "\"restart_min_ms\":100,\"stop_timeout_ms\":500}");
+        snprintf(bad, bn, "{\"type\":\"exec\",\"command\":[],\"format\":\"json\",\"restart_min_ms\":5}");
+        return 0;
+    }
+    if (strcmp(type, "example") == 0) {
+        snprintf(good, gn, "{\"type\":\"example\",\"interval_ms\":50}");
+        snprintf(bad, bn, "{\"type\":\"example\",\"interval_ms\":\"often\"}");
         return 0;
     }
     return -1;
@@ -217,6 +232,9 @@ static void run(const struct cg_adapter *a, struct cg_pipeline *pl)
     cg_sink_free(sink);
     CHECK(atomic_load(&paho_clients) == 0, "%s: %d Paho clients left after destroy() (%d created)", a->type,
           atomic_load(&paho_clients), atomic_load(&paho_created));
+    /* exec: every program was reaped (a zombie would be reaped here) */
+    pid_t z = waitpid(-1, NULL, WNOHANG);
+    CHECK(z <= 0, "%s: child %d was left unreaped (a zombie)", a->type, (int)z);
     if (strcmp(a->type, "mqtt") == 0) {
         printf("ok: mqtt: %d Paho clients created over 3 starts, none left\n", atomic_load(&paho_created));
     }
@@ -247,7 +265,9 @@ int main(void)
     for (const struct cg_adapter *const *a = cg_registry_adapters(); *a; a++, n++) {
         run(*a, &pl);
     }
-    CHECK(n >= 2, "only %d adapters compiled in", n);
+    CHECK(n >= 3, "only %d adapters compiled in", n);
+    /* the docs' example adapter (tests/example_adapter/example.c), not in the registry */
+    run(&cg_adapter_example, &pl);
     cg_journal_shutdown(jr);
     cg_journal_free(jr);
     char cmd[300];
