@@ -2,7 +2,6 @@
 #include <citygate/adapter.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 struct conf { char *measurement; int64_t interval_ms; };
 static const struct cg_opt options[] = {
@@ -29,18 +28,14 @@ static void *loop(void *arg)
     struct ex *x = arg;
     pthread_mutex_lock(&x->mu);
     for (int64_t i = 0; x->run; i++) {
+        pthread_mutex_unlock(&x->mu);
         struct cg_tag tag = {"source", cg_sink_source_name(x->sink)};
         struct cg_field f = CG_FIELD_I("n", i);
-        struct cg_point p = {.measurement = x->c.measurement, .tags = &tag, .n_tags = 1, .fields = &f,
-                             .n_fields = 1, .time_ns = cg_time_now_ns()};
-        pthread_mutex_unlock(&x->mu);
+        struct cg_point p = {x->c.measurement, &tag, 1, &f, 1, cg_time_now_ns()};
         cg_sink_emit(x->sink, &p, 1, 1000); /* copied before it returns */
+        int64_t due = cg_time_now_ns() + x->c.interval_ms * 1000000; /* epoch ns, as CLOCK_REALTIME */
+        struct timespec until = {due / 1000000000, due % 1000000000};
         pthread_mutex_lock(&x->mu);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ns = until.tv_nsec + x->c.interval_ms % 1000 * 1000000;
-        until.tv_sec += x->c.interval_ms / 1000 + ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
         while (x->run && pthread_cond_timedwait(&x->cv, &x->mu, &until) == 0) {}
     }
     pthread_mutex_unlock(&x->mu);
@@ -60,10 +55,7 @@ static void stop(void *s)
 static void destroy(void *s)
 {
     struct ex *x = s;
-    if (x == NULL) { return; }
-    cg_opt_free(options, &x->c);
-    pthread_cond_destroy(&x->cv);
-    pthread_mutex_destroy(&x->mu);
+    if (x != NULL) { cg_opt_free(options, &x->c); pthread_cond_destroy(&x->cv); pthread_mutex_destroy(&x->mu); }
     free(x);
 }
 const struct cg_adapter cg_adapter_example = {

@@ -8,7 +8,7 @@
 out=$("$CITYGATE" --version)
 [[ "$out" =~ ^citygate\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "--version: '$out'"
 pass "--version: $out"
-"$CITYGATE" --help | grep -q "Sources compiled in: modbus mqtt" || fail "--help does not list the adapters"
+"$CITYGATE" --help | grep -q "Sources compiled in: exec modbus mqtt" || fail "--help does not list the adapters"
 pass "--help lists the adapters"
 
 for f in "$SRC_DIR"/config/*.example.json; do
@@ -48,7 +48,7 @@ for want in \
     "outputs[0].url: scheme must be http or https, got 'ftp' (line 6, column 29)" \
     "outputs[0].database: required for type influxdb_v1 (in the object at line 6, column 5)" \
     "outputs[1].type: must be one of influxdb_v1, influxdb_v2, mqtt; got 'influxdb_v3' (line 7, column 6)" \
-    "sources[0].type: unknown source type 'opcua' (this build has: modbus, mqtt) (line 9, column 16)" \
+    "sources[0].type: unknown source type 'opcua' (this build has: exec, modbus, mqtt) (line 9, column 16)" \
     "sources[1].type: missing (required) (in the object at line 9, column 34)"; do
     grep -qxF "  $want" "$T/bad.out" || { cat "$T/bad.out"; fail "missing error line: $want"; }
 done
