@@ -642,7 +642,7 @@ static void *thread_main(void *arg)
         char why[ERR_MAX];
         snprintf(why, sizeof(why), "%s", x->exit_reason);
         pthread_mutex_unlock(&x->lock);
-        cg_log(CG_LOG_WARN, x->name, "program %s %s; restart %llu in %lld ms", x->argv[0], why, (unsigned long long)n,
+        cg_log(CG_LOG_WARN, x->name, "program %s: %s; restart %llu in %lld ms", x->argv[0], why, (unsigned long long)n,
                (long long)delay);
         struct pollfd p = {x->wake[0], POLLIN, 0};
         int64_t until = cg_time_mono_ms() + delay;

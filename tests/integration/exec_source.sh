@@ -8,7 +8,8 @@
 #  3. a program flooding stderr: stderr_lines_per_min lines logged, the rest
 #     counted in one line;
 #  4. malformed and over-long stdout lines: counted in /metrics, logged once;
-#  5. a program that ignores SIGTERM is killed on stop; no zombie, no orphan.
+#  5. a program silent for silence_timeout_s is restarted;
+#  6. a program that ignores SIGTERM is killed on stop; no zombie, no orphan.
 . "$SRC_DIR/tests/integration/lib.sh"
 start_influxd
 influx_create_db city
@@ -60,6 +61,8 @@ cat >"$T/gw.json" <<J
   {"type":"exec","name":"crash","command":["sh","crash.sh"],"working_dir":"$T","restart_min_ms":200,"restart_max_ms":800},
   {"type":"exec","name":"flood","command":["/usr/bin/python3","$T/flood.py"],"stderr_lines_per_min":5,
    "restart_min_ms":60000,"restart_max_ms":60000},
+  {"type":"exec","name":"quiet","command":["sh","-c","echo quiet v=1i 1700000010000000000; exec sleep 3600"],
+   "silence_timeout_s":1,"restart_min_ms":100,"restart_max_ms":100000,"stop_timeout_ms":300},
   {"type":"exec","name":"stubborn","command":["$T/stubborn.sh"],"stop_timeout_ms":300}]}
 J
 chmod +x "$T/stubborn.sh"
@@ -85,10 +88,10 @@ q 'SELECT flow_l_min, pump FROM water' | grep -q '\[\[1700000005000000000,12.5,"
 pass "JSON lines from a shell script (env, working_dir, time path): exact value in influxd"
 
 # 2. restarts with backoff: 200, 400, 800, 800 ms
-wait_for 20 grep -q "program sh exited with status 3; restart 4 in 800 ms" "$T/gw.log" ||
+wait_for 20 grep -q "program sh: exited with status 3; restart 4 in 800 ms" "$T/gw.log" ||
     fail "no 4th restart: $(grep -a 'restart' "$T/gw.log")"
 for want in "restart 1 in 200 ms" "restart 2 in 400 ms" "restart 3 in 800 ms"; do
-    grep -q "program sh exited with status 3; $want" "$T/gw.log" || fail "missing '$want': $(grep -a restart "$T/gw.log")"
+    grep -q "program sh: exited with status 3; $want" "$T/gw.log" || fail "missing '$want': $(grep -a restart "$T/gw.log")"
 done
 grep -q "stderr: dying" "$T/gw.log" || fail "the crashing program's stderr is not in the log"
 curl -fsS "http://127.0.0.1:$HP/metrics" >"$T/m"
@@ -114,7 +117,12 @@ grep -q '^citygate_source_item_reads_total{source="good",item="stdout",kind="rul
 grep -q '^citygate_source_item_up{source="good",item="program",kind="link"} 1$' "$T/m" || fail "program not up"
 pass "2 malformed lines and one over max_line_bytes: 3 counted in /metrics, logged once"
 
-# 5. stop: SIGTERM, then SIGKILL for the one that ignores it; nothing left
+# silence: one line, then nothing for silence_timeout_s: stopped, restarted
+wait_for 20 grep -q "program sh: no line on stdout for 1 s: stopped; restart 2 in 200 ms" "$T/gw.log" ||
+    fail "silent program not restarted: $(grep -a 'quiet' "$T/gw.log" | tail -3)"
+pass "a program silent for silence_timeout_s is stopped and restarted"
+
+# 6. stop: SIGTERM, then SIGKILL for the one that ignores it; nothing left
 wait_for 20 has 'SELECT * FROM stubborn' 1700000009 ||
     fail "stubborn program's point missing"
 # running: good, js, stubborn (flood waits 60 s to restart, crash comes and goes)
