@@ -575,7 +575,7 @@ static void run_once(struct ex *x)
     x->out.len = x->err.len = 0;
     x->out.dropping = x->err.dropping = false;
     x->last_line_ms = cg_time_mono_ms();
-    bool out_open = true, err_open = true, exited = false, silent = false;
+    bool out_open = true, err_open = true, exited = false, silent = false, lost_status = false;
     int status = 0;
     while (!atomic_load(&x->stopping) && !exited) {
         struct pollfd p[3] = {{x->wake[0], POLLIN, 0}, {out_open ? x->out.fd : -1, POLLIN, 0},
@@ -589,8 +589,9 @@ static void run_once(struct ex *x)
         }
         /* the program may end while a child of its own still holds the pipes */
         pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
+        if (r == pid || (r < 0 && errno == ECHILD)) { /* ECHILD: SIGCHLD ignored, the kernel reaped it */
             exited = true;
+            lost_status = r < 0;
             if (out_open) {
                 drain(x, &x->out, true);
             }
@@ -613,6 +614,8 @@ static void run_once(struct ex *x)
     flush_stderr_window(x, true);
     if (silent) {
         snprintf(why, sizeof(why), "no line on stdout for %lld s: stopped", (long long)x->c.silence_timeout_s);
+    } else if (lost_status) {
+        snprintf(why, sizeof(why), "ended (exit status not available)");
     } else {
         describe_status(why, sizeof(why), status);
     }
