@@ -15,6 +15,9 @@
 . "$SRC_DIR/tests/integration/mqtt_lib.sh"
 N=${N:-100000}
 RUNS=${RUNS:-3}
+COMMIT=${COMMIT:-} # citygate's source "commit" (per_message when empty)
+commit_json=""
+[ -z "$COMMIT" ] || commit_json=",\"commit\":\"$COMMIT\""
 CHUNK=20000 # one mosquitto_pub connection per chunk (a single -l stream stalls past ~35k)
 
 start_influxd
@@ -36,7 +39,7 @@ cat >"$T/gw.json" <<J
 {"gateway":{"id":"bench","state_dir":"$T/state","self_metrics_interval_s":0},
  "http":{"listen":"127.0.0.1:$HTTP_PORT"},
  "outputs":[{"type":"influxdb_v1","url":"$INFLUX_URL","database":"city","flush_interval_ms":200}],
- "sources":[{"type":"mqtt","name":"b","url":"$MQTT_URL","client_id":"benchgw",
+ "sources":[{"type":"mqtt","name":"b","url":"$MQTT_URL","client_id":"benchgw"$commit_json,
    "subscriptions":[{"topic":"city/#","qos":1}],
    "rules":[{"topic":"city/{district}/count","format":"json","measurement":"counter",
      "json":{"time":"ts","time_format":"ms","fields":{"seq":{"path":"seq","type":"int"}}}}]}]}
@@ -111,6 +114,9 @@ print(f"  Paho async, only counting  {med(rp):9.0f} msg/s  cpu {med([1e5*(r[2]+r
 print(f"  Paho, default trace level  {med(rpt):9.0f} msg/s  cpu {med([1e5*(r[2]+r[3])/n for r in pt]):5.2f} s/100k  peak RSS {med([r[4] for r in pt])/1024:6.1f} MiB")
 print(f"  citygate, taken (on disk)  {med(rt):9.0f} msg/s  cpu {med([1e5*(r[4]+r[5])/n for r in g]):5.2f} s/100k  peak RSS {med([r[6] for r in g])/1024:6.1f} MiB")
 print(f"  citygate, in influxd       {med(rd):9.0f} msg/s  (cpu and RSS: the same process)")
+gcpu = [1e6 * (r[4] + r[5]) / n for r in g]  # CPU ms per 1k messages
+print(f"  citygate taken: msg/s median {med(rt):.0f} (range {min(rt):.0f}..{max(rt):.0f}); "
+      f"CPU ms per 1k msgs median {med(gcpu):.1f} (range {min(gcpu):.1f}..{max(gcpu):.1f})")
 print(f"  ratio taken / counting     {med(ratio):9.2f}  (per run: {', '.join('%.2f' % x for x in ratio)})")
 print(f"  ratio Paho count / counting {med([a / b for a, b in zip(rp, rc)]):8.2f}  (the ceiling for any Paho-based client)")
 print(f"  ratio taken / Paho count   {med(ratio_p):9.2f}  (per run: {', '.join('%.2f' % x for x in ratio_p)})")

@@ -1,6 +1,7 @@
 /* citygate — the command line: options, usage, --print-options (every option
  * table, the output types' from their registry), --check-config, and how
  * config errors are shown (with line and column). */
+#include "alarm.h"
 #include "daemon.h"
 
 #include <curl/curl.h>
@@ -122,6 +123,7 @@ int cg_cli_print_options(void)
     print_table("http", cg_http_options);
     print_table("normalise", cg_norm_options);
     print_table("sources[].normalise", cg_norm_source_options);
+    print_table("alarms[]", cg_alarm_options);
     /* Each source type's own keys, from the adapter's tables (API 2.0). */
     for (const struct cg_adapter *const *a = cg_registry_adapters(); *a; a++) {
         char title[256];

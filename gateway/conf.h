@@ -15,6 +15,7 @@ struct cg_output_conf;
 struct cg_http_conf;
 struct cg_norm_conf;
 struct cg_norm_source;
+struct cg_alarm_conf;
 
 struct cg_gateway_conf {
     char *id;
@@ -64,6 +65,7 @@ struct cg_config {
     size_t n_sources;
     struct cg_http_conf *http;
     struct cg_norm_conf *norm;
+    struct cg_alarm_conf *alarms; /* alarm rules (alarm.h); never NULL after a successful load */
 };
 
 extern const struct cg_opt cg_gateway_options[];

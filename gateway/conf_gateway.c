@@ -3,6 +3,7 @@
 
 #include "conf_locate.h"
 #include "http_status.h"
+#include "alarm.h"
 #include "normalise.h"
 #include "output.h"
 #include "registry.h"
@@ -97,6 +98,7 @@ static const struct cg_opt top_options[] = {
     {.name = "tags", .type = CG_OPT_OTHER, .doc = "Static tags added to every point (object of strings)."},
     {.name = "outputs", .type = CG_OPT_OTHER, .doc = "Databases to write to (array, at least one)."},
     {.name = "sources", .type = CG_OPT_OTHER, .doc = "Sensor sources (array)."},
+    {.name = "alarms", .type = CG_OPT_OTHER, .doc = "Alarm rules and the emergency lane (array; docs/alarms.md)."},
     CG_OPT_END,
 };
 
@@ -434,6 +436,9 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
         c->norm = NULL;
     }
     parse_sources(c, cJSON_GetObjectItemCaseSensitive(c->doc, "sources"), errs);
+    if (cg_alarm_conf_parse(cJSON_GetObjectItemCaseSensitive(c->doc, "alarms"), "alarms", &c->alarms, errs) < 0) {
+        c->alarms = NULL;
+    }
 
     if (cg_errs_count(errs) > before) {
         rc = -EINVAL;
@@ -487,6 +492,7 @@ void cg_config_free(struct cg_config *c)
     free(c->sources);
     cg_http_conf_free(c->http);
     cg_norm_conf_free(c->norm);
+    cg_alarm_conf_free(c->alarms);
     cg_opt_free(cg_gateway_options, &c->gw);
     cg_opt_free(cg_buffer_options, &c->buffer);
     cJSON_Delete(c->doc);

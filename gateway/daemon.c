@@ -7,6 +7,7 @@
  * default, one position per output) -> one thread per output (output.c: batch,
  * retry; the type sends) -> database or broker. */
 #include "daemon.h"
+#include "alarm.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -183,6 +184,13 @@ int cg_daemon_gen_start(struct gen *g, struct cg_journal *j, bool dry_run)
                 return -1;
             }
             g->n_outputs = i + 1;
+            int lr = cg_alarms_lane_reader(g->pl.alarms, cg_output_conf_name(g->conf->outputs[i]));
+            if (lr >= 0) {
+                cg_output_set_lane(g->outputs[i], cg_alarms_lane(g->pl.alarms), (unsigned)lr);
+            } else if (g->pl.alarms != NULL) {
+                cg_log(CG_LOG_WARN, "alarm", "output '%s' was added by a reload: it gets alarm events after a restart",
+                       cg_output_conf_name(g->conf->outputs[i]));
+            }
             if (cg_output_start(g->outputs[i]) < 0) {
                 cg_log(CG_LOG_ERROR, "citygate", "outputs[%zu]: cannot start its thread", i);
                 return -1;
@@ -327,6 +335,37 @@ static int prepare_state_dir(const struct cg_config *conf)
     return pr < 0 ? -1 : 0;
 }
 
+/* The alarm engine and its lane (<state_dir>/alarm-lane, or memory when the
+ * buffer is in memory), readers named as the buffer's. */
+static struct cg_alarms *open_alarms(struct cg_config *conf)
+{
+    char names[CG_JOURNAL_MAX_READERS][128];
+    const char *np[CG_JOURNAL_MAX_READERS];
+    char lane_dir[4096];
+    for (size_t i = 0; i < conf->n_outputs && i < CG_JOURNAL_MAX_READERS; i++) {
+        position_name(cg_output_conf_name(conf->outputs[i]), names[i], sizeof(names[i]));
+        np[i] = names[i];
+    }
+    snprintf(lane_dir, sizeof(lane_dir), "%s/alarm-lane", conf->gw.state_dir);
+    struct cg_alarm_env env = {
+        .state_dir = conf->gw.state_dir,
+        .lane_dir = conf->buffer.mode == 1 ? NULL : lane_dir,
+        .reader_names = np,
+        .n_readers = (unsigned)conf->n_outputs,
+        .static_tags = conf->tags,
+        .n_static_tags = conf->n_tags,
+        .write_uint = conf->gw.write_uint,
+    };
+    char err[512] = "";
+    struct cg_alarm_conf *rules = conf->alarms;
+    conf->alarms = NULL; /* the engine outlives this generation's config */
+    struct cg_alarms *a = cg_alarms_new(rules, &env, err, sizeof(err));
+    if (a == NULL) {
+        cg_log(CG_LOG_ERROR, "alarm", "cannot start the alarms: %s", err);
+    }
+    return a;
+}
+
 /* Until SIGTERM/SIGINT or run_for_s: signals, the 200 ms tick (journal,
  * gap records, self metrics, sd_notify status and watchdog), SIGHUP reloads. */
 static void main_loop(struct daemon *d, const char *file, const sigset_t *sigs, long run_for_s)
@@ -348,6 +387,7 @@ static void main_loop(struct daemon *d, const char *file, const sigset_t *sigs, 
         }
         int64_t now = cg_time_mono_ms();
         cg_journal_tick(d->journal);
+        cg_alarms_tick(d->alarms, cg_time_now_ns());
         if (!d->test && now - last_second >= 1000) {
             cg_selfmetrics_second_tick(d);
             last_second = now;
@@ -420,6 +460,10 @@ int cg_daemon_run(const char *file, bool dry_run, bool test, long run_for_s, con
     if ((d.journal = cg_daemon_open_journal(d.g->conf, dry_run)) == NULL) {
         goto out;
     }
+    if (!dry_run && cg_alarm_conf_count(d.g->conf->alarms) > 0 && (d.alarms = open_alarms(d.g->conf)) == NULL) {
+        goto out;
+    }
+    d.g->pl.alarms = d.alarms;
     if (dry_run) {
         if (pthread_create(&d.dry_thread, NULL, dry_run_writer, &d) != 0) {
             goto out;
@@ -479,7 +523,8 @@ out:
     } else if (test) {
         rc = 1;
     }
-    cg_daemon_gen_free(d.g);
+    cg_daemon_gen_free(d.g); /* its outputs read the lane: before the alarms */
+    cg_alarms_free(d.alarms);
     cg_journal_free(d.journal);
     free(d.tracked);
     free(d.carried_src);

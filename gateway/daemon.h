@@ -59,6 +59,7 @@ struct daemon {
     pthread_mutex_t lock; /* guards g and journal against the HTTP thread */
     struct gen *g;
     struct cg_journal *journal;
+    struct cg_alarms *alarms; /* daemon lifetime: rules and lane from the config it started with */
     bool dry_run;
     bool test; /* --test (dry_run is set too) */
     pthread_t dry_thread;

@@ -462,6 +462,22 @@ int cg_http_render_metrics(const struct cg_status *st, struct cg_buf *out)
     family(&w, "citygate_buffer_corrupt_records_total", "counter",
            "Damaged disk buffer records (or segment tails) skipped while reading; their lines count as lost.");
     sample_u(&w, "citygate_buffer_corrupt_records_total", NULL, st->journal.corrupt_records);
+    if (st->has_alarms) {
+        family(&w, "citygate_alarms_active", "gauge", "Alarm series raised now (docs/alarms.md).");
+        sample_u(&w, "citygate_alarms_active", NULL, st->alarms.active);
+        family(&w, "citygate_alarm_transitions_total", "counter", "Alarm events by transition.");
+        const char *raised[] = {"state", "raised", NULL}, *cleared[] = {"state", "cleared", NULL};
+        sample_u(&w, "citygate_alarm_transitions_total", raised, st->alarms.raised);
+        sample_u(&w, "citygate_alarm_transitions_total", cleared, st->alarms.cleared);
+        family(&w, "citygate_alarm_series", "gauge", "Series the alarm rules follow.");
+        sample_u(&w, "citygate_alarm_series", NULL, st->alarms.series);
+        family(&w, "citygate_alarm_series_refused_total", "counter",
+               "Readings not evaluated by the alarms: max_series reached.");
+        sample_u(&w, "citygate_alarm_series_refused_total", NULL, st->alarms.series_refused);
+        family(&w, "citygate_alarm_lane_errors_total", "counter",
+               "Alarm events whose lane append or state write failed (logged).");
+        sample_u(&w, "citygate_alarm_lane_errors_total", NULL, st->alarms.lane_errors);
+    }
     family(&w, "citygate_fields_nonfinite_total", "counter", "Fields dropped for being NaN or infinite.");
     sample_u(&w, "citygate_fields_nonfinite_total", NULL, st->fields_nonfinite);
     family(&w, "citygate_uint_clipped_total", "counter", "Unsigned values clipped to the signed 64-bit range.");
@@ -548,6 +564,26 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
                                                    : 0.0);
         cJSON_AddNumberToObject(j, "appended_lines", (double)st->journal.appended_lines);
         cJSON_AddNumberToObject(j, "refused", (double)st->journal.refused);
+    }
+    cJSON *al = st->has_alarms ? cJSON_AddObjectToObject(root, "alarms") : NULL;
+    if (al) {
+        cJSON_AddNumberToObject(al, "active", (double)st->alarms.active);
+        cJSON_AddNumberToObject(al, "raised", (double)st->alarms.raised);
+        cJSON_AddNumberToObject(al, "cleared", (double)st->alarms.cleared);
+        cJSON_AddNumberToObject(al, "series", (double)st->alarms.series);
+        cJSON_AddNumberToObject(al, "series_refused", (double)st->alarms.series_refused);
+        cJSON_AddNumberToObject(al, "lane_errors", (double)st->alarms.lane_errors);
+        cJSON *list = cJSON_AddArrayToObject(al, "raised_now");
+        for (size_t i = 0; list && i < st->n_active_alarms; i++) {
+            cJSON *o = cJSON_CreateObject();
+            if (o == NULL || !cJSON_AddItemToArray(list, o)) {
+                cJSON_Delete(o);
+                break;
+            }
+            cJSON_AddStringToObject(o, "alarm", st->active_alarms[i].alarm);
+            cJSON_AddStringToObject(o, "series", st->active_alarms[i].series);
+            cJSON_AddNumberToObject(o, "since_ms", (double)(st->active_alarms[i].since_ns / 1000000));
+        }
     }
     cJSON *pr = cJSON_AddObjectToObject(root, "process");
     if (pr) {

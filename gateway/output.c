@@ -28,6 +28,8 @@
 #define POLL_MS 100                      /* how often an idle thread looks at the stop flag */
 #define BATCH_HARD_MAX ((size_t)1 << 30) /* a batch holds batch_bytes + one over-long line */
 #define REASON_MAX CG_OUTPUT_REASON_MAX
+#define LANE_BATCH_LINES 64 /* alarm events per request */
+#define LANE_RETRY_MS 250   /* probe pace of a failing server while alarm events wait */
 
 extern const struct cg_output_type cg_output_influxdb_v1;
 extern const struct cg_output_type cg_output_influxdb_v2;
@@ -221,6 +223,13 @@ struct cg_output {
     atomic_bool stop;
     _Atomic int64_t stop_deadline_ms;
     struct cg_output_stats st;
+
+    /* The alarm lane (alarm.h): served before the main journal. */
+    struct cg_journal *lane;
+    unsigned lane_reader;
+    struct cg_buf lane_batch;
+    bool lane_single;      /* a lane batch was refused: one line per request until it is empty */
+    int64_t lane_retry_ms; /* mono: earliest probe of a failing server with the lane while backing off */
 };
 
 static uint64_t next_rand(struct cg_output *o)
@@ -538,6 +547,104 @@ static void sleep_until(struct cg_output *o, int64_t until)
     pthread_mutex_unlock(&o->lock);
 }
 
+/* Sends the alarm lane's unread events ahead of everything else. paced: only
+ * if LANE_RETRY_MS passed since the last failure (the probe during a backoff,
+ * so an outage's end is noticed within that, whatever retry_max_ms is).
+ * 1: delivered something, 0: nothing to do, -EAGAIN: failed, -ECANCELED. */
+static int serve_lane(struct cg_output *o, bool paced)
+{
+    if (o->lane == NULL || (paced && cg_time_mono_ms() < o->lane_retry_ms) ||
+        cg_journal_wait(o->lane, o->lane_reader, 1, 0) <= 0) {
+        return 0;
+    }
+    int done = 0;
+    for (;;) {
+        cg_buf_reset(&o->lane_batch);
+        long n = cg_journal_read(o->lane, o->lane_reader, &o->lane_batch, o->lane_single ? 1 : LANE_BATCH_LINES,
+                                 (size_t)o->c->batch_bytes);
+        if (n <= 0) {
+            o->lane_single = false;
+            return done;
+        }
+        struct cg_output_result *r = &o->res;
+        memset(r, 0, sizeof(*r));
+        int rc = o->type->ops->send(o->state, o->lane_batch.data, o->lane_batch.len, (size_t)n, r);
+        pthread_mutex_lock(&o->lock);
+        o->st.requests++;
+        pthread_mutex_unlock(&o->lock);
+        if (rc < 0) {
+            cg_journal_rewind(o->lane, o->lane_reader);
+            return -ECANCELED;
+        }
+        r->reason[sizeof(r->reason) - 1] = '\0';
+        sanitize(r->reason);
+        if (r->verdict == CG_OUTPUT_OK) {
+            set_last(o, r->status, "", true);
+            pthread_mutex_lock(&o->lock);
+            o->st.lines_sent += (uint64_t)n;
+            o->st.bytes_sent += r->bytes_sent;
+            pthread_mutex_unlock(&o->lock);
+            cg_journal_commit(o->lane, o->lane_reader);
+            cg_journal_flush(o->lane); /* persist the position now: a crash must not resend an event */
+            done = 1;
+            continue;
+        }
+        if ((r->verdict == CG_OUTPUT_REJECT || r->verdict == CG_OUTPUT_SPLIT) && n > 1) {
+            cg_journal_rewind(o->lane, o->lane_reader);
+            o->lane_single = true;
+            continue;
+        }
+        if (r->verdict == CG_OUTPUT_REJECT || r->verdict == CG_OUTPUT_SPLIT) {
+            dead_letter(o, o->lane_batch.data, o->lane_batch.len, 1, r->status, r->reason);
+            cg_journal_commit(o->lane, o->lane_reader);
+            cg_journal_flush(o->lane);
+            continue;
+        }
+        char err[256];
+        snprintf(err, sizeof(err), "%s %d: %.220s", o->type->status_word, r->status, r->reason);
+        set_last(o, r->status, r->status ? err : r->reason, false);
+        cg_journal_rewind(o->lane, o->lane_reader);
+        o->lane_retry_ms = cg_time_mono_ms() + LANE_RETRY_MS;
+        return -EAGAIN;
+    }
+}
+
+/* An events-only output (sirens): its readings are committed unsent, so the
+ * buffer can free them; only the lane is delivered. True: stop now. */
+static bool pass_over(struct cg_output *o, bool stopping)
+{
+    long n = cg_journal_wait(o->j, o->reader, 1, stopping ? 0 : POLL_MS);
+    if (n > 0) {
+        cg_buf_reset(&o->batch);
+        cg_journal_read(o->j, o->reader, &o->batch, (size_t)o->c->batch_lines, (size_t)o->c->batch_bytes);
+        cg_journal_commit(o->j, o->reader);
+        cg_buf_reset(&o->batch);
+        return false;
+    }
+    bool pending = o->lane != NULL && cg_journal_wait(o->lane, o->lane_reader, 1, 0) > 0;
+    if (stopping && !pending) {
+        return true;
+    }
+    if (n == -ESHUTDOWN || stopping) {
+        sleep_until(o, cg_time_mono_ms() + POLL_MS); /* events wait for the lane's next try */
+    }
+    return false;
+}
+
+/* A backoff that the alarm lane cuts short: when its probe gets through, the
+ * server is back and the batch is tried at once. */
+static void backoff_sleep(struct cg_output *o, int64_t until)
+{
+    while (o->lane != NULL && cg_time_mono_ms() < until && !hard_stopped(o)) {
+        int64_t next = cg_time_mono_ms() + POLL_MS;
+        sleep_until(o, next < until ? next : until);
+        if (serve_lane(o, true) == 1) {
+            return;
+        }
+    }
+    sleep_until(o, until);
+}
+
 /* Tops the batch up from the journal (never past batch_lines / batch_bytes,
  * except that a single over-long line forms a batch of its own). */
 static void fill(struct cg_output *o)
@@ -615,6 +722,16 @@ static void *run(void *arg)
         if (stopping && cg_time_mono_ms() >= atomic_load(&o->stop_deadline_ms)) {
             break;
         }
+        bool events_only = o->type->ops->events_only && o->type->ops->events_only(c);
+        if (serve_lane(o, events_only) == -ECANCELED) { /* events-only: its own pace is the lane's */
+            break;
+        }
+        if (events_only) {
+            if (pass_over(o, stopping)) {
+                break;
+            }
+            continue;
+        }
         if (o->batch_lines == 0) {
             long n = cg_journal_wait(o->j, o->reader, 1, stopping ? 0 : POLL_MS);
             if (n == -ESHUTDOWN && !stopping) {
@@ -680,7 +797,7 @@ static void *run(void *arg)
         o->st.retries++;
         o->st.retry_at_ns = cg_time_now_ns() + o->retry_delay_ms * 1000000;
         pthread_mutex_unlock(&o->lock);
-        sleep_until(o, cg_time_mono_ms() + o->retry_delay_ms);
+        backoff_sleep(o, cg_time_mono_ms() + o->retry_delay_ms);
         o->batch_full = false;
         fill(o);
         o->batch_full = true;
@@ -715,6 +832,7 @@ struct cg_output *cg_output_new(const struct cg_output_conf *conf, struct cg_jou
     atomic_init(&o->stop, false);
     atomic_init(&o->stop_deadline_ms, INT64_MAX);
     cg_buf_init(&o->batch, BATCH_HARD_MAX);
+    cg_buf_init(&o->lane_batch, BATCH_HARD_MAX);
     snprintf(o->who, sizeof(o->who), "output.%s", c->name);
     o->rng = (uint64_t)cg_time_now_ns() ^ ((uint64_t)(uintptr_t)o << 17) ^ 0x9e3779b97f4a7c15ULL;
     if (o->rng == 0) {
@@ -732,6 +850,12 @@ struct cg_output *cg_output_new(const struct cg_output_conf *conf, struct cg_jou
 fail:
     cg_output_free(o);
     return NULL;
+}
+
+void cg_output_set_lane(struct cg_output *o, struct cg_journal *lane, unsigned reader)
+{
+    o->lane = lane;
+    o->lane_reader = reader;
 }
 
 bool cg_output_cancelled(struct cg_output *o)
@@ -786,6 +910,7 @@ void cg_output_free(struct cg_output *o)
         close(o->dl_fd);
     }
     cg_buf_done(&o->batch);
+    cg_buf_done(&o->lane_batch);
     free(o->dl_path);
     pthread_cond_destroy(&o->cv);
     pthread_mutex_destroy(&o->lock);

@@ -116,6 +116,9 @@ struct cg_output_ops {
     void (*close)(void *state); /* NULL-safe */
     /* Optional: a hint appended to the HOLD log line, e.g. " (check token)". */
     const char *(*hold_hint)(const struct cg_output_common *conf, int status);
+    /* Optional: true = this output sends only the alarm lane (alarm.h); the
+     * engine passes over its readings without calling send(). */
+    bool (*events_only)(const struct cg_output_common *conf);
 };
 
 struct cg_output_type {
@@ -148,6 +151,9 @@ const struct cg_output_type *cg_output_conf_type(const struct cg_output_conf *c)
  * allocation failure or when the type cannot set up. */
 struct cg_output *cg_output_new(const struct cg_output_conf *conf, struct cg_journal *j, unsigned reader,
                                 const char *state_dir);
+/* The alarm lane (alarm.h) and this output's reader in it: its lines go out
+ * before anything from the main journal. Borrowed; call before start. */
+void cg_output_set_lane(struct cg_output *o, struct cg_journal *lane, unsigned reader);
 /* Starts the output's thread. 0 or -errno. */
 int cg_output_start(struct cg_output *o);
 /* Delivers what it can within drain_ms (no new waiting for the flush interval),

@@ -12,6 +12,7 @@
  * HOLD. The connection is made by send() itself, so the engine's backoff is
  * also the reconnect backoff. Paho keeps nothing on disk: the journal is the
  * store. docs/outputs.md has the user view. */
+#include "alarm.h"
 #include "output.h"
 
 #include <citygate/log.h>
@@ -63,6 +64,8 @@ struct mqtt_conf {
     int message;
     int format;
     int64_t max_inflight;
+    char *alert_topic;
+    bool events_only;
     struct tls_conf tls;
     /* derived */
     bool ssl;
@@ -95,6 +98,12 @@ static const struct cg_opt mqtt_options[] = {
     {.name = "format", .type = CG_OPT_ENUM, .offset = OFF(format), .def = "line_protocol",
      .choices = format_choices,
      .doc = "payload: line_protocol (as stored, ns timestamps) or json (one JSON object per line)"},
+    {.name = "alert_topic", .type = CG_OPT_STRING, .offset = OFF(alert_topic),
+     .doc = "alarm events (docs/alarms.md) go here instead, one JSON message each, QoS 1, retained: the topic "
+            "holds each alarm's state; {client_id}, {name}, {hostname}, and {TAG} for any tag of the event, e.g. "
+            "city/alerts/{alarm}/{site}"},
+    {.name = "events_only", .type = CG_OPT_BOOL, .offset = OFF(events_only), .def = "false",
+     .doc = "send only alarm events (sirens, SCADA, civil protection); readings are passed over, not sent or counted"},
     {.name = "keepalive_s", .type = CG_OPT_INT, .offset = OFF(keepalive_s), .def = "30", .min = 5, .max = 3600,
      .doc = "keep-alive interval"},
     {.name = "connect_timeout_s", .type = CG_OPT_INT, .offset = OFF(connect_timeout_s), .def = "10", .min = 1,
@@ -168,6 +177,24 @@ static void check_url(struct mqtt_conf *c, const char *p, struct cg_errs *errs)
 }
 
 /* Placeholders known in topic templates; {measurement} only per line. */
+/* An alert topic: no wildcards; {client_id} {name} {hostname} or a tag key. */
+static void check_alert_topic(const char *t, const char *p, struct cg_errs *errs)
+{
+    if (t[0] == '\0' || strlen(t) > TOPIC_MAX / 2) {
+        cg_errs_add(errs, p, "must be 1..%d bytes", TOPIC_MAX / 2);
+    } else if (strpbrk(t, "+#") != NULL) {
+        cg_errs_add(errs, p, "must not contain the wildcards + or #, got '%s'", t);
+    } else {
+        for (const char *s = strchr(t, '{'); s != NULL; s = strchr(s + 1, '{')) {
+            const char *e = strchr(s, '}');
+            if (e == NULL || e == s + 1 || memchr(s + 1, '{', (size_t)(e - s - 1)) != NULL) {
+                cg_errs_add(errs, p, "bad placeholder at '%.20s' (use {client_id}, {name}, {hostname} or {TAG})", s);
+                return;
+            }
+        }
+    }
+}
+
 static void check_topic(struct mqtt_conf *c, const char *p, struct cg_errs *errs)
 {
     const char *t = c->topic;
@@ -229,6 +256,14 @@ static int conf_parse(const cJSON *obj, const char *path, struct cg_output_commo
     if (c->topic != NULL) {
         cg_path_key(p, sizeof(p), path, "topic");
         check_topic(c, p, errs);
+    }
+    if (c->alert_topic != NULL) {
+        cg_path_key(p, sizeof(p), path, "alert_topic");
+        check_alert_topic(c->alert_topic, p, errs);
+    }
+    if (c->events_only && c->alert_topic == NULL) {
+        cg_path_key(p, sizeof(p), path, "events_only");
+        cg_errs_add(errs, p, "needs \"alert_topic\"");
     }
     if (c->username != NULL && c->username[0] == '\0') {
         cg_path_key(p, sizeof(p), path, "username");
@@ -323,6 +358,7 @@ struct mqtt {
     MQTTAsync client;
     bool created;
     char topic[TOPIC_MAX]; /* expanded, without {measurement} */
+    char alert_topic[TOPIC_MAX]; /* expanded, without the tags */
 
     pthread_mutex_t lock; /* everything below; Paho's callbacks take it */
     pthread_cond_t cv;
@@ -337,6 +373,7 @@ struct mqtt {
     char pub_error[CG_OUTPUT_REASON_MAX + 1];
     int *tokens;        /* tokens of this send()'s messages in flight */
     size_t n_tokens;
+    size_t n_tokens_max;
     /* PUBACKs that arrived before publish() could note their token (Paho may
      * run the callback before MQTTAsync_sendMessage returns to us, and we must
      * not hold m->lock across the call). */
@@ -569,14 +606,21 @@ static void line_topic(const struct mqtt *m, const char *line, size_t len, char 
 }
 
 /* Publishes payload[0..len) to topic; 0, or -EAGAIN with pub_error set. */
+static int publish_msg(struct mqtt *m, const char *topic, const char *payload, size_t len, bool retained);
+
 static int publish(struct mqtt *m, const char *topic, const char *payload, size_t len)
+{
+    return publish_msg(m, topic, payload, len, false);
+}
+
+static int publish_msg(struct mqtt *m, const char *topic, const char *payload, size_t len, bool retained)
 {
     MQTTAsync_message msg = MQTTAsync_message_initializer;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     msg.payload = (void *)(uintptr_t)payload;
     msg.payloadlen = (int)len;
     msg.qos = 1;
-    msg.retained = 0;
+    msg.retained = retained;
     ro.context = m;
     ro.onSuccess = on_pub_ok;
     ro.onFailure = on_pub_fail;
@@ -803,12 +847,24 @@ static void fail_send(struct mqtt *m, const char *reason, int err)
 
 /* Appends line[0..len) as JSON to m->payload at offset at; *end gets the new
  * end. 0 or -errno. */
+static int append_payload(struct mqtt *m, const char *js, size_t n, size_t at, size_t *end);
+
 static int append_json(struct mqtt *m, const char *line, size_t len, size_t at, size_t *end)
 {
     char *js = NULL;
     size_t n = 0;
     int rc = lp_to_json(line, len, &js, &n);
-    if (rc == 0 && at + n + 1 > m->payload_cap) {
+    if (rc == 0) {
+        rc = append_payload(m, js, n, at, end);
+    }
+    free(js);
+    return rc;
+}
+
+static int append_payload(struct mqtt *m, const char *js, size_t n, size_t at, size_t *end)
+{
+    int rc = 0;
+    if (at + n + 1 > m->payload_cap) {
         size_t ncap = (at + n + 1) * 2;
         char *np = realloc(m->payload, ncap);
         if (np == NULL) {
@@ -822,6 +878,85 @@ static int append_json(struct mqtt *m, const char *line, size_t len, size_t at, 
         memcpy(m->payload + at, js, n);
         *end = at + n;
     }
+    return rc;
+}
+
+/* ---- alarm events (alert_topic) ------------------------------------------ */
+
+static bool is_event(const char *line, size_t len)
+{
+    static const char ev[] = CG_ALARM_MEASUREMENT ",";
+    return len > sizeof(ev) - 1 && memcmp(line, ev, sizeof(ev) - 1) == 0;
+}
+
+/* The value of tag key in line's series part (unescaped), or false. */
+static bool event_tag(const char *line, size_t len, const char *key, char *out, size_t outsz)
+{
+    char k[MEASUREMENT_MAX];
+    size_t i = lp_token(line, len, ", ", k, sizeof(k), false); /* the measurement */
+    while (i < len && line[i] == ',') {
+        i++;
+        i += lp_token(line + i, len - i, "=", k, sizeof(k), false);
+        if (i >= len || line[i] != '=') {
+            return false;
+        }
+        i++;
+        i += lp_token(line + i, len - i, ", ", out, outsz, false);
+        if (strcmp(k, key) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* m->alert_topic with each {TAG} replaced by the event's tag value ("_" when
+ * it has none); a level cannot carry / + #. */
+static void event_topic(const struct mqtt *m, const char *line, size_t len, char *out, size_t n)
+{
+    size_t o = 0;
+    for (const char *s = m->alert_topic; *s && o < n - 1;) {
+        const char *e = *s == '{' ? strchr(s, '}') : NULL;
+        if (e == NULL) {
+            out[o++] = *s++;
+            continue;
+        }
+        char key[MEASUREMENT_MAX], val[TOPIC_MAX / 2];
+        snprintf(key, sizeof(key), "%.*s", (int)(e - s - 1), s + 1);
+        if (!event_tag(line, len, key, val, sizeof(val)) || val[0] == '\0') {
+            snprintf(val, sizeof(val), "_");
+        }
+        for (const char *v = val; *v && o < n - 1; v++) {
+            out[o++] = (*v == '/' || *v == '+' || *v == '#') ? '_' : *v;
+        }
+        s = e + 1;
+    }
+    out[o] = '\0';
+}
+
+/* One alarm event as JSON, retained on its topic: the topic holds the alarm's
+ * state for whoever subscribes later (a siren controller after a reboot). */
+static int publish_event(struct mqtt *m, const char *line, size_t len, int64_t deadline, uint64_t *bytes)
+{
+    char *js = NULL;
+    size_t n = 0;
+    char topic[TOPIC_MAX];
+    int rc = lp_to_json(line, len, &js, &n);
+    while (rc == 0 && n > 0 && js[n - 1] == '\n') {
+        n--; /* one JSON object, as a retained state reads best */
+    }
+    if (rc < 0) {
+        free(js);
+        fail_send(m, "cannot convert an alarm event to JSON", -rc);
+        return -EAGAIN;
+    }
+    pthread_mutex_lock(&m->lock);
+    rc = wait_acks(m, m->n_tokens_max - 1, deadline);
+    pthread_mutex_unlock(&m->lock);
+    if (rc == 0) {
+        event_topic(m, line, len, topic, sizeof(topic));
+        rc = publish_msg(m, topic, js, n, true);
+        *bytes += n;
+    }
     free(js);
     return rc;
 }
@@ -832,18 +967,34 @@ static int append_json(struct mqtt *m, const char *line, size_t len, size_t at, 
 static int publish_lines(struct mqtt *m, const char *p, size_t len, int64_t deadline, uint64_t *bytes)
 {
     const struct mqtt_conf *c = m->c;
-    if (c->message == MSG_BATCH && c->format == FMT_LP) {
+    if (c->message == MSG_BATCH && c->format == FMT_LP && c->alert_topic == NULL) {
         *bytes = len;
         return publish(m, m->topic, p, len);
     }
     char topic[TOPIC_MAX];
     size_t jlen = 0;
+    bool any = false; /* a line for the batch message */
     for (const char *s = p, *end = p + len; s < end;) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         size_t l = nl ? (size_t)(nl - s) + 1 : (size_t)(end - s);
         const char *msg = s;
         size_t mlen = l;
-        if (c->format == FMT_JSON) {
+        if (c->alert_topic != NULL && (is_event(s, l) || c->events_only)) {
+            int rc = is_event(s, l) ? publish_event(m, s, l, deadline, bytes) : 0;
+            if (rc < 0) {
+                return rc;
+            }
+            s += l;
+            continue;
+        }
+        any = true;
+        if (c->format == FMT_LP && c->message == MSG_BATCH) {
+            int rc = append_payload(m, s, l, jlen, &jlen);
+            if (rc < 0) {
+                fail_send(m, "cannot build the batch message", -rc);
+                return -EAGAIN;
+            }
+        } else if (c->format == FMT_JSON) {
             int rc = append_json(m, s, l, c->message == MSG_BATCH ? jlen : 0, &jlen);
             if (rc < 0) {
                 fail_send(m, "cannot convert a line to JSON", -rc);
@@ -867,8 +1018,14 @@ static int publish_lines(struct mqtt *m, const char *p, size_t len, int64_t dead
         }
         s += l;
     }
-    if (c->message == MSG_BATCH) {
-        *bytes = jlen;
+    if (c->message == MSG_BATCH && any) {
+        pthread_mutex_lock(&m->lock);
+        int rc = wait_acks(m, m->n_tokens_max - 1, deadline);
+        pthread_mutex_unlock(&m->lock);
+        if (rc < 0) {
+            return rc;
+        }
+        *bytes += jlen;
         return publish(m, m->topic, m->payload, jlen);
     }
     return 0;
@@ -957,15 +1114,16 @@ static void close_conn(void *state)
     free(m);
 }
 
-/* The topic template with everything but {measurement} filled in. */
-static void expand_topic(struct mqtt *m)
+/* A topic template with {client_id}, {name} and {hostname} filled in; other
+ * placeholders ({measurement}, an alert topic's tags) stay for later. */
+static void expand_topic(struct mqtt *m, const char *tmpl, char *out, size_t n)
 {
     const struct mqtt_conf *c = m->c;
     char host[128] = "host";
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
-    size_t o = 0, n = sizeof(m->topic);
-    for (const char *s = c->topic; *s && o < n - 1;) {
+    size_t o = 0;
+    for (const char *s = tmpl; *s && o < n - 1;) {
         const char *val = NULL;
         size_t skip = 0;
         if (strncmp(s, "{client_id}", 11) == 0) {
@@ -979,14 +1137,14 @@ static void expand_topic(struct mqtt *m)
             skip = 10;
         }
         if (val != NULL) {
-            int w = snprintf(m->topic + o, n - o, "%s", val);
+            int w = snprintf(out + o, n - o, "%s", val);
             o = w < 0 ? o : (o + (size_t)w < n ? o + (size_t)w : n - 1);
             s += skip;
         } else {
-            m->topic[o++] = *s++;
+            out[o++] = *s++;
         }
     }
-    m->topic[o] = '\0';
+    out[o] = '\0';
 }
 
 static int open_conn(const struct cg_output_common *common, struct cg_output *engine, void **state)
@@ -1004,8 +1162,12 @@ static int open_conn(const struct cg_output_common *common, struct cg_output *en
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->cv, &ca);
     pthread_condattr_destroy(&ca);
-    expand_topic(m);
-    size_t nt = c->message == MSG_LINE ? (size_t)c->max_inflight : 1;
+    expand_topic(m, c->topic, m->topic, sizeof(m->topic));
+    if (c->alert_topic != NULL) {
+        expand_topic(m, c->alert_topic, m->alert_topic, sizeof(m->alert_topic));
+    }
+    size_t nt = c->message == MSG_LINE || c->alert_topic ? (size_t)c->max_inflight : 1;
+    m->n_tokens_max = nt;
     m->tokens = calloc(nt, sizeof(*m->tokens));
     if (m->tokens == NULL) {
         goto fail;
@@ -1028,7 +1190,13 @@ fail:
     return -ENOMEM;
 }
 
+static bool events_only(const struct cg_output_common *common)
+{
+    return ((const struct mqtt_conf *)common)->events_only;
+}
+
 static const struct cg_output_ops mqtt_ops = {
+    .events_only = events_only,
     .conf_parse = conf_parse,
     .conf_free = conf_free,
     .target = conf_target,

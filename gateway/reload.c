@@ -93,6 +93,13 @@ void cg_reload(struct daemon *d, const char *file)
                                         "until the next restart");
     }
     cg_cli_log_warnings(&errs);
+    const cJSON *old_al = cJSON_GetObjectItemCaseSensitive(d->g->conf->doc, "alarms");
+    const cJSON *new_al = cJSON_GetObjectItemCaseSensitive(ng->conf->doc, "alarms");
+    if ((old_al != NULL || new_al != NULL) && !cJSON_Compare(old_al, new_al, 1)) {
+        cg_log(CG_LOG_WARN, "citygate", "reload: the alarms section changed; the running alarm rules stay until "
+                                        "the next restart (their state must not be lost mid-flight)");
+    }
+    ng->pl.alarms = d->alarms;
     /* The new config is valid: stop the old sources (nothing new comes in),
      * then the old outputs without draining: what they had not sent stays in
      * the journal and the new outputs take it from there. */

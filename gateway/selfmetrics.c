@@ -268,6 +268,12 @@ int cg_selfmetrics_collect(void *ctx, struct cg_status *st)
     st->now_ns = cg_time_now_ns();
     st->started_ns = d->started_ns;
     cg_journal_stats(d->journal, &st->journal);
+    if (d->alarms != NULL) {
+        st->has_alarms = true;
+        cg_alarms_stats(d->alarms, &st->alarms);
+        st->n_active_alarms = cg_alarms_active(d->alarms, st->active_alarms,
+                                               sizeof(st->active_alarms) / sizeof(st->active_alarms[0]));
+    }
     st->fields_nonfinite = atomic_load(&g->pl.fields_nonfinite) + d->carried_nonfinite;
     st->uint_clipped = atomic_load(&g->pl.uint_clipped) + d->carried_clipped;
     st->clock = clock_state(g);

@@ -1,6 +1,7 @@
 /* citygate — where readings enter the core (see sink.h). */
 #include "sink.h"
 
+#include "alarm.h"
 #include "drops.h"
 #include "normalise.h"
 
@@ -37,7 +38,18 @@ struct cg_sink {
     size_t n_own;
     uint64_t expected[EXPECT_MAX]; /* --check-config: names already warned about (hashes) */
     size_t n_expected;
+    /* cg_sink_group() (0: off): the source serialises its calls, so the sink
+     * keeps its encode buffer (no allocation per call) and may hold the lines
+     * of up to group_max calls before appending them as one record. */
+    unsigned group_max;
+    struct cg_buf enc;   /* this call's lines */
+    struct cg_buf group; /* lines taken, not yet appended */
+    uint32_t group_lines;
+    unsigned group_calls;
 };
+
+/* A group is appended before it would grow past this (one journal record). */
+#define GROUP_MAX_BYTES (4 * 1024 * 1024)
 
 static _Thread_local const char *last_error;
 /* The rule of the cg_sink_emit_rule() call running on this thread, and the
@@ -94,6 +106,8 @@ void cg_sink_free(struct cg_sink *s)
         return;
     }
     pthread_mutex_destroy(&s->last_lock);
+    cg_buf_done(&s->enc);
+    cg_buf_done(&s->group);
     free(s->name);
     free(s);
 }
@@ -364,19 +378,22 @@ static int encode_one(struct cg_sink *sink, struct cg_pipeline *pl, struct cg_bu
     return 1;
 }
 
-static int append(struct cg_sink *sink, struct cg_pipeline *pl, struct cg_buf *buf, uint32_t lines,
-                  struct cg_lp_counters *cnt, int timeout_ms)
+static void add_counters(struct cg_sink *sink, struct cg_pipeline *pl, const struct cg_lp_counters *cnt)
 {
-    int rc = 0;
     if (sink != NULL) {
         atomic_fetch_add(&sink->points_rejected, cnt->rejected);
     }
     atomic_fetch_add(&pl->fields_nonfinite, cnt->fields_nonfinite);
     atomic_fetch_add(&pl->uint_clipped, cnt->uint_clipped);
+}
+
+static int write_lines(struct cg_sink *sink, struct cg_pipeline *pl, const struct cg_buf *buf, uint32_t lines,
+                       int timeout_ms)
+{
     if (lines == 0) {
         return 0;
     }
-    rc = cg_journal_append(pl->journal, buf->data, buf->len, lines, timeout_ms);
+    int rc = cg_journal_append(pl->journal, buf->data, buf->len, lines, timeout_ms);
     if (rc == 0) {
         if (sink != NULL) {
             atomic_fetch_add(&sink->points_in, lines);
@@ -394,16 +411,104 @@ static int append(struct cg_sink *sink, struct cg_pipeline *pl, struct cg_buf *b
     return rc;
 }
 
+static int append(struct cg_sink *sink, struct cg_pipeline *pl, struct cg_buf *buf, uint32_t lines,
+                  struct cg_lp_counters *cnt, int timeout_ms)
+{
+    add_counters(sink, pl, cnt);
+    return write_lines(sink, pl, buf, lines, timeout_ms);
+}
+
+int cg_sink_group(struct cg_sink *sink, unsigned max_calls)
+{
+    if (max_calls > CG_SINK_GROUP_MAX) {
+        return -EINVAL;
+    }
+    if (sink->group_lines > 0 && max_calls <= 1) {
+        return -EBUSY; /* flush first */
+    }
+    sink->group_max = max_calls;
+    return 0;
+}
+
+int cg_sink_flush(struct cg_sink *sink, int timeout_ms)
+{
+    if (sink->group_lines == 0) {
+        return 0;
+    }
+    int rc = write_lines(sink, sink->pl, &sink->group, sink->group_lines, timeout_ms);
+    if (rc < 0) {
+        return rc; /* still held: the caller retries */
+    }
+    cg_buf_reset(&sink->group);
+    sink->group_lines = 0;
+    sink->group_calls = 0;
+    return rc;
+}
+
+unsigned cg_sink_held(const struct cg_sink *sink)
+{
+    return sink->group_calls;
+}
+
+/* Group mode: this call's lines (in sink->enc) join the group, which is
+ * appended when full. On failure nothing of this call was taken; the calls
+ * already in the group stay held. */
+static int group_add(struct cg_sink *sink, uint32_t lines, int timeout_ms)
+{
+    if (lines == 0) {
+        return 0;
+    }
+    if (sink->group_max <= 1) { /* per call: append it directly, no copy */
+        return write_lines(sink, sink->pl, &sink->enc, lines, timeout_ms);
+    }
+    if (sink->group_lines > 0 && sink->group.len + sink->enc.len > GROUP_MAX_BYTES) {
+        int rc = cg_sink_flush(sink, timeout_ms);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (sink->group.max == 0) {
+        cg_buf_init(&sink->group, EMIT_MAX_BYTES);
+    }
+    size_t len0 = sink->group.len;
+    if (cg_buf_append(&sink->group, sink->enc.data, sink->enc.len) < 0) {
+        cg_buf_truncate(&sink->group, len0);
+        last_error = "batch does not fit the buffer";
+        return -ENOMEM;
+    }
+    sink->group_lines += lines;
+    sink->group_calls++;
+    if (sink->group_calls >= sink->group_max) {
+        int rc = cg_sink_flush(sink, timeout_ms);
+        if (rc < 0) { /* give this call back: the caller still holds it and retries */
+            cg_buf_truncate(&sink->group, len0);
+            sink->group_lines -= lines;
+            sink->group_calls--;
+            return rc;
+        }
+    }
+    return (int)lines;
+}
+
 int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms)
 {
     struct cg_pipeline *pl = sink->pl;
-    struct cg_buf buf;
+    struct cg_buf local;
+    struct cg_buf *bp = &local;
     struct cg_lp_counters cnt = {0};
     uint32_t lines = 0;
     uint64_t filtered = 0;
 
     last_error = NULL;
-    cg_buf_init(&buf, EMIT_MAX_BYTES);
+    if (sink->group_max > 0) { /* calls are serialised: the sink's buffer, kept between calls */
+        bp = &sink->enc;
+        if (bp->max == 0) {
+            cg_buf_init(bp, EMIT_MAX_BYTES);
+        }
+        cg_buf_reset(bp);
+    } else {
+        cg_buf_init(&local, EMIT_MAX_BYTES);
+    }
     int64_t now = cg_time_now_ns();
     for (size_t i = 0; i < n; i++) {
         if (reserved_measurement(sink, points[i].measurement)) {
@@ -416,7 +521,11 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
         struct cg_tag tbuf[CG_POINT_MAX_TAGS];
         const struct cg_point *in = protect_tags(sink, pl, &points[i], &tmp, tbuf);
         if (pl->norm == NULL) {
-            lines += (uint32_t)encode_one(sink, pl, &buf, in, &cnt);
+            int w = encode_one(sink, pl, bp, in, &cnt);
+            lines += (uint32_t)w;
+            if (w > 0 && pl->alarms) {
+                cg_alarms_observe(pl->alarms, in, now);
+            }
             continue;
         }
         struct cg_point out[CG_NORM_OUT_MAX];
@@ -444,12 +553,20 @@ int cg_sink_emit(struct cg_sink *sink, const struct cg_point *points, size_t n, 
             continue;
         }
         for (int o = 0; o < k; o++) {
-            lines += (uint32_t)encode_one(sink, pl, &buf, &out[o], &cnt);
+            int w = encode_one(sink, pl, bp, &out[o], &cnt);
+            lines += (uint32_t)w;
+            if (w > 0 && pl->alarms) { /* alarms see what is written, as it is written */
+                cg_alarms_observe(pl->alarms, &out[o], now);
+            }
         }
     }
     atomic_fetch_add(&sink->points_filtered, filtered);
-    int rc = append(sink, pl, &buf, lines, &cnt, timeout_ms);
-    cg_buf_done(&buf);
+    if (sink->group_max > 0) {
+        add_counters(sink, pl, &cnt);
+        return group_add(sink, lines, timeout_ms);
+    }
+    int rc = append(sink, pl, &local, lines, &cnt, timeout_ms);
+    cg_buf_done(&local);
     return rc;
 }
 
@@ -497,7 +614,11 @@ int cg_sink_emit_normalised(struct cg_pipeline *pl, struct cg_sink *sink, const 
     uint32_t lines = 0;
     cg_buf_init(&buf, EMIT_MAX_BYTES);
     for (size_t i = 0; i < n; i++) {
-        lines += (uint32_t)encode_one(sink, pl, &buf, &points[i], &cnt);
+        int w = encode_one(sink, pl, &buf, &points[i], &cnt);
+        lines += (uint32_t)w;
+        if (w > 0 && pl->alarms) { /* windowed means, gaps: alarms may watch them too */
+            cg_alarms_observe(pl->alarms, &points[i], cg_time_now_ns());
+        }
     }
     int rc = append(sink, pl, &buf, lines, &cnt, timeout_ms);
     cg_buf_done(&buf);

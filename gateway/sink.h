@@ -18,11 +18,13 @@
 struct cg_norm;
 struct cg_norm_source;
 struct cg_drops;
+struct cg_alarms;
 
 struct cg_pipeline {
     struct cg_journal *journal; /* borrowed */
     struct cg_norm *norm;       /* borrowed; NULL = no normalisation */
     struct cg_drops *drops;     /* borrowed; the discard ledger (drops.h); NULL = not kept */
+    struct cg_alarms *alarms;   /* borrowed; alarm rules (alarm.h); NULL = none */
     struct cg_lp_opts lp;       /* static tags borrowed from the config */
     const char *config_dir;
     const char *state_dir;

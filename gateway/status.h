@@ -4,6 +4,7 @@
 #ifndef CG_STATUS_H
 #define CG_STATUS_H
 
+#include "alarm.h"
 #include "drops.h"
 #include "journal.h"
 #include "output.h"
@@ -54,6 +55,10 @@ struct cg_status {
     char version[32];
     int64_t now_ns, started_ns;
     struct cg_journal_stats journal;
+    bool has_alarms; /* alarms configured */
+    struct cg_alarms_stats alarms;
+    struct cg_alarm_active active_alarms[20];
+    size_t n_active_alarms;
     uint64_t fields_nonfinite, uint_clipped;
     enum cg_status_clock clock;
     bool clock_ignored; /* gateway.unsynced_clock: "ignore": an unsynced clock does not fail health */

@@ -21,3 +21,4 @@ cg_integration_test(modbus_probe_base modbus_probe_base.sh TIMEOUT 30 LABELS mod
 cg_integration_test(modbus_serial_lock modbus_serial_lock.sh TIMEOUT 60 LABELS modbus)
 cg_integration_test(modbus_check_config modbus_check_config.sh TIMEOUT 30 LABELS modbus)
 cg_integration_test(modbus_rtu_lagging modbus_rtu_lagging.sh TIMEOUT 60 LABELS modbus)
+cg_integration_test(modbus_check_memory modbus_check_memory.sh TIMEOUT 120 LABELS modbus)

@@ -3,6 +3,8 @@ cg_unit_test(test_mqtt_codec ${PROJECT_SOURCE_DIR}/tests/unit/test_mqtt_codec.c 
 target_include_directories(test_mqtt_codec PRIVATE ${PROJECT_SOURCE_DIR}/adapters/mqtt)
 cg_unit_test(test_mqtt_topic ${PROJECT_SOURCE_DIR}/tests/unit/test_mqtt_topic.c LIBS cg_adapter_mqtt_codecs)
 target_include_directories(test_mqtt_topic PRIVATE ${PROJECT_SOURCE_DIR}/adapters/mqtt)
+cg_unit_test(test_mqtt_conf ${PROJECT_SOURCE_DIR}/tests/unit/test_mqtt_conf.c LIBS cg_adapter_mqtt_lib)
+target_include_directories(test_mqtt_conf PRIVATE ${PROJECT_SOURCE_DIR}/adapters/mqtt)
 
 cg_integration_test(mqtt_codecs mqtt_codecs.sh TIMEOUT 120 LABELS mqtt)
 cg_integration_test(mqtt_gateway_restart mqtt_gateway_restart.sh TIMEOUT 120 LABELS mqtt)
@@ -17,3 +19,6 @@ cg_integration_test(mqtt_uplink_auth mqtt_uplink_auth.sh TIMEOUT 120 LABELS mqtt
 # The MQTT uplink output's LP -> JSON converter (includes gateway/output_mqtt.c).
 cg_unit_test(test_output_mqtt ${PROJECT_SOURCE_DIR}/tests/unit/test_output_mqtt.c)
 target_include_directories(test_output_mqtt PRIVATE ${PAHO_INCLUDE})
+cg_integration_test(mqtt_lorawan mqtt_lorawan.sh TIMEOUT 120 LABELS mqtt)
+cg_integration_test(mqtt_group_commit mqtt_group_commit.sh TIMEOUT 180 LABELS mqtt)
+cg_integration_test(mqtt_topic_cache mqtt_topic_cache.sh TIMEOUT 60 LABELS mqtt)

@@ -112,7 +112,7 @@ struct conn {
     int64_t owed_until_us;
     pthread_mutex_t mu; /* guards ctx/connected against stop()'s shutdown */
     struct dev **devs;
-    size_t n_devs;
+    size_t n_devs, cap_devs;
     pthread_t thread;
     bool started;
     struct cg_complain complain;
@@ -1275,10 +1275,22 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
             } else {
                 snprintf(c->label, sizeof c->label, "rtu %s", s->device);
             }
-            if (pthread_mutex_init(&c->mu, NULL) != 0 || !(c->devs = calloc(s->n_devices, sizeof *c->devs))) {
+            if (pthread_mutex_init(&c->mu, NULL) != 0) {
                 rc = -ENOMEM;
                 goto fail;
             }
+        }
+        /* Grown as devices join: sized for every device of the source, it
+         * cost n_devices x n_connections (4096 endpoints: 128 MiB each source). */
+        if (c->n_devs == c->cap_devs) {
+            size_t cap = c->cap_devs ? 2 * c->cap_devs : 4;
+            struct dev **nd = realloc(c->devs, cap * sizeof *nd);
+            if (nd == NULL) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            c->devs = nd;
+            c->cap_devs = cap;
         }
         c->devs[c->n_devs++] = d;
         d->conn = c;

@@ -653,6 +653,27 @@ static int jp_string(struct jp *p, const char **out, size_t *outlen)
     return 0;
 }
 
+/* Integers of up to 15 digits (most telemetry: counters, epoch ms, device
+ * ids) without strtod: below 2^53 the conversion is exact, so the result is
+ * the one strtod gives, at a fraction of its cost. */
+static bool int_literal(const char *t, size_t n, double *out)
+{
+    bool neg = t[0] == '-';
+    size_t i = neg ? 1 : 0;
+    if (n - i == 0 || n - i > 15) {
+        return false;
+    }
+    uint64_t u = 0;
+    for (; i < n; i++) {
+        if (t[i] < '0' || t[i] > '9') {
+            return false;
+        }
+        u = u * 10 + (uint64_t)(t[i] - '0');
+    }
+    *out = neg ? -(double)u : (double)u;
+    return true;
+}
+
 static int jp_value(struct jp *p, struct cg_jval *v, unsigned depth);
 
 static int jp_container(struct jp *p, struct cg_jval *v, unsigned depth, bool object)
@@ -777,7 +798,7 @@ static int jp_value(struct jp *p, struct cg_jval *v, unsigned depth)
     v->type = CG_J_NUMBER;
     v->str = t;
     v->len = n;
-    v->num = strtod(t, NULL);
+    v->num = int_literal(t, n, &v->num) ? v->num : strtod(t, NULL);
     return 0;
 }
 

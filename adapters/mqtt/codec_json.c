@@ -214,6 +214,49 @@ static int flatten(const struct cg_codec_json_conf *conf, struct cg_batch *out,
     return 0;
 }
 
+/* The best receiving gateway's RSSI, SNR and id (see struct cg_codec_radio_conf). */
+static int add_radio(const struct cg_codec_radio_conf *rc_, const struct cg_jval *root, struct cg_batch *out,
+                     const char **why)
+{
+    const struct cg_jval *arr = cg_jdom_path(root, rc_->array);
+    if (arr == NULL || arr->type != CG_J_ARRAY) {
+        return 0; /* radio metadata is optional: the reading stands without it */
+    }
+    const struct cg_jval *best = NULL, *best_snr = NULL, *best_rssi = NULL;
+    for (const struct cg_jval *g = arr->child; g != NULL; g = g->next) {
+        if (g->type != CG_J_OBJECT) {
+            continue;
+        }
+        const struct cg_jval *snr = cg_jdom_path(g, rc_->snr), *rssi = cg_jdom_path(g, rc_->rssi);
+        snr = snr && snr->type == CG_J_NUMBER ? snr : NULL;
+        rssi = rssi && rssi->type == CG_J_NUMBER ? rssi : NULL;
+        bool better = best == NULL || (snr && (!best_snr || snr->num > best_snr->num)) ||
+                      (snr && best_snr && snr->num == best_snr->num && rssi &&
+                       (!best_rssi || rssi->num > best_rssi->num)) ||
+                      (!snr && !best_snr && rssi && (!best_rssi || rssi->num > best_rssi->num));
+        if (better) {
+            best = g;
+            best_snr = snr;
+            best_rssi = rssi;
+        }
+    }
+    if (best == NULL) {
+        return 0;
+    }
+    int rc = 0;
+    if (best_rssi != NULL) {
+        rc = add_value(out, "rssi", 4, best_rssi, CG_VT_FLOAT, why);
+    }
+    if (rc == 0 && best_snr != NULL) {
+        rc = add_value(out, "snr", 3, best_snr, CG_VT_FLOAT, why);
+    }
+    const struct cg_jval *id = cg_jdom_path(best, rc_->gateway_id);
+    if (rc == 0 && id != NULL && id->type == CG_J_STRING) {
+        rc = add_value(out, "gateway_id", 10, id, CG_VT_STRING, why);
+    }
+    return rc;
+}
+
 static const char *rc_why(int rc)
 {
     switch (rc) {
@@ -293,6 +336,14 @@ static int decode_record(const struct cg_codec_json_conf *conf, const char *meas
             return rc;
         }
     }
+    if (conf->radio.array != NULL) {
+        *why = NULL;
+        rc = add_radio(&conf->radio, root, out, why);
+        if (rc < 0) {
+            *why = *why ? *why : rc_why(rc);
+            return rc;
+        }
+    }
     return cg_batch_end(out);
 }
 
@@ -308,7 +359,7 @@ int cg_codec_json_decode(const struct cg_codec_json_conf *conf, const char *meas
     if (conf->records != NULL && conf->records[0] != '\0') {
         recs = resolve(root, root, conf->records);
         if (recs == NULL) {
-            *why = "records path not found in payload";
+            *why = conf->records_why ? conf->records_why : "records path not found in payload";
             return -EINVAL;
         }
     }

@@ -28,8 +28,7 @@
  * same thread raises the per-subscription "connected but silent" alarm. */
 #include <citygate/adapter.h>
 
-#include <citygate/codec.h>
-#include "topic.h"
+#include "mqtt_conf.h"
 
 #include <MQTTAsync.h>
 #include <errno.h>
@@ -45,229 +44,25 @@
 #include <unistd.h>
 
 #define FIRST_BYTES 48
+/* commit "group": no message for this long means Paho has nothing waiting
+ * (it reads the next packet within microseconds of our callback returning) */
+#define GROUP_IDLE_US 1000
+#define TOPIC_CACHE_SLOTS 128
+#define TOPIC_CACHE_LEN 128
+#define TOPIC_CACHE_CAPS 8
 
-/* ---- configuration ------------------------------------------------------ */
-
-enum { V311 = 0, V5 = 1 };
-enum { FMT_JSON = 0, FMT_SENML, FMT_INFLUX, FMT_VALUE };
-
-static const char *const version_choices[] = {"3.1.1", "5", NULL};
-static const char *const format_choices[] = {"json", "senml", "influx", "value", NULL};
-static const char *const time_choices[] = {"auto", "s", "ms", "us", "ns", "rfc3339", NULL};
-static const char *const vtype_choices[] = {"auto", "float", "int", "uint", "bool", "string", NULL};
-static const char *const prec_choices[] = {"ns", "us", "ms", "s", NULL};
-
-struct tls_conf {
-    char *ca_file, *cert_file, *key_file, *key_password;
-    bool verify;
-};
-
-struct src_conf {
-    char *url;
-    int mqtt_version;
-    char *client_id;
-    bool clean_session;
-    int64_t session_expiry_s, keepalive_s, connect_timeout_s;
-    int64_t reconnect_min_ms, reconnect_max_ms;
-    char *username, *password;
-    char *status_topic, *status_online, *status_offline;
-    int64_t max_payload_bytes, max_points_per_message, max_json_depth;
-    int64_t emit_timeout_ms, receive_maximum, silent_alarm_s;
-    bool leave_share_groups;
-};
-
-static const struct cg_opt src_opts[] = {
-    {"type", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "\"mqtt\""},
-    {"name", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "source name (logs, health, default client id)"},
-    {"url", CG_OPT_STRING, offsetof(struct src_conf, url), NULL, 0, 0, NULL, CG_OPT_REQUIRED,
-     "broker: tcp://host:1883 or ssl://host:8883 (mqtt:// and mqtts:// too)"},
-    {"mqtt_version", CG_OPT_ENUM, offsetof(struct src_conf, mqtt_version), "3.1.1", 0, 0, version_choices, 0,
-     "protocol version; 5 for shared subscriptions everywhere and session expiry"},
-    {"client_id", CG_OPT_STRING, offsetof(struct src_conf, client_id), NULL, 0, 0, NULL, 0,
-     "client identifier; default citygate-<hostname>-<source name>. Must be stable for persistent sessions"},
-    {"clean_session", CG_OPT_BOOL, offsetof(struct src_conf, clean_session), "false", 0, 0, NULL, 0,
-     "false: persistent session, the broker keeps QoS 1/2 messages while the gateway is away"},
-    {"session_expiry_s", CG_OPT_INT, offsetof(struct src_conf, session_expiry_s), "604800", 0, 4294967295.0, NULL,
-     0, "MQTT 5: how long the broker keeps the session after a disconnect"},
-    {"keepalive_s", CG_OPT_INT, offsetof(struct src_conf, keepalive_s), "30", 5, 3600, NULL, 0,
-     "keep-alive interval"},
-    {"connect_timeout_s", CG_OPT_INT, offsetof(struct src_conf, connect_timeout_s), "10", 1, 300, NULL, 0,
-     "time allowed for TCP + TLS + CONNACK"},
-    {"reconnect_min_ms", CG_OPT_INT, offsetof(struct src_conf, reconnect_min_ms), "500", 10, 600000, NULL, 0,
-     "first reconnect delay (doubles on each failure)"},
-    {"reconnect_max_ms", CG_OPT_INT, offsetof(struct src_conf, reconnect_max_ms), "30000", 100, 3600000, NULL, 0,
-     "longest reconnect delay"},
-    {"username", CG_OPT_STRING, offsetof(struct src_conf, username), NULL, 0, 0, NULL, 0, "user name"},
-    {"password", CG_OPT_STRING, offsetof(struct src_conf, password), NULL, 0, 0, NULL, CG_OPT_SECRET,
-     "password (or password_file)"},
-    {"tls", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "TLS settings for ssl:// (object, see below)"},
-    {"status_topic", CG_OPT_STRING, offsetof(struct src_conf, status_topic), NULL, 0, 0, NULL, 0,
-     "retained online/offline topic (birth + last will); default citygate/<client_id>/status; \"\" = none"},
-    {"status_online", CG_OPT_STRING, offsetof(struct src_conf, status_online), "online", 0, 0, NULL, 0,
-     "birth message"},
-    {"status_offline", CG_OPT_STRING, offsetof(struct src_conf, status_offline), "offline", 0, 0, NULL, 0,
-     "last-will and clean-stop message"},
-    {"max_payload_bytes", CG_OPT_INT, offsetof(struct src_conf, max_payload_bytes), "262144", 16, 268435455, NULL,
-     0, "larger payloads are acknowledged, counted and dropped"},
-    {"max_points_per_message", CG_OPT_INT, offsetof(struct src_conf, max_points_per_message), "1000", 1, 100000,
-     NULL, 0, "readings one message may carry"},
-    {"max_json_depth", CG_OPT_INT, offsetof(struct src_conf, max_json_depth), "32", 2, 256, NULL, 0,
-     "JSON nesting limit"},
-    {"emit_timeout_ms", CG_OPT_INT, offsetof(struct src_conf, emit_timeout_ms), "1000", 10, 60000, NULL, 0,
-     "wait per attempt when the gateway buffer is full (the message is held, not acked, and retried)"},
-    {"receive_maximum", CG_OPT_INT, offsetof(struct src_conf, receive_maximum), "64", 1, 65535, NULL, 0,
-     "MQTT 5 Receive Maximum and in-flight limit for the status publishes"},
-    {"silent_alarm_s", CG_OPT_INT, offsetof(struct src_conf, silent_alarm_s), "0", 0, 604800, NULL, 0,
-     "default per-subscription alarm: connected but no message for this long (0 = off)"},
-    {"leave_share_groups", CG_OPT_BOOL, offsetof(struct src_conf, leave_share_groups), "true", 0, 0, NULL, 0,
-     "on a clean stop, unsubscribe $share subscriptions so the other members take the load at once"},
-    {"subscriptions", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "array of {topic, qos, share_group, silent_alarm_s}; default: one per rule topic, QoS 1"},
-    {"rules", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, CG_OPT_REQUIRED,
-     "array of topic rules: first match wins (see below)"},
-    CG_OPT_END,
-};
-
-static const struct cg_opt tls_opts[] = {
-    {"ca_file", CG_OPT_STRING, offsetof(struct tls_conf, ca_file), NULL, 0, 0, NULL, 0,
-     "PEM CA bundle to verify the broker (default: system store)"},
-    {"cert_file", CG_OPT_STRING, offsetof(struct tls_conf, cert_file), NULL, 0, 0, NULL, 0,
-     "PEM client certificate (mutual TLS)"},
-    {"key_file", CG_OPT_STRING, offsetof(struct tls_conf, key_file), NULL, 0, 0, NULL, 0, "PEM client key"},
-    {"key_password", CG_OPT_STRING, offsetof(struct tls_conf, key_password), NULL, 0, 0, NULL, CG_OPT_SECRET,
-     "password of an encrypted key (or key_password_file)"},
-    {"verify", CG_OPT_BOOL, offsetof(struct tls_conf, verify), "true", 0, 0, NULL, 0,
-     "verify the broker certificate and host name"},
-    CG_OPT_END,
-};
-
-struct sub_conf {
-    char *topic;
-    int64_t qos;
-    char *share_group;
-    int64_t silent_alarm_s;
-};
-
-static const struct cg_opt sub_opts[] = {
-    {"topic", CG_OPT_STRING, offsetof(struct sub_conf, topic), NULL, 0, 0, NULL, CG_OPT_REQUIRED,
-     "topic filter (+ and # wildcards; $share/<group>/<filter> allowed)"},
-    {"qos", CG_OPT_INT, offsetof(struct sub_conf, qos), "1", 0, 2, NULL, 0, "subscription QoS"},
-    {"share_group", CG_OPT_STRING, offsetof(struct sub_conf, share_group), NULL, 0, 0, NULL, 0,
-     "subscribe as $share/<share_group>/<topic>: gateways in one group split the messages"},
-    {"silent_alarm_s", CG_OPT_INT, offsetof(struct sub_conf, silent_alarm_s), "-1", -1, 604800, NULL, 0,
-     "alarm after this long without a message while connected (-1: the source default, 0: off)"},
-    CG_OPT_END,
-};
-
-struct rule_conf {
-    char *topic, *measurement, *topic_tag;
-    int format;
-    int payload_tags;
-};
-
-static const char *const payload_tags_choices[] = {"source", "protect", "override", NULL};
-
-static const struct cg_opt rule_opts[] = {
-    {"topic", CG_OPT_STRING, offsetof(struct rule_conf, topic), NULL, 0, 0, NULL, CG_OPT_REQUIRED,
-     "topic pattern: literal levels, +, # and {name} levels that become tags"},
-    {"format", CG_OPT_ENUM, offsetof(struct rule_conf, format), NULL, 0, 0, format_choices, CG_OPT_REQUIRED,
-     "payload codec"},
-    {"measurement", CG_OPT_STRING, offsetof(struct rule_conf, measurement), NULL, 0, 0, NULL, 0,
-     "measurement of the points (required except for influx, where it overrides the lines')"},
-    {"topic_tag", CG_OPT_STRING, offsetof(struct rule_conf, topic_tag), NULL, 0, 0, NULL, 0,
-     "also store the whole topic in this tag"},
-    {"payload_tags", CG_OPT_ENUM, offsetof(struct rule_conf, payload_tags), "source", 0, 0, payload_tags_choices, 0,
-     "a payload tag with the key of a configured static tag: protect (the configured value is written), "
-     "override (the payload's), or source (the source's normalise.payload_tags)"},
-    {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "static tags {\"key\": \"value\"} of this rule's points"},
-    {"static_tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "the gateway's static tags on this rule's points: {\"gateway\": null} removes, {\"gateway\": \"cabinet\"} renames"},
-    {"json", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format json: mapping (see below)"},
-    {"senml", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format senml: {name_tag, unit_tag}"},
-    {"influx", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format influx: {precision}"},
-    {"value", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "format value: {field, type}"},
-    CG_OPT_END,
-};
-
-struct json_conf {
-    char *records, *time;
-    int time_format;
-};
-
-static const struct cg_opt json_opts[] = {
-    {"records", CG_OPT_STRING, offsetof(struct json_conf, records), NULL, 0, 0, NULL, 0,
-     "dot path to an array of readings (default: the root array, or the root object as one reading)"},
-    {"time", CG_OPT_STRING, offsetof(struct json_conf, time), NULL, 0, 0, NULL, 0,
-     "dot path of the timestamp (default: reception time)"},
-    {"time_format", CG_OPT_ENUM, offsetof(struct json_conf, time_format), "auto", 0, 0, time_choices, 0,
-     "epoch s/ms/us/ns, rfc3339, or auto (number: by magnitude; string: RFC 3339)"},
-    {"fields", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "{\"field\": \"path\" | {path, type, required}}; default: every scalar member"},
-    {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "{\"tag\": \"path\" | {path, required}}"},
-    CG_OPT_END,
-};
-
-struct map_conf {
-    char *path;
-    int type;
-    bool required;
-};
-
-static const struct cg_opt map_opts[] = {
-    {"path", CG_OPT_STRING, offsetof(struct map_conf, path), NULL, 0, 0, NULL, CG_OPT_REQUIRED,
-     "dot path from the reading; \"$.a.b\" from the document root"},
-    {"type", CG_OPT_ENUM, offsetof(struct map_conf, type), "auto", 0, 0, vtype_choices, 0, "value type"},
-    {"required", CG_OPT_BOOL, offsetof(struct map_conf, required), "false", 0, 0, NULL, 0,
-     "a reading without it is a bad payload (default: skipped)"},
-    CG_OPT_END,
-};
-
-struct senml_conf {
-    char *name_tag, *unit_tag;
-};
-
-static const struct cg_opt senml_opts[] = {
-    {"name_tag", CG_OPT_STRING, offsetof(struct senml_conf, name_tag), "name", 0, 0, NULL, 0,
-     "tag for the resolved name (base name + name)"},
-    {"unit_tag", CG_OPT_STRING, offsetof(struct senml_conf, unit_tag), "unit", 0, 0, NULL, 0,
-     "tag for the resolved unit"},
-    CG_OPT_END,
-};
-
-struct influx_conf {
-    int precision;
-};
-
-static const struct cg_opt influx_opts[] = {
-    {"precision", CG_OPT_ENUM, offsetof(struct influx_conf, precision), "ns", 0, 0, prec_choices, 0,
-     "unit of the line timestamps"},
-    CG_OPT_END,
-};
-
-struct value_conf {
-    char *field;
-    int type;
-};
-
-static const struct cg_opt value_opts[] = {
-    {"field", CG_OPT_STRING, offsetof(struct value_conf, field), "value", 0, 0, NULL, 0, "field key"},
-    {"type", CG_OPT_ENUM, offsetof(struct value_conf, type), "auto", 0, 0, vtype_choices, 0,
-     "auto: number -> float, true/false -> bool"},
-    CG_OPT_END,
-};
-
-/* The nested parts of an mqtt source section (--print-options, JSON Schema). */
-static const struct cg_adapter_section src_sections[] = {
-    {"tls", tls_opts, "TLS settings for ssl:// brokers."},
-    {"subscriptions[]", sub_opts, "Explicit subscriptions; default: one per rule topic, QoS 1."},
-    {"rules[]", rule_opts, "Topic rules: the first whose topic matches decodes the message."},
-    {"rules[].json", json_opts, "format json: where the readings, timestamp, fields and tags are."},
-    {"rules[].json.fields{}", map_opts, "A field mapping given as an object (a plain string is its path)."},
-    {"rules[].json.tags{}", map_opts, "A tag mapping given as an object (a plain string is its path; type is ignored)."},
-    {"rules[].senml", senml_opts, "format senml."},
-    {"rules[].influx", influx_opts, "format influx (line protocol)."},
-    {"rules[].value", value_opts, "format value: the whole payload is one value."},
-    {NULL, NULL, NULL},
+struct topic_slot {
+    bool used;
+    uint16_t tlen;
+    int16_t rule; /* index, or -1: no rule (unmatched) */
+    uint8_t n_caps;
+    uint32_t hash;
+    uint64_t subs; /* bit i: subscription i matches */
+    struct {
+        const char *name; /* borrowed from the rule's pattern */
+        uint16_t off, len; /* into the topic */
+    } caps[TOPIC_CACHE_CAPS];
+    char topic[TOPIC_CACHE_LEN];
 };
 
 /* ---- runtime state ------------------------------------------------------ */
@@ -276,8 +71,7 @@ struct mqtt;
 
 struct sub {
     struct mqtt *m;
-    char *wire;         /* as sent in SUBSCRIBE ($share/g/f or f) */
-    const char *filter; /* the part matched against topics (inside wire) */
+    const char *wire, *filter; /* borrowed from the configuration (struct cg_mqtt_sub) */
     int qos;
     int64_t silent_alarm_s;
     atomic_uint_fast64_t messages;
@@ -288,25 +82,7 @@ struct sub {
 };
 
 struct rule {
-    struct cg_topic_pattern pat;
-    char *pattern_text;
-    int format;
-    char *measurement; /* may be NULL for influx */
-    char *topic_tag;
-    int payload_tags; /* -1 the source's setting, 0 protect, 1 override */
-    struct cg_tag *tags; /* static tags */
-    size_t n_tags;
-    struct cg_tag *static_tags; /* the gateway's static tags renamed (value) or removed (NULL) on this rule */
-    size_t n_static_tags;
-    struct json_conf jc;
-    struct cg_json_map *fields, *jtags;
-    size_t n_fields, n_jtags;
-    struct cg_codec_json_conf json;
-    struct senml_conf sc;
-    struct cg_codec_senml_conf senml;
-    struct cg_codec_lp_conf lp;
-    struct value_conf vc;
-    struct cg_codec_value_conf value;
+    const struct cg_mqtt_rule *cf;
     atomic_uint_fast64_t messages, bad, points;
     _Atomic(const char *) last_error; /* static text */
 };
@@ -316,21 +92,12 @@ static const char *const bad_names[BAD_N] = {"parse", "too_large", "nonfinite", 
                                              "rejected"};
 
 struct mqtt {
-    struct src_conf c;
-    struct tls_conf tls;
-    bool has_tls_conf;
+    struct cg_mqtt_conf cf;
     struct cg_sink *sink;
     const char *name;
-    /* --dry-run / --test: a guest beside a daemon that may run the same
-     * config: own client id, clean session, no status topic, no share group */
-    bool observer;
-    char *client_id;
-    char *status_topic; /* NULL: none */
-    char *url;          /* normalised for Paho (tcp:// or ssl://) */
-    bool ssl;
-    struct sub *subs;
+    struct sub *subs; /* one per cf.subs */
     size_t n_subs;
-    struct rule *rules;
+    struct rule *rules; /* one per cf.rules */
     size_t n_rules;
 
     MQTTAsync client;
@@ -350,6 +117,18 @@ struct mqtt {
 
     /* the receive thread's own */
     struct cg_batch batch;
+    /* commit "group" (see emit()) */
+    bool group;
+    pthread_t committer;
+    bool committer_started;
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_cond; /* CLOCK_MONOTONIC */
+    bool commit_stop;           /* commit_lock */
+    uint64_t commit_seq;        /* commit_lock: messages handed over */
+    struct cg_complain commit_c; /* commit_lock */
+    atomic_uint_fast64_t group_writes, group_lost;
+    struct cg_arena match_arena; /* the payload's JSON for rules with "match" */
+    struct topic_slot *tcache;   /* TOPIC_CACHE_SLOTS; see route() */
     struct cg_complain bad_c, unmatched_c, full_c, reject_c;
     struct cg_complain conn_c; /* under lock */
 
@@ -360,6 +139,19 @@ struct mqtt {
 static int64_t mono_ms(void)
 {
     return cg_time_mono_ms();
+}
+
+/* now + ns (< 1 s) on clock, for pthread_cond_timedwait */
+static struct timespec deadline(clockid_t clock, long ns)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    ts.tv_nsec += ns;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
 }
 
 static void set_error(struct mqtt *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -373,536 +165,51 @@ static void set_error(struct mqtt *m, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- create: parse and validate (no I/O) -------------------------------- */
-
-static char *xstrdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-/* The common start of reading a JSON object of "key": value pairs: it must be
- * an object without duplicate keys; allocates one element per member.
- * 1: go on; 0: absent; < 0: error. */
-static int object_begin(const cJSON *obj, const char *path, size_t elem, void **out, struct cg_errs *errs)
-{
-    if (obj == NULL) {
-        return 0;
-    }
-    if (cg_json_check_object(obj, path, errs) < 0 || !cJSON_IsObject(obj)) {
-        return -EINVAL;
-    }
-    size_t cnt = (size_t)cJSON_GetArraySize(obj);
-    *out = calloc(cnt ? cnt : 1, elem);
-    return *out == NULL ? -ENOMEM : 1;
-}
-
-/* {"key": "value"}; removable: a value may be null (static_tags: remove the tag). */
-static int parse_tags_object(const cJSON *obj, const char *path, bool removable, struct cg_tag **out, size_t *n,
-                             struct cg_errs *errs)
-{
-    char p[512];
-    void *mem = NULL;
-    int rc = object_begin(obj, path, sizeof(**out), &mem, errs);
-    if (rc <= 0) {
-        return rc;
-    }
-    *out = mem;
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        cg_path_key(p, sizeof(p), path, it->string);
-        bool remove = removable && cJSON_IsNull(it);
-        if (!remove && !cJSON_IsString(it)) {
-            cg_errs_add(errs, p, removable ? "must be a new tag key (string), or null to remove the tag"
-                                           : "must be a string");
-            continue;
-        }
-        if (it->string[0] == '\0' || it->string[0] == '_' ||
-            (removable && !remove && (it->valuestring[0] == '\0' || it->valuestring[0] == '_'))) {
-            cg_errs_add(errs, p, "tag keys must not be empty or start with '_'");
-            continue;
-        }
-        (*out)[*n].key = strdup(it->string);
-        (*out)[*n].value = remove ? NULL : strdup(it->valuestring);
-        if ((*out)[*n].key == NULL || (!remove && (*out)[*n].value == NULL)) {
-            return -ENOMEM;
-        }
-        (*n)++;
-    }
-    return 0;
-}
-
-static int parse_map(const cJSON *obj, const char *path, bool fields, struct cg_json_map **out, size_t *n,
-                     struct cg_errs *errs)
-{
-    char p[512];
-    void *mem = NULL;
-    int rc = object_begin(obj, path, sizeof(**out), &mem, errs);
-    if (rc <= 0) {
-        return rc;
-    }
-    *out = mem;
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        cg_path_key(p, sizeof(p), path, it->string);
-        struct cg_json_map *e = &(*out)[*n];
-        if (it->string[0] == '\0' || strlen(it->string) > CG_POINT_MAX_NAME) {
-            cg_errs_add(errs, p, "name must be 1..%d bytes", CG_POINT_MAX_NAME);
-            continue;
-        }
-        if (cJSON_IsString(it)) {
-            if (it->valuestring[0] == '\0') {
-                cg_errs_add(errs, p, "path must not be empty");
-                continue;
-            }
-            e->path = strdup(it->valuestring);
-        } else if (cJSON_IsObject(it)) {
-            struct map_conf mc = {0};
-            if (cg_opt_parse(map_opts, it, p, &mc, errs) < 0) {
-                cg_opt_free(map_opts, &mc);
-                continue;
-            }
-            if (!fields && mc.type != 0) {
-                char q[600];
-                cg_path_key(q, sizeof(q), p, "type");
-                cg_errs_add(errs, q, "tags are text: type is only for fields");
-            }
-            e->path = mc.path;
-            mc.path = NULL;
-            e->type = (enum cg_value_type)mc.type;
-            e->required = mc.required;
-            cg_opt_free(map_opts, &mc);
-        } else {
-            cg_errs_add(errs, p, "must be a path (string) or {path, type, required}");
-            continue;
-        }
-        e->name = strdup(it->string);
-        if (e->name == NULL || e->path == NULL) {
-            return -ENOMEM;
-        }
-        (*n)++;
-    }
-    return 0;
-}
-
-/* --check-config: tell the core which names this rule writes, so that names
- * the city schema does not know are reported before any message arrives. */
-static void expect_fields(struct mqtt *m, const char *path, const struct rule *r)
-{
-    if (m->sink == NULL || r->measurement == NULL) {
-        return;
-    }
-    switch (r->format) {
-    case FMT_JSON:
-        for (size_t i = 0; i < r->n_fields; i++) {
-            cg_sink_expect_field(m->sink, path, r->measurement, r->fields[i].name);
-        }
-        if (r->n_fields == 0) {
-            cg_sink_expect_field(m->sink, path, r->measurement, NULL);
-        }
-        break;
-    case FMT_SENML:
-        cg_sink_expect_field(m->sink, path, r->measurement, "value");
-        break;
-    case FMT_VALUE:
-        cg_sink_expect_field(m->sink, path, r->measurement, r->value.field ? r->value.field : "value");
-        break;
-    default:
-        cg_sink_expect_field(m->sink, path, r->measurement, NULL);
-        break;
-    }
-}
-
-static int parse_rule(struct mqtt *m, const cJSON *obj, const char *path, struct rule *r, struct cg_errs *errs)
-{
-    char p[512];
-    struct rule_conf rc = {0};
-    size_t before = cg_errs_count(errs);
-    int ret = 0;
-    if (cg_opt_parse(rule_opts, obj, path, &rc, errs) < 0 && !cJSON_IsObject(obj)) {
-        cg_opt_free(rule_opts, &rc);
-        return -EINVAL;
-    }
-    r->format = rc.format;
-    if (rc.topic != NULL) {
-        const char *why = NULL;
-        cg_path_key(p, sizeof(p), path, "topic");
-        int e = cg_topic_pattern_compile(&r->pat, rc.topic, &why);
-        if (e == -ENOMEM) {
-            ret = -ENOMEM;
-            goto out;
-        }
-        if (e < 0) {
-            cg_errs_add(errs, p, "%s, got '%s'", why, rc.topic);
-        }
-        r->pattern_text = xstrdup(rc.topic);
-    }
-    if (rc.measurement == NULL && rc.format != FMT_INFLUX) {
-        cg_path_key(p, sizeof(p), path, "measurement");
-        cg_errs_add(errs, p, "missing (required for format %s)", format_choices[rc.format]);
-    }
-    if (rc.measurement != NULL && (rc.measurement[0] == '\0' || rc.measurement[0] == '_')) {
-        cg_path_key(p, sizeof(p), path, "measurement");
-        cg_errs_add(errs, p, "must not be empty or start with '_'");
-    }
-    r->measurement = rc.measurement;
-    rc.measurement = NULL;
-    r->topic_tag = rc.topic_tag;
-    rc.topic_tag = NULL;
-    r->payload_tags = rc.payload_tags - 1;
-
-    cg_path_key(p, sizeof(p), path, "tags");
-    if ((ret = parse_tags_object(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, false, &r->tags, &r->n_tags,
-                                 errs)) == -ENOMEM) {
-        goto out;
-    }
-    cg_path_key(p, sizeof(p), path, "static_tags");
-    if ((ret = parse_tags_object(cJSON_GetObjectItemCaseSensitive(obj, "static_tags"), p, true, &r->static_tags,
-                                 &r->n_static_tags, errs)) == -ENOMEM) {
-        goto out;
-    }
-    ret = 0;
-    if (r->pat.n_captures + r->n_tags + (r->topic_tag ? 1 : 0) > CG_POINT_MAX_TAGS / 2) {
-        cg_errs_add(errs, path, "too many tags from the topic and the rule (max %d)", CG_POINT_MAX_TAGS / 2);
-    }
-
-    /* codec sections: only the one matching format */
-    static const char *const sections[] = {"json", "senml", "influx", "value"};
-    for (int i = 0; i < 4; i++) {
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(obj, sections[i]);
-        if (s != NULL && i != rc.format) {
-            cg_path_key(p, sizeof(p), path, sections[i]);
-            cg_errs_add(errs, p, "only for format %s (this rule is format %s)", sections[i],
-                        format_choices[rc.format]);
-        }
-    }
-    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(obj, sections[rc.format]);
-    cg_path_key(p, sizeof(p), path, sections[rc.format]);
-    unsigned depth = (unsigned)m->c.max_json_depth;
-    switch (rc.format) {
-    case FMT_JSON: {
-        cg_opt_parse(json_opts, sec, p, &r->jc, errs);
-        char q[600];
-        cg_path_key(q, sizeof(q), p, "fields");
-        if (parse_map(sec ? cJSON_GetObjectItemCaseSensitive(sec, "fields") : NULL, q, true, &r->fields,
-                      &r->n_fields, errs) == -ENOMEM) {
-            ret = -ENOMEM;
-            goto out;
-        }
-        cg_path_key(q, sizeof(q), p, "tags");
-        if (parse_map(sec ? cJSON_GetObjectItemCaseSensitive(sec, "tags") : NULL, q, false, &r->jtags, &r->n_jtags,
-                      errs) == -ENOMEM) {
-            ret = -ENOMEM;
-            goto out;
-        }
-        r->json = (struct cg_codec_json_conf){
-            .records = r->jc.records,
-            .time_path = r->jc.time,
-            .time_format = (enum cg_time_format)r->jc.time_format,
-            .fields = r->fields,
-            .n_fields = r->n_fields,
-            .tags = r->jtags,
-            .n_tags = r->n_jtags,
-            .max_depth = depth,
-        };
-        break;
-    }
-    case FMT_SENML:
-        cg_opt_parse(senml_opts, sec, p, &r->sc, errs);
-        r->senml = (struct cg_codec_senml_conf){.name_tag = r->sc.name_tag, .unit_tag = r->sc.unit_tag,
-                                                .max_depth = depth};
-        break;
-    case FMT_INFLUX: {
-        struct influx_conf ic = {0};
-        cg_opt_parse(influx_opts, sec, p, &ic, errs);
-        static const int64_t mult[] = {1, 1000, 1000000, 1000000000};
-        r->lp.precision_ns = mult[ic.precision];
-        cg_opt_free(influx_opts, &ic);
-        break;
-    }
-    case FMT_VALUE:
-        cg_opt_parse(value_opts, sec, p, &r->vc, errs);
-        r->value = (struct cg_codec_value_conf){.field = r->vc.field, .type = (enum cg_value_type)r->vc.type};
-        break;
-    }
-out:
-    cg_opt_free(rule_opts, &rc);
-    if (ret == 0 && cg_errs_count(errs) > before) {
-        ret = -EINVAL;
-    }
-    return ret;
-}
-
-static int add_sub(struct mqtt *m, const char *topic, int qos, const char *share, int64_t alarm, const char *path,
-                   struct cg_errs *errs)
-{
-    const char *why = NULL, *g = NULL, *f = NULL;
-    size_t gl = 0;
-    int shared = cg_topic_share_split(topic, &g, &gl, &f, &why);
-    if (shared < 0) {
-        cg_errs_add(errs, path, "%s, got '%s'", why, topic);
-        return -EINVAL;
-    }
-    if (shared && share != NULL) {
-        cg_errs_add(errs, path, "give share_group or a $share/ topic, not both");
-        return -EINVAL;
-    }
-    if (cg_topic_filter_check(f, &why) < 0) {
-        cg_errs_add(errs, path, "%s, got '%s'", why, f);
-        return -EINVAL;
-    }
-    if (share != NULL && (share[0] == '\0' || strpbrk(share, "/+#") != NULL)) {
-        cg_errs_add(errs, path, "share_group must be non-empty without '/', '+' or '#', got '%s'", share);
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < m->n_subs; i++) {
-        if (strcmp(m->subs[i].filter, f) == 0) {
-            cg_errs_add(errs, path, "topic filter '%s' subscribed twice", f);
-            return -EINVAL;
-        }
-    }
-    struct sub *s = &m->subs[m->n_subs];
-    memset(s, 0, sizeof(*s));
-    s->m = m;
-    size_t len = strlen(topic) + (share ? strlen(share) + 8 : 0) + 1;
-    s->wire = malloc(len);
-    if (s->wire == NULL) {
-        return -ENOMEM;
-    }
-    if (m->observer) {
-        snprintf(s->wire, len, "%s", f); /* a guest must not take the group's messages */
-    } else if (share != NULL) {
-        snprintf(s->wire, len, "$share/%s/%s", share, topic);
-    } else {
-        snprintf(s->wire, len, "%s", topic);
-    }
-    s->filter = s->wire + (strlen(s->wire) - strlen(f));
-    s->qos = qos;
-    s->silent_alarm_s = alarm < 0 ? m->c.silent_alarm_s : alarm;
-    m->n_subs++;
-    return 0;
-}
-
 static void destroy(void *state);
 
-static void sanitize_id(char *s)
-{
-    for (; *s; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
-              *s == '_' || *s == '.')) {
-            *s = '_';
-        }
-    }
-}
+/* ---- create: the configuration (mqtt_conf.c), then the runtime state ----- */
 
 static int create(const cJSON *conf, const char *path, struct cg_sink *sink, void **state, struct cg_errs *errs)
 {
-    char p[512];
-    int rc = 0;
-    size_t before = cg_errs_count(errs);
     struct mqtt *m = calloc(1, sizeof(*m));
     if (m == NULL) {
         return -ENOMEM;
     }
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
+    pthread_mutex_init(&m->commit_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->commit_cond, &ca);
+    pthread_condattr_destroy(&ca);
     m->sink = sink;
     m->name = cg_sink_source_name(sink);
-    m->observer = cg_sink_dry_run(sink) && !cg_sink_check_only(sink);
-    *state = m;
-
-    cg_opt_parse(src_opts, conf, path, &m->c, errs);
-    if (m->c.url != NULL) {
-        const char *u = m->c.url;
-        const char *rest = NULL;
-        if (strncmp(u, "tcp://", 6) == 0 || strncmp(u, "mqtt://", 7) == 0) {
-            rest = strchr(u, '/') + 2;
-        } else if (strncmp(u, "ssl://", 6) == 0 || strncmp(u, "mqtts://", 8) == 0) {
-            rest = strchr(u, '/') + 2;
-            m->ssl = true;
-        }
-        cg_path_key(p, sizeof(p), path, "url");
-        size_t hostlen = rest ? strcspn(rest, "/?#") : 0;
-        if (rest != NULL && memchr(rest, '@', hostlen) != NULL) {
-            /* Never echo the URL: the part before '@' is a password. */
-            cg_errs_add(errs, p, "must not contain credentials (user:password@): use the username and password "
-                                 "(or password_file) keys");
-        } else if (rest == NULL || rest[0] == '\0' || rest[0] == ':') {
-            cg_errs_add(errs, p, "must be tcp://host[:port] or ssl://host[:port] (mqtt://, mqtts://), got '%s'", u);
-        } else {
-            size_t n = strlen(rest) + 16;
-            m->url = malloc(n);
-            if (m->url == NULL) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            bool has_port = strrchr(rest, ':') != NULL && strrchr(rest, ']') < strrchr(rest, ':');
-            snprintf(m->url, n, "%s://%s%s", m->ssl ? "ssl" : "tcp", rest,
-                     has_port ? "" : (m->ssl ? ":8883" : ":1883"));
-        }
-    }
-    if (m->c.reconnect_min_ms > m->c.reconnect_max_ms) {
-        cg_path_key(p, sizeof(p), path, "reconnect_min_ms");
-        cg_errs_add(errs, p, "must not exceed reconnect_max_ms (%lld), got %lld", (long long)m->c.reconnect_max_ms,
-                    (long long)m->c.reconnect_min_ms);
-    }
-    if (m->c.username != NULL && m->c.username[0] == '\0') {
-        cg_path_key(p, sizeof(p), path, "username");
-        cg_errs_add(errs, p, "must not be empty; leave username and password out for none");
-    }
-    if (m->c.password != NULL && m->c.username == NULL) {
-        cg_path_key(p, sizeof(p), path, "password");
-        cg_errs_add(errs, p, "needs username");
-    }
-
-    const cJSON *tls = cJSON_GetObjectItemCaseSensitive(conf, "tls");
-    cg_path_key(p, sizeof(p), path, "tls");
-    cg_opt_parse(tls_opts, tls, p, &m->tls, errs);
-    m->has_tls_conf = tls != NULL;
-    if (tls != NULL && !m->ssl && m->url != NULL) {
-        cg_errs_add(errs, p, "given, but url is not ssl:// or mqtts://");
-    }
-    if ((m->tls.cert_file == NULL) != (m->tls.key_file == NULL)) {
-        cg_errs_add(errs, p, "cert_file and key_file go together");
-    }
-
-    /* client id, status topic */
-    char host[128] = "host";
-    gethostname(host, sizeof(host) - 1);
-    host[sizeof(host) - 1] = '\0';
-    if (m->c.client_id != NULL) {
-        cg_path_key(p, sizeof(p), path, "client_id");
-        if (m->c.client_id[0] == '\0' || strlen(m->c.client_id) > 256) {
-            cg_errs_add(errs, p, "must be 1..256 bytes");
-        }
-        m->client_id = xstrdup(m->c.client_id);
-    } else {
-        size_t n = strlen(host) + strlen(m->name) + 16;
-        m->client_id = malloc(n);
-        if (m->client_id != NULL) {
-            snprintf(m->client_id, n, "citygate-%s-%s", host, m->name);
-            sanitize_id(m->client_id);
-        }
-    }
-    if (m->client_id != NULL && m->observer) {
-        /* Same id as the daemon: the broker would drop one of the two
-         * connections on each connect (a "connection lost" loop in both) and
-         * the guest would take messages of the daemon's persistent session. */
-        size_t n = strlen(m->client_id) + 40;
-        char *id = malloc(n);
-        if (id != NULL) {
-            snprintf(id, n, "%s-%s-%ld", m->client_id, cg_sink_test_mode(sink) ? "test" : "dryrun", (long)getpid());
-        }
-        free(m->client_id);
-        m->client_id = id;
-        m->c.clean_session = true;
-    }
-    if (m->client_id == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if (m->c.status_topic == NULL) {
-        size_t n = strlen(m->client_id) + 32;
-        m->status_topic = malloc(n);
-        if (m->status_topic == NULL) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        snprintf(m->status_topic, n, "citygate/%s/status", m->client_id);
-    } else if (m->c.status_topic[0] != '\0') {
-        const char *why;
-        cg_path_key(p, sizeof(p), path, "status_topic");
-        if (cg_topic_filter_check(m->c.status_topic, &why) < 0 || strpbrk(m->c.status_topic, "+#") != NULL) {
-            cg_errs_add(errs, p, "must be a topic without wildcards, got '%s'", m->c.status_topic);
-        }
-        m->status_topic = xstrdup(m->c.status_topic);
-    }
-    if (m->observer) { /* no birth/will: the daemon's status topic is not the guest's to change */
-        free(m->status_topic);
-        m->status_topic = NULL;
-    }
-
-    /* rules */
-    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(conf, "rules");
-    cg_path_key(p, sizeof(p), path, "rules");
-    if (rules != NULL && (!cJSON_IsArray(rules) || cJSON_GetArraySize(rules) == 0)) {
-        cg_errs_add(errs, p, "must be a non-empty array of rules");
-    } else if (rules != NULL) {
-        size_t n = (size_t)cJSON_GetArraySize(rules);
-        m->rules = calloc(n, sizeof(*m->rules));
-        if (m->rules == NULL) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        size_t i = 0;
-        for (const cJSON *it = rules->child; it; it = it->next, i++) {
-            char rp[512];
-            cg_path_idx(rp, sizeof(rp), p, i);
-            m->n_rules = i + 1;
-            if (parse_rule(m, it, rp, &m->rules[i], errs) == -ENOMEM) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            expect_fields(m, rp, &m->rules[i]);
-        }
-    }
-
-    /* subscriptions: given, or one per rule filter */
-    const cJSON *subs = cJSON_GetObjectItemCaseSensitive(conf, "subscriptions");
-    cg_path_key(p, sizeof(p), path, "subscriptions");
-    if (subs != NULL && (!cJSON_IsArray(subs) || cJSON_GetArraySize(subs) == 0)) {
-        cg_errs_add(errs, p, "must be a non-empty array of {topic, qos}");
-    } else if (subs != NULL) {
-        size_t n = (size_t)cJSON_GetArraySize(subs);
-        m->subs = calloc(n, sizeof(*m->subs));
-        if (m->subs == NULL) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        size_t i = 0;
-        for (const cJSON *it = subs->child; it; it = it->next, i++) {
-            char sp[512], tp[600];
-            struct sub_conf sc = {0};
-            cg_path_idx(sp, sizeof(sp), p, i);
-            if (cg_opt_parse(sub_opts, it, sp, &sc, errs) == 0) {
-                cg_path_key(tp, sizeof(tp), sp, "topic");
-                if (add_sub(m, sc.topic, (int)sc.qos, sc.share_group, sc.silent_alarm_s, tp, errs) == -ENOMEM) {
-                    cg_opt_free(sub_opts, &sc);
-                    rc = -ENOMEM;
-                    goto out;
-                }
-            }
-            cg_opt_free(sub_opts, &sc);
-        }
-    } else if (m->n_rules > 0) {
-        m->subs = calloc(m->n_rules, sizeof(*m->subs));
-        if (m->subs == NULL) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        for (size_t i = 0; i < m->n_rules; i++) {
-            if (m->rules[i].pat.filter == NULL) {
-                continue;
-            }
-            bool dup = false;
-            for (size_t k = 0; k < m->n_subs; k++) {
-                dup |= strcmp(m->subs[k].filter, m->rules[i].pat.filter) == 0;
-            }
-            if (!dup) {
-                char rp[512];
-                snprintf(rp, sizeof(rp), "%s.rules[%zu].topic", path, i);
-                if (add_sub(m, m->rules[i].pat.filter, 1, NULL, -1, rp, errs) == -ENOMEM) {
-                    rc = -ENOMEM;
-                    goto out;
-                }
-            }
-        }
-    }
-out:
-    if (rc == 0 && cg_errs_count(errs) > before) {
-        rc = -EINVAL;
-    }
+    int rc = cg_mqtt_conf_parse(&m->cf, conf, path, sink, errs);
     if (rc < 0) {
-        destroy(m);
-        *state = NULL;
+        goto fail;
     }
+    m->subs = calloc(m->cf.n_subs ? m->cf.n_subs : 1, sizeof(*m->subs));
+    m->rules = calloc(m->cf.n_rules ? m->cf.n_rules : 1, sizeof(*m->rules));
+    if (m->subs == NULL || m->rules == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < m->cf.n_subs; i++) {
+        const struct cg_mqtt_sub *c = &m->cf.subs[i];
+        m->subs[i] = (struct sub){.m = m, .wire = c->wire, .filter = c->filter, .qos = c->qos,
+                                  .silent_alarm_s = c->silent_alarm_s};
+    }
+    for (size_t i = 0; i < m->cf.n_rules; i++) {
+        m->rules[i].cf = &m->cf.rules[i];
+    }
+    m->n_subs = m->cf.n_subs;
+    m->n_rules = m->cf.n_rules;
+    *state = m;
+    return 0;
+fail:
+    destroy(m);
+    *state = NULL;
     return rc;
 }
 
@@ -938,6 +245,186 @@ static enum bad_kind kind_of(int rc)
     }
 }
 
+/* Hands the batch to the core. commit "group": under commit_lock, shared with
+ * the committer thread, which appends the held group once no further message
+ * arrived for GROUP_IDLE_US (Paho has nothing more waiting); the core appends
+ * it by itself at CG_MQTT_GROUP_MESSAGES. */
+static int emit(struct mqtt *m, const struct cg_batch *b, const struct cg_sink_rule *sr)
+{
+    if (!m->group) {
+        return cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->cf.c.emit_timeout_ms, sr);
+    }
+    pthread_mutex_lock(&m->commit_lock);
+    bool was_empty = cg_sink_held(m->sink) == 0;
+    int e = cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->cf.c.emit_timeout_ms, sr);
+    m->commit_seq++;
+    if (was_empty && cg_sink_held(m->sink) > 0) {
+        pthread_cond_signal(&m->commit_cond); /* once per group, not per message */
+    } else if (!was_empty && cg_sink_held(m->sink) == 0 && e >= 0) {
+        atomic_fetch_add(&m->group_writes, 1); /* written here: the group was full */
+    }
+    pthread_mutex_unlock(&m->commit_lock);
+    return e;
+}
+
+/* Appends the held group; commit_lock held. */
+static void commit_group(struct mqtt *m)
+{
+    unsigned held = cg_sink_held(m->sink);
+    int e = cg_sink_flush(m->sink, (int)m->cf.c.emit_timeout_ms);
+    if (e >= 0) {
+        atomic_fetch_add(&m->group_writes, held > 0);
+        cg_complain_clear(&m->commit_c, m->name, "group commit");
+    } else {
+        /* held and retried; a full group stops the receive thread meanwhile */
+        cg_complain(&m->commit_c, CG_LOG_WARN, m->name, "group of %u messages not written yet (%s); retrying",
+                    held, strerror(-e));
+    }
+}
+
+static void *committer(void *arg)
+{
+    struct mqtt *m = arg;
+    pthread_mutex_lock(&m->commit_lock);
+    while (!m->commit_stop) {
+        if (cg_sink_held(m->sink) == 0) {
+            pthread_cond_wait(&m->commit_cond, &m->commit_lock);
+            continue;
+        }
+        uint64_t seen = m->commit_seq;
+        struct timespec ts = deadline(CLOCK_MONOTONIC, GROUP_IDLE_US * 1000L);
+        pthread_cond_timedwait(&m->commit_cond, &m->commit_lock, &ts);
+        if (m->commit_seq == seen && cg_sink_held(m->sink) > 0) {
+            commit_group(m);
+        }
+    }
+    pthread_mutex_unlock(&m->commit_lock);
+    return NULL;
+}
+
+/* A rule's "match": every condition's path holds that exact value. */
+static bool payload_matches(const struct cg_mqtt_rule *c, const struct cg_jval *doc)
+{
+    for (size_t i = 0; i < c->n_match; i++) {
+        const struct cg_mqtt_match *w = &c->match[i];
+        const struct cg_jval *v = cg_jdom_path(doc, w->path);
+        if (v == NULL || v->type != w->type) {
+            return false;
+        }
+        if (w->type == CG_J_STRING && (v->len != strlen(w->text) || memcmp(v->str, w->text, v->len) != 0)) {
+            return false;
+        }
+        if (w->type == CG_J_NUMBER && v->num != w->num) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- routing: subscriptions and rules of a topic, cached -------------------
+ *
+ * A gateway sees the same few thousand topics again and again; their routing
+ * (which subscriptions count the message, which rule takes it, where its
+ * {name} levels are) is kept in a small direct-mapped cache on the receive
+ * thread, so a repeated topic costs one hash and one memcmp. Bounded: fixed
+ * slots, topics up to TOPIC_CACHE_LEN bytes; a collision replaces the slot.
+ * Not cached: routing that looked into the payload (a rule with "match"). */
+
+static uint32_t topic_hash(const char *t, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)t[i]) * 16777619u;
+    }
+    return h;
+}
+
+/* Bit i: subscription i's filter matches (subscriptions beyond 64 not cached). */
+static uint64_t route_subs(struct mqtt *m, const char *topic, size_t tlen)
+{
+    uint64_t bits = 0;
+    for (size_t i = 0; i < m->n_subs && i < 64; i++) {
+        if (cg_topic_filter_match(m->subs[i].filter, topic, tlen)) {
+            bits |= (uint64_t)1 << i;
+        }
+    }
+    return bits;
+}
+
+static void count_subs(struct mqtt *m, uint64_t bits, int64_t now)
+{
+    for (size_t i = 0; bits != 0 && i < 64; i++, bits >>= 1) {
+        if (bits & 1) {
+            atomic_fetch_add(&m->subs[i].messages, 1);
+            atomic_store(&m->subs[i].last_msg_ms, now);
+        }
+    }
+}
+
+static struct rule *route(struct mqtt *m, const char *topic, size_t tlen, const void *payload, size_t plen,
+                          struct cg_topic_capture *caps, size_t *n_caps, int64_t now)
+{
+    bool cacheable = m->tcache != NULL && tlen <= TOPIC_CACHE_LEN && m->n_subs <= 64;
+    uint32_t h = topic_hash(topic, tlen);
+    struct topic_slot *ts = cacheable ? &m->tcache[h % TOPIC_CACHE_SLOTS] : NULL;
+    if (ts != NULL && ts->used && ts->hash == h && ts->tlen == tlen && memcmp(ts->topic, topic, tlen) == 0) {
+        count_subs(m, ts->subs, now);
+        *n_caps = ts->n_caps;
+        for (size_t i = 0; i < ts->n_caps; i++) {
+            caps[i] = (struct cg_topic_capture){.name = ts->caps[i].name, .value = topic + ts->caps[i].off,
+                                                .len = ts->caps[i].len};
+        }
+        return ts->rule < 0 ? NULL : &m->rules[ts->rule];
+    }
+    uint64_t subs = route_subs(m, topic, tlen);
+    for (size_t i = 64; i < m->n_subs; i++) {
+        if (cg_topic_filter_match(m->subs[i].filter, topic, tlen)) {
+            atomic_fetch_add(&m->subs[i].messages, 1);
+            atomic_store(&m->subs[i].last_msg_ms, now);
+        }
+    }
+    count_subs(m, subs, now);
+    struct rule *r = NULL;
+    const struct cg_jval *doc = NULL;
+    int doc_rc = 1; /* 1: not parsed yet */
+    for (size_t i = 0; i < m->n_rules; i++) {
+        const struct cg_mqtt_rule *c = &m->cf.rules[i];
+        if (!cg_topic_pattern_match(&c->pat, topic, tlen, caps, CG_TOPIC_MAX_LEVELS, n_caps)) {
+            continue;
+        }
+        if (c->n_match > 0) {
+            cacheable = false; /* the payload decided */
+            if (doc_rc == 1) { /* parsed once per message, only when a rule asks for it */
+                const char *w = NULL;
+                cg_arena_reset(&m->match_arena);
+                doc_rc = plen <= (size_t)m->cf.c.max_payload_bytes
+                             ? cg_jdom_parse(&m->match_arena, payload, plen, (unsigned)m->cf.c.max_json_depth,
+                                             &doc, &w)
+                             : -EMSGSIZE;
+            }
+            if (doc_rc < 0 || !payload_matches(c, doc)) {
+                continue; /* not this rule's payload: a later rule may take it */
+            }
+        }
+        r = &m->rules[i];
+        break;
+    }
+    if (r == NULL) {
+        *n_caps = 0;
+    }
+    if (cacheable && *n_caps <= TOPIC_CACHE_CAPS) {
+        *ts = (struct topic_slot){.used = true, .hash = h, .tlen = (uint16_t)tlen, .subs = subs,
+                                  .rule = r ? (int16_t)(r - m->rules) : -1, .n_caps = (uint8_t)*n_caps};
+        memcpy(ts->topic, topic, tlen);
+        for (size_t i = 0; i < *n_caps; i++) {
+            ts->caps[i].name = caps[i].name;
+            ts->caps[i].off = (uint16_t)(caps[i].value - topic);
+            ts->caps[i].len = (uint16_t)caps[i].len;
+        }
+    }
+    return r;
+}
+
 /* Returns 1: done (ack), 0: keep (stopping while the message is in hand). */
 static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *payload, size_t plen)
 {
@@ -945,42 +432,31 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
     int64_t now = mono_ms();
     atomic_fetch_add(&m->messages, 1);
 
-    for (size_t i = 0; i < m->n_subs; i++) {
-        struct sub *s = &m->subs[i];
-        if (cg_topic_filter_match(s->filter, topic, tlen)) {
-            atomic_fetch_add(&s->messages, 1);
-            atomic_store(&s->last_msg_ms, now);
-        }
-    }
     if (tlen > CG_TOPIC_MAX_LEN || memchr(topic, '\0', tlen) != NULL) {
+        count_subs(m, route_subs(m, topic, tlen), now);
         atomic_fetch_add(&m->unmatched, 1);
         cg_complain(&m->unmatched_c, CG_LOG_WARN, m->name, "topic of %zu bytes not handled (too long or NUL)",
                     tlen);
         return 1;
     }
-    struct rule *r = NULL;
     struct cg_topic_capture caps[CG_TOPIC_MAX_LEVELS];
     size_t n_caps = 0;
-    for (size_t i = 0; i < m->n_rules; i++) {
-        if (cg_topic_pattern_match(&m->rules[i].pat, topic, tlen, caps, CG_TOPIC_MAX_LEVELS, &n_caps)) {
-            r = &m->rules[i];
-            break;
-        }
-    }
+    struct rule *r = route(m, topic, tlen, payload, plen, caps, &n_caps, now);
     if (r == NULL) {
         atomic_fetch_add(&m->unmatched, 1);
         cg_complain(&m->unmatched_c, CG_LOG_WARN, m->name, "no rule matches topic '%.*s' (counted, acked)",
                     (int)tlen, topic);
         return 1;
     }
+    const struct cg_mqtt_rule *rule = r->cf;
     atomic_fetch_add(&r->messages, 1);
-    if (plen > (size_t)m->c.max_payload_bytes) {
+    if (plen > (size_t)m->cf.c.max_payload_bytes) {
         atomic_fetch_add(&m->bad[BAD_TOO_LARGE], 1);
         atomic_fetch_add(&r->bad, 1);
         atomic_store(&r->last_error, "payload larger than max_payload_bytes");
         first_bytes(payload, plen, fb, sizeof(fb));
         cg_complain(&m->bad_c, CG_LOG_WARN, m->name, "topic '%.*s': payload of %zu bytes > max_payload_bytes %lld "
-                    "(dropped, acked): %s", (int)tlen, topic, plen, (long long)m->c.max_payload_bytes, fb);
+                    "(dropped, acked): %s", (int)tlen, topic, plen, (long long)m->cf.c.max_payload_bytes, fb);
         return 1;
     }
 
@@ -990,8 +466,8 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
     /* the rule's tags: static ones, topic captures, the topic itself */
     struct cg_tag tags[CG_POINT_MAX_TAGS];
     size_t nt = 0;
-    for (size_t i = 0; i < r->n_tags && nt < CG_POINT_MAX_TAGS; i++) {
-        tags[nt++] = r->tags[i];
+    for (size_t i = 0; i < rule->n_tags && nt < CG_POINT_MAX_TAGS; i++) {
+        tags[nt++] = rule->tags[i];
     }
     int rc = 0;
     const char *why = NULL;
@@ -1009,23 +485,29 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
         }
         tags[nt++] = (struct cg_tag){.key = caps[i].name, .value = v};
     }
-    if (rc == 0 && r->topic_tag != NULL && nt < CG_POINT_MAX_TAGS) {
+    if (rc == 0 && rule->topic_tag != NULL && nt < CG_POINT_MAX_TAGS) {
         char *v = cg_arena_strndup(&b->arena, topic, tlen);
         if (v == NULL) {
             rc = -EMSGSIZE;
             why = "topic too large";
         } else {
-            tags[nt++] = (struct cg_tag){.key = r->topic_tag, .value = v};
+            tags[nt++] = (struct cg_tag){.key = rule->topic_tag, .value = v};
         }
     }
     b->base_tags = tags;
     b->n_base_tags = nt;
     if (rc == 0) {
-        switch (r->format) {
-        case FMT_JSON: rc = cg_codec_json_decode(&r->json, r->measurement, payload, plen, b, &why); break;
-        case FMT_SENML: rc = cg_codec_senml_decode(&r->senml, r->measurement, payload, plen, b, &why); break;
-        case FMT_INFLUX: rc = cg_codec_lp_decode(&r->lp, r->measurement, payload, plen, b, &why); break;
-        default: rc = cg_codec_value_decode(&r->value, r->measurement, payload, plen, b, &why); break;
+        switch (rule->format) {
+        case CG_MQTT_FMT_JSON:
+        case CG_MQTT_FMT_CHIRPSTACK_V4:
+        case CG_MQTT_FMT_TTN_V3:
+            rc = cg_codec_json_decode(&rule->json, rule->measurement, payload, plen, b, &why);
+            break;
+        case CG_MQTT_FMT_SENML:
+            rc = cg_codec_senml_decode(&rule->senml, rule->measurement, payload, plen, b, &why);
+            break;
+        case CG_MQTT_FMT_INFLUX: rc = cg_codec_lp_decode(&rule->lp, rule->measurement, payload, plen, b, &why); break;
+        default: rc = cg_codec_value_decode(&rule->value, rule->measurement, payload, plen, b, &why); break;
         }
     }
     if (rc < 0) {
@@ -1035,13 +517,13 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
         atomic_store(&r->last_error, why ? why : "bad payload");
         first_bytes(payload, plen, fb, sizeof(fb));
         cg_complain(&m->bad_c, CG_LOG_WARN, m->name, "topic '%.*s': bad %s payload (%s; dropped, acked): %s",
-                    (int)tlen, topic, format_choices[r->format], why ? why : bad_names[k], fb);
+                    (int)tlen, topic, cg_mqtt_format_names[rule->format], why ? why : bad_names[k], fb);
         return 1;
     }
     cg_complain_clear(&m->bad_c, m->name, "bad payloads");
     cg_batch_finish(b);
     for (size_t i = 0; i < b->n_skipped; i++) {
-        cg_sink_count_skipped(m->sink, b->skipped[i].measurement ? b->skipped[i].measurement : r->measurement,
+        cg_sink_count_skipped(m->sink, b->skipped[i].measurement ? b->skipped[i].measurement : rule->measurement,
                               b->skipped[i].name, b->skipped[i].n);
     }
 
@@ -1050,10 +532,10 @@ static int handle(struct mqtt *m, const char *topic, size_t tlen, const void *pa
     for (;;) {
         struct cg_sink_rule sr = {.tags = b->base_tags,
                                   .n_tags = b->n_base_tags,
-                                  .payload_tags = r->payload_tags,
-                                  .static_tags = r->static_tags,
-                                  .n_static_tags = r->n_static_tags};
-        int e = cg_sink_emit_rule(m->sink, b->points, b->n_points, (int)m->c.emit_timeout_ms, &sr);
+                                  .payload_tags = rule->payload_tags,
+                                  .static_tags = rule->static_tags,
+                                  .n_static_tags = rule->n_static_tags};
+        int e = emit(m, b, &sr);
         if (e >= 0) {
             cg_complain_clear(&m->full_c, m->name, "gateway buffer");
             atomic_fetch_add(&m->points, (uint64_t)e);
@@ -1122,7 +604,7 @@ static void schedule_reconnect(struct mqtt *m)
     int64_t jitter = b / 5;
     int64_t delay = b - jitter + (jitter > 0 ? (int64_t)(rand() % (int)(2 * jitter + 1)) : 0);
     m->next_connect_ms = mono_ms() + delay;
-    m->backoff_ms = b * 2 > m->c.reconnect_max_ms ? m->c.reconnect_max_ms : b * 2;
+    m->backoff_ms = b * 2 > m->cf.c.reconnect_max_ms ? m->cf.c.reconnect_max_ms : b * 2;
 }
 
 static void on_lost(void *ctx, char *cause)
@@ -1135,11 +617,11 @@ static void on_lost(void *ctx, char *cause)
     pthread_mutex_lock(&m->lock);
     snprintf(m->last_error, sizeof(m->last_error), "connection lost%s%s", cause ? ": " : "", cause ? cause : "");
     if (!atomic_load(&m->stopping)) {
-        cg_complain(&m->conn_c, CG_LOG_WARN, m->name, "%s: connection lost%s%s; reconnecting", m->url,
+        cg_complain(&m->conn_c, CG_LOG_WARN, m->name, "%s: connection lost%s%s; reconnecting", m->cf.url,
                     cause ? ": " : "", cause ? cause : "");
     }
     m->connecting = false;
-    m->backoff_ms = m->c.reconnect_min_ms;
+    m->backoff_ms = m->cf.c.reconnect_min_ms;
     schedule_reconnect(m);
     pthread_cond_signal(&m->cond);
     pthread_mutex_unlock(&m->lock);
@@ -1187,13 +669,13 @@ static void on_sub_fail5(void *ctx, MQTTAsync_failureData5 *r)
 
 static void publish_status(struct mqtt *m, const char *text)
 {
-    if (m->status_topic == NULL) {
+    if (m->cf.status_topic == NULL) {
         return;
     }
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    int e = MQTTAsync_send(m->client, m->status_topic, (int)strlen(text), text, 1, 1, &ro);
+    int e = MQTTAsync_send(m->client, m->cf.status_topic, (int)strlen(text), text, 1, 1, &ro);
     if (e != MQTTASYNC_SUCCESS) {
-        cg_log(CG_LOG_WARN, m->name, "status '%s' to %s not sent: %s", text, m->status_topic, MQTTAsync_strerror(e));
+        cg_log(CG_LOG_WARN, m->name, "status '%s' to %s not sent: %s", text, m->cf.status_topic, MQTTAsync_strerror(e));
     }
 }
 
@@ -1201,15 +683,15 @@ static void connected(struct mqtt *m, int session_present)
 {
     pthread_mutex_lock(&m->lock);
     m->connecting = false;
-    m->backoff_ms = m->c.reconnect_min_ms;
+    m->backoff_ms = m->cf.c.reconnect_min_ms;
     m->connected_ms = mono_ms();
     m->last_error[0] = '\0';
     cg_complain_clear(&m->conn_c, m->name, "broker connection");
     pthread_mutex_unlock(&m->lock);
     atomic_store(&m->connected, 1);
     atomic_fetch_add(&m->connects, 1);
-    cg_log(CG_LOG_INFO, m->name, "connected to %s as %s (MQTT %s, %s session%s)", m->url, m->client_id,
-           version_choices[m->c.mqtt_version], m->c.clean_session ? "clean" : "persistent",
+    cg_log(CG_LOG_INFO, m->name, "connected to %s as %s (MQTT %s, %s session%s)", m->cf.url, m->cf.client_id,
+           cg_mqtt_version_names[m->cf.c.mqtt_version], m->cf.c.clean_session ? "clean" : "persistent",
            session_present ? ", resumed" : "");
     /* always subscribe again: a broker may have lost the session (restart
      * without persistence, expiry), and re-subscribing an existing one is harmless */
@@ -1217,7 +699,7 @@ static void connected(struct mqtt *m, int session_present)
         struct sub *s = &m->subs[i];
         MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
         ro.context = s;
-        if (m->c.mqtt_version == V5) {
+        if (m->cf.c.mqtt_version == CG_MQTT_V5) {
             ro.onSuccess5 = on_sub_ok5;
             ro.onFailure5 = on_sub_fail5;
         } else {
@@ -1229,7 +711,7 @@ static void connected(struct mqtt *m, int session_present)
             cg_log(CG_LOG_ERROR, m->name, "subscribe '%s': %s", s->wire, MQTTAsync_strerror(e));
         }
     }
-    publish_status(m, m->c.status_online);
+    publish_status(m, m->cf.c.status_online);
 }
 
 static void on_connect_ok(void *ctx, MQTTAsync_successData *r)
@@ -1260,7 +742,7 @@ static void connect_failed(struct mqtt *m, int code, int reason, const char *msg
     schedule_reconnect(m);
     int64_t wait = m->next_connect_ms - mono_ms();
     if (!atomic_load(&m->stopping)) {
-        cg_complain(&m->conn_c, CG_LOG_WARN, m->name, "%s: %s; retrying in %lld ms", m->url, m->last_error,
+        cg_complain(&m->conn_c, CG_LOG_WARN, m->name, "%s: %s; retrying in %lld ms", m->cf.url, m->last_error,
                     (long long)(wait > 0 ? wait : 0));
     }
     pthread_cond_signal(&m->cond);
@@ -1292,49 +774,49 @@ static void start_connect(struct mqtt *m)
     MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
     MQTTProperties props = MQTTProperties_initializer;
-    MQTTAsync_connectOptions *o = m->c.mqtt_version == V5 ? &co5 : &co;
+    MQTTAsync_connectOptions *o = m->cf.c.mqtt_version == CG_MQTT_V5 ? &co5 : &co;
 
-    o->keepAliveInterval = (int)m->c.keepalive_s;
-    o->connectTimeout = (int)m->c.connect_timeout_s;
-    o->maxInflight = (int)m->c.receive_maximum;
+    o->keepAliveInterval = (int)m->cf.c.keepalive_s;
+    o->connectTimeout = (int)m->cf.c.connect_timeout_s;
+    o->maxInflight = (int)m->cf.c.receive_maximum;
     o->automaticReconnect = 0;
     o->context = m;
-    o->username = m->c.username;
-    o->password = m->c.password;
-    if (m->c.mqtt_version == V5) {
-        o->cleanstart = m->c.clean_session;
+    o->username = m->cf.c.username;
+    o->password = m->cf.c.password;
+    if (m->cf.c.mqtt_version == CG_MQTT_V5) {
+        o->cleanstart = m->cf.c.clean_session;
         o->onSuccess5 = on_connect_ok5;
         o->onFailure5 = on_connect_fail5;
         MQTTProperty pr = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
-        pr.value.integer4 = m->c.clean_session ? 0 : (unsigned)m->c.session_expiry_s;
+        pr.value.integer4 = m->cf.c.clean_session ? 0 : (unsigned)m->cf.c.session_expiry_s;
         MQTTProperties_add(&props, &pr);
         MQTTProperty rm = {.identifier = MQTTPROPERTY_CODE_RECEIVE_MAXIMUM};
-        rm.value.integer2 = (unsigned short)m->c.receive_maximum;
+        rm.value.integer2 = (unsigned short)m->cf.c.receive_maximum;
         MQTTProperties_add(&props, &rm);
         o->connectProperties = &props;
     } else {
-        o->cleansession = m->c.clean_session;
+        o->cleansession = m->cf.c.clean_session;
         o->onSuccess = on_connect_ok;
         o->onFailure = on_connect_fail;
         o->MQTTVersion = MQTTVERSION_3_1_1;
     }
-    if (m->status_topic != NULL) {
-        will.topicName = m->status_topic;
-        will.message = m->c.status_offline;
+    if (m->cf.status_topic != NULL) {
+        will.topicName = m->cf.status_topic;
+        will.message = m->cf.c.status_offline;
         will.retained = 1;
         will.qos = 1;
         o->will = &will;
     }
-    if (m->ssl) {
-        ssl.trustStore = m->tls.ca_file;
-        ssl.keyStore = m->tls.cert_file;
-        ssl.privateKey = m->tls.key_file;
-        ssl.privateKeyPassword = m->tls.key_password;
-        ssl.enableServerCertAuth = m->has_tls_conf ? m->tls.verify : 1;
-        ssl.verify = m->has_tls_conf ? m->tls.verify : 1;
+    if (m->cf.ssl) {
+        ssl.trustStore = m->cf.tls.ca_file;
+        ssl.keyStore = m->cf.tls.cert_file;
+        ssl.privateKey = m->cf.tls.key_file;
+        ssl.privateKeyPassword = m->cf.tls.key_password;
+        ssl.enableServerCertAuth = m->cf.has_tls_conf ? m->cf.tls.verify : 1;
+        ssl.verify = m->cf.has_tls_conf ? m->cf.tls.verify : 1;
         ssl.ssl_error_cb = on_ssl_error;
         ssl.ssl_error_context = m;
-        if (!m->has_tls_conf || m->tls.ca_file == NULL) {
+        if (!m->cf.has_tls_conf || m->cf.tls.ca_file == NULL) {
             ssl.CApath = "/etc/ssl/certs";
         }
         o->ssl = &ssl;
@@ -1348,7 +830,7 @@ static void start_connect(struct mqtt *m)
         m->connecting = false;
         snprintf(m->last_error, sizeof(m->last_error), "connect: %s", MQTTAsync_strerror(e));
         schedule_reconnect(m);
-        cg_complain(&m->conn_c, CG_LOG_WARN, m->name, "%s: %s", m->url, m->last_error);
+        cg_complain(&m->conn_c, CG_LOG_WARN, m->name, "%s: %s", m->cf.url, m->last_error);
         pthread_mutex_unlock(&m->lock);
     }
 }
@@ -1400,13 +882,7 @@ static void *watchdog(void *arg)
         if (atomic_load(&m->stopping)) {
             break;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = deadline(CLOCK_REALTIME, 200 * 1000000L);
         pthread_cond_timedwait(&m->cond, &m->lock, &ts);
     }
     pthread_mutex_unlock(&m->lock);
@@ -1466,7 +942,10 @@ static int start(void *state)
     atomic_store(&m->connected, 0);
     m->connecting = false;
     paho_trace_errors_only();
-    cg_batch_init(&m->batch, (size_t)m->c.max_points_per_message, (size_t)m->c.max_payload_bytes * 4 + 65536);
+    cg_batch_init(&m->batch, (size_t)m->cf.c.max_points_per_message, (size_t)m->cf.c.max_payload_bytes * 4 + 65536);
+    cg_arena_init(&m->match_arena, (size_t)m->cf.c.max_payload_bytes * 4 + 65536);
+    free(m->tcache);
+    m->tcache = calloc(TOPIC_CACHE_SLOTS, sizeof(*m->tcache)); /* NULL: routing without the cache */
 
     /* Paho's file store keeps a message we had to give back at stop (see
      * the top comment) and the status publishes in flight. Only useful, and
@@ -1474,7 +953,7 @@ static int start(void *state)
     int ptype = MQTTCLIENT_PERSISTENCE_NONE;
     char pdir[PATH_MAX];
     const char *sd = cg_sink_state_dir(m->sink);
-    if (!m->c.clean_session && sd != NULL && sd[0] != '\0') {
+    if (!m->cf.c.clean_session && sd != NULL && sd[0] != '\0') {
         snprintf(pdir, sizeof(pdir), "%s/mqtt", sd);
         int e = mkdir_p(pdir);
         if (e == 0) {
@@ -1484,9 +963,9 @@ static int start(void *state)
         }
     }
     MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
-    cro.MQTTVersion = m->c.mqtt_version == V5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    cro.MQTTVersion = m->cf.c.mqtt_version == CG_MQTT_V5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     cro.sendWhileDisconnected = 0;
-    int e = MQTTAsync_createWithOptions(&m->client, m->url, m->client_id, ptype,
+    int e = MQTTAsync_createWithOptions(&m->client, m->cf.url, m->cf.client_id, ptype,
                                         ptype == MQTTCLIENT_PERSISTENCE_DEFAULT ? pdir : NULL, &cro);
     if (e != MQTTASYNC_SUCCESS) {
         cg_log(CG_LOG_ERROR, m->name, "cannot create the MQTT client: %s", MQTTAsync_strerror(e));
@@ -1498,7 +977,22 @@ static int start(void *state)
         cg_log(CG_LOG_ERROR, m->name, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(e));
         return -EINVAL;
     }
-    m->backoff_ms = m->c.reconnect_min_ms;
+    /* Only Paho's receive thread emits (and, for "group", the committer
+     * under commit_lock): calls on this sink are serialised. */
+    m->group = m->cf.c.commit == CG_MQTT_COMMIT_GROUP;
+    e = cg_sink_group(m->sink, m->group ? CG_MQTT_GROUP_MESSAGES : 1);
+    if (e < 0) {
+        cg_log(CG_LOG_ERROR, m->name, "cannot set commit mode: %s", strerror(-e));
+        return e;
+    }
+    if (m->group) {
+        m->commit_stop = false;
+        if (pthread_create(&m->committer, NULL, committer, m) != 0) {
+            return -EAGAIN;
+        }
+        m->committer_started = true;
+    }
+    m->backoff_ms = m->cf.c.reconnect_min_ms;
     m->next_connect_ms = 0;
     srand((unsigned)(cg_time_now_ns() ^ (int64_t)getpid()));
     if (pthread_create(&m->watchdog, NULL, watchdog, m) != 0) {
@@ -1522,11 +1016,12 @@ static void log_stats(struct mqtt *m)
     }
     cg_log(CG_LOG_INFO, m->name,
            "mqtt stats: messages=%llu points=%llu bad=%llu%s unmatched=%llu held=%llu redeliver=%llu connects=%llu "
-           "connect_failures=%llu",
+           "connect_failures=%llu group_writes=%llu group_lost=%llu",
            (unsigned long long)atomic_load(&m->messages), (unsigned long long)atomic_load(&m->points),
            (unsigned long long)bad, detail, (unsigned long long)atomic_load(&m->unmatched),
            (unsigned long long)atomic_load(&m->held), (unsigned long long)atomic_load(&m->redeliver),
-           (unsigned long long)atomic_load(&m->connects), (unsigned long long)atomic_load(&m->conn_failures));
+           (unsigned long long)atomic_load(&m->connects), (unsigned long long)atomic_load(&m->conn_failures),
+           (unsigned long long)atomic_load(&m->group_writes), (unsigned long long)atomic_load(&m->group_lost));
 }
 
 static void stop(void *state)
@@ -1543,7 +1038,7 @@ static void stop(void *state)
         pthread_join(m->watchdog, NULL);
         m->watchdog_started = false;
     }
-    if (m->client_created && MQTTAsync_isConnected(m->client) && m->c.leave_share_groups) {
+    if (m->client_created && MQTTAsync_isConnected(m->client) && m->cf.c.leave_share_groups) {
         /* Brokers keep handing a share group's messages to a member's
          * persistent session while it is away (mosquitto does, round robin):
          * a member that stops on purpose leaves its groups, so the others
@@ -1561,16 +1056,17 @@ static void stop(void *state)
     }
     if (m->client_created && MQTTAsync_isConnected(m->client)) {
         /* a clean DISCONNECT suppresses the will: say "offline" ourselves */
-        if (m->status_topic != NULL) {
+        if (m->cf.status_topic != NULL) {
             MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-            if (MQTTAsync_send(m->client, m->status_topic, (int)strlen(m->c.status_offline), m->c.status_offline, 1,
+            if (MQTTAsync_send(m->client, m->cf.status_topic, (int)strlen(m->cf.c.status_offline),
+                               m->cf.c.status_offline, 1,
                                1, &ro) == MQTTASYNC_SUCCESS) {
                 MQTTAsync_waitForCompletion(m->client, ro.token, 2000);
             }
         }
         MQTTAsync_disconnectOptions dopt = MQTTAsync_disconnectOptions_initializer;
         MQTTAsync_disconnectOptions dopt5 = MQTTAsync_disconnectOptions_initializer5;
-        MQTTAsync_disconnectOptions *d = m->c.mqtt_version == V5 ? &dopt5 : &dopt;
+        MQTTAsync_disconnectOptions *d = m->cf.c.mqtt_version == CG_MQTT_V5 ? &dopt5 : &dopt;
         d->timeout = 1000;
         MQTTAsync_disconnect(m->client, d);
         for (int i = 0; i < 30 && MQTTAsync_isConnected(m->client); i++) {
@@ -1584,7 +1080,30 @@ static void stop(void *state)
         MQTTAsync_destroy(&m->client);
         m->client_created = false;
     }
+    if (m->committer_started) {
+        pthread_mutex_lock(&m->commit_lock);
+        m->commit_stop = true;
+        pthread_cond_signal(&m->commit_cond);
+        pthread_mutex_unlock(&m->commit_lock);
+        pthread_join(m->committer, NULL);
+        m->committer_started = false;
+    }
+    if (m->group) {
+        /* no callback any more: write what the group holds (acknowledged
+         * messages, nobody else has them) */
+        for (int i = 0; i < 5 && cg_sink_held(m->sink) > 0; i++) {
+            pthread_mutex_lock(&m->commit_lock);
+            commit_group(m);
+            pthread_mutex_unlock(&m->commit_lock);
+        }
+        if (cg_sink_held(m->sink) > 0) {
+            cg_log(CG_LOG_ERROR, m->name, "stopping with %u acknowledged messages not written (buffer cannot "
+                   "take them): lost", cg_sink_held(m->sink));
+            atomic_fetch_add(&m->group_lost, cg_sink_held(m->sink));
+        }
+    }
     cg_batch_done(&m->batch);
+    cg_arena_done(&m->match_arena);
     log_stats(m);
 }
 
@@ -1598,49 +1117,16 @@ static void destroy(void *state)
         MQTTAsync_destroy(&m->client);
         m->client_created = false;
     }
-    for (size_t i = 0; i < m->n_subs; i++) {
-        free(m->subs[i].wire);
-    }
     free(m->subs);
-    for (size_t i = 0; i < m->n_rules; i++) {
-        struct rule *r = &m->rules[i];
-        cg_topic_pattern_done(&r->pat);
-        free(r->pattern_text);
-        free(r->measurement);
-        free(r->topic_tag);
-        for (size_t k = 0; k < r->n_tags; k++) {
-            free((char *)r->tags[k].key);
-            free((char *)r->tags[k].value);
-        }
-        free(r->tags);
-        for (size_t k = 0; k < r->n_static_tags; k++) {
-            free((char *)r->static_tags[k].key);
-            free((char *)r->static_tags[k].value);
-        }
-        free(r->static_tags);
-        for (size_t k = 0; k < r->n_fields; k++) {
-            free((char *)r->fields[k].name);
-            free((char *)r->fields[k].path);
-        }
-        free(r->fields);
-        for (size_t k = 0; k < r->n_jtags; k++) {
-            free((char *)r->jtags[k].name);
-            free((char *)r->jtags[k].path);
-        }
-        free(r->jtags);
-        cg_opt_free(json_opts, &r->jc);
-        cg_opt_free(senml_opts, &r->sc);
-        cg_opt_free(value_opts, &r->vc);
-    }
     free(m->rules);
-    cg_opt_free(src_opts, &m->c);
-    cg_opt_free(tls_opts, &m->tls);
-    free(m->client_id);
-    free(m->status_topic);
-    free(m->url);
+    cg_mqtt_conf_done(&m->cf);
     cg_batch_done(&m->batch);
+    cg_arena_done(&m->match_arena);
+    free(m->tcache);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->commit_lock);
+    pthread_cond_destroy(&m->commit_cond);
     free(m);
 }
 
@@ -1658,7 +1144,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
     int64_t last_ok = atomic_load(&m->last_ok_ns);
     bool up = atomic_load(&m->connected);
     report(ctx, &(struct cg_health_item){
-                    .device = m->url,
+                    .device = m->cf.url,
                     .kind = CG_HEALTH_LINK,
                     .up = up,
                     .ok = atomic_load(&m->messages),
@@ -1684,7 +1170,7 @@ static void health(void *state, cg_health_fn report, void *ctx)
     }
     for (size_t i = 0; i < m->n_rules; i++) {
         struct rule *r = &m->rules[i];
-        snprintf(dev, sizeof(dev), "rule %s", r->pattern_text ? r->pattern_text : "?");
+        snprintf(dev, sizeof(dev), "rule %s", r->cf->pattern_text ? r->cf->pattern_text : "?");
         report(ctx, &(struct cg_health_item){
                         .device = dev,
                         .kind = CG_HEALTH_RULE,
@@ -1713,6 +1199,6 @@ const struct cg_adapter cg_adapter_mqtt = {
     .stop = stop,
     .destroy = destroy,
     .health = health,
-    .options = src_opts,
-    .sections = src_sections,
+    .options = cg_mqtt_source_options,
+    .sections = cg_mqtt_sections,
 };

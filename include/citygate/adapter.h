@@ -115,6 +115,34 @@ struct cg_sink_rule {
 int cg_sink_emit_rule(struct cg_sink *sink, const struct cg_point *points, size_t n, int timeout_ms,
                       const struct cg_sink_rule *rule);
 
+/* Group commit. By default every cg_sink_emit() call is appended to the
+ * buffer (and, with buffer.fsync "always", synced) before it returns, and
+ * calls may come from any thread. A source that serialises its calls on one
+ * sink (never two at once, e.g. one receive thread, or a lock) may call
+ * cg_sink_group(sink, n) from start():
+ *
+ *   n = 1  each call is still appended before it returns; the sink reuses
+ *          one encode buffer instead of allocating one per call.
+ *   n > 1  a call's lines are taken into memory and the call returns the
+ *          number of points taken; the held lines of up to n calls are
+ *          appended as one record (one write, one sync) when the n-th call
+ *          arrives, or when the source calls cg_sink_flush(). Until then a
+ *          crash (kill -9, power loss) loses them: the source must flush when
+ *          it has nothing more in hand, and documents the loss bound (n calls).
+ *   n = 0  back to the default.
+ *
+ * With n > 1 a failing cg_sink_emit (-ETIMEDOUT, a storage error) took
+ * nothing of that call; calls taken before stay held. Returns 0, -EINVAL
+ * (n > CG_SINK_GROUP_MAX) or -EBUSY (n <= 1 while lines are held: flush first). */
+#define CG_SINK_GROUP_MAX 1024
+int cg_sink_group(struct cg_sink *sink, unsigned n);
+/* Appends the held lines as one record (same returns and timeout as
+ * cg_sink_emit: the lines appended, 0 when none were held, or a negative
+ * errno with everything still held, to be retried). Same thread rule as above. */
+int cg_sink_flush(struct cg_sink *sink, int timeout_ms);
+/* How many calls' lines are held, not yet appended. */
+unsigned cg_sink_held(const struct cg_sink *sink);
+
 /* A codec skipped n values of a payload it cannot store (a JSON array or
  * null member when every member becomes a field): counted in
  * citygate_discarded_total{cause="payload_skipped"} and logged once per

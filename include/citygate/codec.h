@@ -161,14 +161,24 @@ struct cg_json_map {
     bool required; /* missing -> the record is an error, not skipped */
 };
 
+/* LoRaWAN radio metadata: the receiving gateway with the highest SNR (ties:
+ * the higher RSSI) gives fields rssi, snr (floats) and gateway_id (string).
+ * array is a dot path from the document root to the per-gateway array;
+ * the others are dot paths inside one element. array NULL: no radio fields. */
+struct cg_codec_radio_conf {
+    const char *array, *gateway_id, *rssi, *snr;
+};
+
 struct cg_codec_json_conf {
     const char *records; /* path to an array of readings; NULL: root array or root object */
+    const char *records_why; /* reason when records is absent (NULL: a generic one) */
     const char *time_path; /* NULL: reception time */
     enum cg_time_format time_format;
     const struct cg_json_map *fields; /* NULL/0: every scalar member, nested keys joined by '_' */
     size_t n_fields;
     const struct cg_json_map *tags;
     size_t n_tags;
+    struct cg_codec_radio_conf radio;
     unsigned max_depth;
 };
 

@@ -233,6 +233,27 @@ static void test_arena_limit(void **state)
     cg_batch_done(&b);
 }
 
+/* JSON numbers: the integer fast path gives exactly strtod's value (and sign). */
+static void test_json_numbers_as_strtod(void **state)
+{
+    (void)state;
+    static const char *const lit[] = {"0", "-0", "7", "-42", "1700000000000", "999999999999999", "-999999999999999",
+                                      "1000000000000000", "9007199254740993", "12345678901234567890", "1.5",
+                                      "1e3", "-2.5E-3", "0.1"};
+    for (size_t i = 0; i < sizeof(lit) / sizeof(lit[0]); i++) {
+        struct cg_arena a;
+        cg_arena_init(&a, 4096);
+        const struct cg_jval *v = NULL;
+        const char *why = NULL;
+        assert_int_equal(cg_jdom_parse(&a, lit[i], strlen(lit[i]), 4, &v, &why), 0);
+        double want = strtod(lit[i], NULL);
+        if (memcmp(&v->num, &want, sizeof(want)) != 0) {
+            fail_msg("%s: got %.17g, strtod %.17g", lit[i], v->num, want);
+        }
+        cg_arena_done(&a);
+    }
+}
+
 /* ---- SenML: RFC 8428 §5.1 examples ---------------------------------------- */
 
 static const struct cg_codec_senml_conf senml = {.name_tag = "name", .unit_tag = "unit", .max_depth = 8};
@@ -465,6 +486,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_good),  cmocka_unit_test(test_json_bad),
         cmocka_unit_test(test_json_too_many_points), cmocka_unit_test(test_arena_limit),
+        cmocka_unit_test(test_json_numbers_as_strtod),
         cmocka_unit_test(test_senml_rfc),  cmocka_unit_test(test_senml_bad),
         cmocka_unit_test(test_lp),         cmocka_unit_test(test_lp_bad),
         cmocka_unit_test(test_value),      cmocka_unit_test(test_rfc3339),
