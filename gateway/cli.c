@@ -23,7 +23,6 @@ void cg_cli_usage(FILE *f)
             "usage: citygate --config FILE [--dry-run] [--run-for SECONDS] [--log-level LEVEL]\n"
             "       citygate --config FILE --test [--test-wait SECONDS]\n"
             "       citygate --check-config FILE\n"
-            "       citygate probe --help           (read raw Modbus registers, every decoding)\n"
             "       citygate --print-options        (option reference, markdown)\n"
             "       citygate --version | --help\n"
             "\n"
@@ -43,6 +42,12 @@ void cg_cli_usage(FILE *f)
             "Sources compiled in:");
     for (const struct cg_adapter *const *a = cg_registry_adapters(); *a; a++) {
         fprintf(f, " %s", (*a)->type);
+    }
+    fprintf(f, "\nCommands (citygate COMMAND --help):");
+    for (const struct cg_adapter *const *a = cg_registry_adapters(); *a; a++) {
+        for (const struct cg_adapter_command *c = (*a)->commands; c && c->name; c++) {
+            fprintf(f, "\n  %-10s %s (%s source)", c->name, c->summary, (*a)->type);
+        }
     }
     fprintf(f, "\nDocs: man citygate(8); docs/ in the source tree.\n");
 }
@@ -122,10 +127,25 @@ int cg_cli_print_options(void)
     print_table("normalise", cg_norm_options);
     print_table("sources[].normalise", cg_norm_source_options);
     print_table("alarms[]", cg_alarm_options);
+    /* Each source type's own keys, from the adapter's tables (API 2.0). */
+    for (const struct cg_adapter *const *a = cg_registry_adapters(); *a; a++) {
+        char title[256];
+        snprintf(title, sizeof(title), "sources[] (type %s)", (*a)->type);
+        if ((*a)->options != NULL) {
+            print_table(title, (*a)->options);
+        }
+        for (const struct cg_adapter_section *s = (*a)->sections; s && s->path; s++) {
+            snprintf(title, sizeof(title), "sources[] (type %s).%s", (*a)->type, s->path);
+            print_table(title, s->options);
+            if (s->doc != NULL) {
+                printf("\n%s\n", s->doc);
+            }
+        }
+    }
     printf("\nKeys marked secret can be given as `KEY_file`: the file's content (one trailing newline\n"
            "removed) is the value, so the secret never sits in the main file. Every string value may\n"
-           "use `${ENV}` references (`$$` for a literal `$`). The sources' own keys are in\n"
-           "docs/modbus.md and docs/mqtt.md.\n");
+           "use `${ENV}` references (`$$` for a literal `$`). How each source uses its keys is in\n"
+           "docs/modbus.md, docs/mqtt.md and docs/exec.md.\n");
     return 0;
 }
 

@@ -90,9 +90,11 @@ struct gen *cg_daemon_gen_create(struct cg_config *conf, bool dry_run, bool test
         if (s->conf->norm != NULL) { /* NULL in a partial config (normalise had errors) */
             cg_norm_source_set_user(s->conf->norm, s->sink);
         }
-        if (s->conf->adapter->api_version != CG_ADAPTER_API_VERSION) {
-            cg_errs_add(errs, s->conf->path, "adapter '%s' was built for API version %u, not %u",
-                        s->conf->adapter->type, s->conf->adapter->api_version, CG_ADAPTER_API_VERSION);
+        unsigned v = s->conf->adapter->api_version;
+        if (!cg_adapter_api_compatible(CG_ADAPTER_API_VERSION, v)) {
+            cg_errs_add(errs, s->conf->path, "adapter '%s' was built for API %u.%u, this citygate has %u.%u",
+                        s->conf->adapter->type, CG_ADAPTER_API_MAJOR_OF(v), CG_ADAPTER_API_MINOR_OF(v),
+                        CG_ADAPTER_API_MAJOR, CG_ADAPTER_API_MINOR);
             continue;
         }
         size_t before = cg_errs_count(errs);

@@ -1,21 +1,18 @@
-/* citygate — the entry point: the probe sub-command, the command line
- * (cli.c), then --check-config or the daemon (daemon.c). */
+/* citygate — the entry point: an adapter's sub-command (`citygate probe`,
+ * found in the registry), the command line (cli.c), then --check-config or
+ * the daemon (daemon.c). */
 #include "daemon.h"
 
-#include <stdio.h>
 #include <string.h>
-
-/* Provided by the Modbus adapter when it is compiled in. */
-extern int cg_modbus_probe_main(int argc, char **argv) __attribute__((weak));
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "probe") == 0) {
-        if (cg_modbus_probe_main == NULL) {
-            fprintf(stderr, "citygate: probe needs the modbus adapter, which this build does not have\n");
-            return 2;
+    if (argc > 1 && argv[1][0] != '-') {
+        const struct cg_adapter_command *cmd = cg_registry_command(argv[1]);
+        if (cmd != NULL) {
+            return cmd->main(argc - 1, argv + 1);
         }
-        return cg_modbus_probe_main(argc - 1, argv + 1);
+        /* not a command: cg_cli_parse says "unexpected argument" */
     }
     struct cg_cli cli;
     int rc = cg_cli_parse(argc, argv, &cli);

@@ -4,6 +4,8 @@
  * See output.h for the contract and docs/outputs.md for the user view. */
 #include "output.h"
 
+#include <citygate/backoff.h>
+
 #include "buf.h"
 #include "share.h"
 #include <citygate/log.h>
@@ -71,21 +73,7 @@ struct cg_output_conf {
 
 int64_t cg_output_backoff_ms(int64_t initial_ms, int64_t max_ms, unsigned attempt, uint64_t rnd)
 {
-    if (initial_ms < 1) {
-        initial_ms = 1;
-    }
-    if (max_ms < initial_ms) {
-        max_ms = initial_ms;
-    }
-    int64_t ceil = initial_ms;
-    for (unsigned i = 0; i < attempt && ceil < max_ms; i++) {
-        ceil = ceil > max_ms / 2 ? max_ms : ceil * 2;
-    }
-    if (ceil > max_ms) {
-        ceil = max_ms;
-    }
-    uint64_t span = (uint64_t)(ceil - initial_ms) + 1;
-    return initial_ms + (int64_t)(rnd % span);
+    return cg_backoff_full_ms(initial_ms, max_ms, attempt, rnd); /* include/citygate/backoff.h */
 }
 
 static bool name_ok(const char *s)
@@ -258,13 +246,7 @@ struct cg_output {
 
 static uint64_t next_rand(struct cg_output *o)
 {
-    /* xorshift64*: jitter only, not security */
-    uint64_t x = o->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    o->rng = x;
-    return x * 2685821657736338717ULL;
+    return cg_backoff_rand(&o->rng); /* jitter only, not security */
 }
 
 static bool hard_stopped(struct cg_output *o)

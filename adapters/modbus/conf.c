@@ -1587,3 +1587,14 @@ void cg_mb_budget_compute(const struct cg_mb_source *s, const size_t *devs, size
         }
     }
 }
+
+/* The nested parts of a modbus source section, for the adapter definition
+ * (--print-options, the JSON Schema). Profile files have their own format
+ * (docs/profiles.md). */
+const struct cg_adapter_section cg_mb_sections[] = {
+    {"devices[]", cg_mb_device_options, "One entry per device; settings left out come from the profile, then the source."},
+    {"devices[].registers[]", cg_mb_register_options, "Registers added to (or replacing) the profile's, by name."},
+    {"devices[].forbidden[]", forbid_opts, "Address ranges never read, on top of the profile's."},
+    {"devices[].poll_groups{}", poll_group_opts, "Each value of the poll_groups map, keyed by group name."},
+    {NULL, NULL, NULL},
+};

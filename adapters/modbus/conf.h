@@ -10,6 +10,7 @@
 #define CG_MODBUS_CONF_H
 
 #include <cjson/cJSON.h>
+#include <citygate/adapter.h>
 #include <citygate/config.h>
 #include <citygate/point.h>
 #include <stdbool.h>
@@ -189,5 +190,6 @@ double cg_mb_request_ms(const struct cg_mb_source *s, const struct cg_mb_request
 extern const struct cg_opt cg_mb_source_options[];
 extern const struct cg_opt cg_mb_device_options[];
 extern const struct cg_opt cg_mb_register_options[];
+extern const struct cg_adapter_section cg_mb_sections[]; /* devices[], registers[], ... */
 
 #endif

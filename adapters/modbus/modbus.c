@@ -35,23 +35,12 @@
 #include "probe.h"
 #include "seriallock.h"
 
-/* main.c finds `citygate probe` through a weak reference, which does not pull
- * probe.o out of the static library by itself: this one does. */
-__attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_probe_main;
-
 #define LAST_ERROR_MAX 200
 #define ALL_GROUPS UINT_MAX /* poll_device: every poll group at once (--test) */
 #define PENDING_MAX 8            /* RTU requests a device may still answer */
 #define PENDING_HORIZON_TIMEOUTS 4 /* after that many response timeouts, a request is taken as lost */
 #define THREAD_STACK (256 * 1024)
 
-/* Declared weak so this adapter also links against a core without it: true
- * when the core only validates the config (--check-config). */
-extern bool cg_sink_check_only(const struct cg_sink *sink) __attribute__((weak));
-extern void cg_sink_own_measurement(struct cg_sink *sink, const char *measurement) __attribute__((weak));
-extern void cg_sink_expect_field(struct cg_sink *sink, const char *path, const char *measurement,
-                                 const char *field) __attribute__((weak));
-extern bool cg_sink_test_mode(const struct cg_sink *sink) __attribute__((weak));
 
 
 struct group {
@@ -147,7 +136,7 @@ struct adapter {
 /* citygate --test: every device once, now, then nothing more (cli). */
 static bool test_mode(const struct adapter *a)
 {
-    return cg_sink_test_mode && a->sink && cg_sink_test_mode(a->sink);
+    return a->sink && cg_sink_test_mode(a->sink);
 }
 
 
@@ -1231,7 +1220,7 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
         goto fail;
     }
     struct cg_mb_source *s = a->src;
-    if (s->health && sink && cg_sink_own_measurement) {
+    if (s->health && sink) {
         cg_sink_own_measurement(sink, s->health_measurement); /* citygate_device is reserved otherwise */
     }
     a->frame_gap_us = cg_mb_frame_gap_us(s);
@@ -1308,11 +1297,11 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
     }
 
     /* the poll budget of every bus / connection */
-    bool check_only = cg_sink_check_only && sink && cg_sink_check_only(sink);
+    bool check_only = sink && cg_sink_check_only(sink);
     /* --check-config judges the config exactly as the daemon would run it */
     bool refuse = s->budget_check != 0;
     /* --check-config: names the city schema does not know are reported now */
-    for (size_t i = 0; check_only && cg_sink_expect_field && i < s->n_devices; i++) {
+    for (size_t i = 0; check_only && i < s->n_devices; i++) {
         const struct cg_mb_device *dv = &s->devices[i];
         char dp[512];
         snprintf(dp, sizeof dp, "%s.devices[%zu]%s%s%s", path, i, dv->profile ? " (profile " : "",
@@ -1561,4 +1550,11 @@ const struct cg_adapter cg_adapter_modbus = {
     .stop = mb_stop,
     .destroy = mb_destroy,
     .health = mb_health,
+    .options = cg_mb_source_options,
+    .sections = cg_mb_sections,
+    .commands = (const struct cg_adapter_command[]){
+        {"probe", "read raw Modbus registers from a live device, every decoding side by side",
+         cg_modbus_probe_main},
+        {NULL, NULL, NULL},
+    },
 };

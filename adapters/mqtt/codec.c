@@ -1,7 +1,7 @@
 /* citygate — shared pieces of the MQTT payload codecs: a bounded arena, the
  * point batch, a JSON DOM with nesting and UTF-8 checks, timestamp parsing.
  * Pure: no logging, no globals. */
-#include "codec.h"
+#include <citygate/codec.h>
 
 #include <errno.h>
 #include <limits.h>

@@ -6,7 +6,7 @@
  * reading, or "$."-prefixed from the root), the timestamp from time_path.
  * Without a field mapping every scalar member is a field, nested objects
  * flattened with '_' ("pm": {"p25": 3} -> pm_p25). */
-#include "codec.h"
+#include <citygate/codec.h>
 
 #include <errno.h>
 #include <math.h>

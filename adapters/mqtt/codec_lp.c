@@ -8,7 +8,7 @@
  * Floats are plain decimals (no NaN/Inf), integers end in 'i', unsigned in
  * 'u', booleans are t/T/true/True/TRUE/f/F/false/False/FALSE. Blank lines and
  * '#' comments are skipped. */
-#include "codec.h"
+#include <citygate/codec.h>
 
 #include <errno.h>
 #include <math.h>

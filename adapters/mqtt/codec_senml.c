@@ -9,7 +9,7 @@
  * tags <name_tag>=name and <unit_tag>=unit, fields value / string_value /
  * bool_value / data_value / sum, time rounded to the microsecond (doubles of
  * epoch seconds carry no more, §5). */
-#include "codec.h"
+#include <citygate/codec.h>
 
 #include <errno.h>
 #include <math.h>

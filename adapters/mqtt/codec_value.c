@@ -1,7 +1,7 @@
 /* citygate — a bare number or boolean as the whole payload ("21.5", "true").
  * Pure: bytes in, one point out. Blanks and a trailing newline are allowed;
  * anything else (units, NaN, hex, empty) is an error. */
-#include "codec.h"
+#include <citygate/codec.h>
 
 #include <errno.h>
 #include <math.h>

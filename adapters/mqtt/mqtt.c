@@ -1210,4 +1210,6 @@ const struct cg_adapter cg_adapter_mqtt = {
     .stop = stop,
     .destroy = destroy,
     .health = health,
+    .options = cg_mqtt_source_options,
+    .sections = cg_mqtt_sections,
 };

@@ -18,7 +18,7 @@ static const char *const prec_choices[] = {"ns", "us", "ms", "s", NULL};
 
 
 
-static const struct cg_opt src_opts[] = {
+const struct cg_opt cg_mqtt_source_options[] = {
     {"type", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "\"mqtt\""},
     {"name", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "source name (logs, health, default client id)"},
     {"url", CG_OPT_STRING, offsetof(struct cg_mqtt_src_conf, url), NULL, 0, 0, NULL, CG_OPT_REQUIRED,
@@ -212,6 +212,21 @@ static const struct cg_opt value_opts[] = {
     {"type", CG_OPT_ENUM, offsetof(struct cg_mqtt_value_conf, type), "auto", 0, 0, vtype_choices, 0,
      "auto: number -> float, true/false -> bool"},
     CG_OPT_END,
+};
+
+/* The source's tables for the adapter definition (--print-options, JSON Schema). */
+const struct cg_adapter_section cg_mqtt_sections[] = {
+    {"tls", tls_opts, "TLS settings for ssl:// brokers."},
+    {"subscriptions[]", sub_opts, "Explicit subscriptions; default: one per rule topic, QoS 1."},
+    {"rules[]", rule_opts, "Topic rules: the first whose topic (and match) fits decodes the message."},
+    {"rules[].json", json_opts, "format json: where the readings, timestamp, fields and tags are."},
+    {"rules[].json.fields{}", map_opts, "A field mapping given as an object (a plain string is its path)."},
+    {"rules[].json.tags{}", map_opts, "A tag mapping given as an object (a plain string is its path; type is ignored)."},
+    {"rules[].senml", senml_opts, "format senml."},
+    {"rules[].influx", influx_opts, "format influx (line protocol)."},
+    {"rules[].value", value_opts, "format value: the whole payload is one value."},
+    {"rules[].lorawan", lorawan_opts, "formats chirpstack_v4 and ttn_v3."},
+    {NULL, NULL, NULL},
 };
 
 static char *xstrdup(const char *s)
@@ -637,7 +652,7 @@ int cg_mqtt_conf_parse(struct cg_mqtt_conf *m, const cJSON *conf, const char *pa
     m->name = sink ? cg_sink_source_name(sink) : "mqtt";
     m->observer = sink != NULL && cg_sink_dry_run(sink) && !cg_sink_check_only(sink);
 
-    cg_opt_parse(src_opts, conf, path, &m->c, errs);
+    cg_opt_parse(cg_mqtt_source_options, conf, path, &m->c, errs);
     if (m->c.url != NULL) {
         const char *u = m->c.url;
         const char *rest = NULL;
@@ -880,7 +895,7 @@ void cg_mqtt_conf_done(struct cg_mqtt_conf *m)
         free(r->match);
     }
     free(m->rules);
-    cg_opt_free(src_opts, &m->c);
+    cg_opt_free(cg_mqtt_source_options, &m->c);
     cg_opt_free(tls_opts, &m->tls);
     free(m->client_id);
     free(m->status_topic);

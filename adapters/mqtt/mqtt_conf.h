@@ -7,7 +7,7 @@
 
 #include <citygate/adapter.h>
 
-#include "codec.h"
+#include <citygate/codec.h>
 #include "topic.h"
 
 #include <stdbool.h>
@@ -42,6 +42,8 @@ enum { CG_MQTT_COMMIT_PER_MESSAGE = 0, CG_MQTT_COMMIT_GROUP = 1 };
 extern const char *const cg_mqtt_commit_names[];  /* by CG_MQTT_COMMIT_*, NULL-terminated */
 extern const char *const cg_mqtt_version_names[]; /* by CG_MQTT_V*, NULL-terminated */
 extern const char *const cg_mqtt_format_names[];  /* by CG_MQTT_FMT_*, NULL-terminated */
+extern const struct cg_opt cg_mqtt_source_options[];     /* sources[i] keys (adapter API options) */
+extern const struct cg_adapter_section cg_mqtt_sections[]; /* tls, subscriptions[], rules[], ... */
 
 struct cg_mqtt_tls_conf {
     char *ca_file, *cert_file, *key_file, *key_password;

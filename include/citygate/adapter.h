@@ -34,8 +34,19 @@
  * two of these at once on one state; health() may run concurrently with
  * start() and stop().
  *
- * Readings leave through cg_sink_emit(). The API carries a version so it can
- * grow: fields are only ever appended. */
+ * Readings leave through cg_sink_emit().
+ *
+ * Versions. api_version is CG_ADAPTER_API(major, minor). The core accepts an
+ * adapter whose major equals its own and whose minor is <= its own
+ * (cg_adapter_api_compatible): a minor version only ever appends fields at
+ * the end of a struct, so an adapter built against an older minor leaves
+ * them zero (NULL options, no commands) and works unchanged. Anything that
+ * changes the meaning or the layout of an existing field bumps the major,
+ * and the core then refuses the adapter with "adapter 'x' was built for API
+ * 1.0, this citygate has 2.0". History:
+ *   1     create/start/stop/destroy/health; cg_health_item.kind, stray_frames
+ *         and skipped were appended without a bump (read as 1.0).
+ *   2.0   options, sections, commands; versions are major.minor. */
 #ifndef CITYGATE_ADAPTER_H
 #define CITYGATE_ADAPTER_H
 
@@ -46,7 +57,22 @@
 #include <errno.h>
 #include <stdbool.h>
 
-#define CG_ADAPTER_API_VERSION 1
+/* major in the high 16 bits, minor in the low 16 */
+#define CG_ADAPTER_API(major, minor) ((unsigned)(major) << 16 | (unsigned)(minor))
+#define CG_ADAPTER_API_MAJOR 2
+#define CG_ADAPTER_API_MINOR 0
+#define CG_ADAPTER_API_VERSION CG_ADAPTER_API(CG_ADAPTER_API_MAJOR, CG_ADAPTER_API_MINOR)
+#define CG_ADAPTER_API_MAJOR_OF(v) ((v) >> 16)
+#define CG_ADAPTER_API_MINOR_OF(v) ((v)&0xffffu)
+
+/* True when a core of version core accepts an adapter built for version
+ * adapter: same major, adapter's minor not newer. A plain 1 (the unversioned
+ * API 1) reads as major 0 and is refused by a major-2 core. */
+static inline bool cg_adapter_api_compatible(unsigned core, unsigned adapter)
+{
+    return CG_ADAPTER_API_MAJOR_OF(adapter) == CG_ADAPTER_API_MAJOR_OF(core) &&
+           CG_ADAPTER_API_MINOR_OF(adapter) <= CG_ADAPTER_API_MINOR_OF(core);
+}
 
 struct cg_sink; /* opaque, owned by the core, outlives the adapter state */
 
@@ -209,8 +235,30 @@ struct cg_health_item {
 
 typedef void (*cg_health_fn)(void *ctx, const struct cg_health_item *item);
 
+/* A nested part of a source's JSON section, with its own option table: an
+ * object ("tls"), the entries of an array ("devices[]", "rules[]"), or the
+ * values of a map ("poll_groups{}"). path is relative to the source section,
+ * parts joined with '.': "rules[].json". --print-options prints one table per
+ * section under "sources[] (type x).path"; the JSON Schema reads the same
+ * list. NULL-terminated ({.path = NULL}). */
+struct cg_adapter_section {
+    const char *path;
+    const struct cg_opt *options;
+    const char *doc; /* one line: what the section is */
+};
+
+/* A sub-command: `citygate <name> ARGS...` runs main(argc, argv) with argv[0]
+ * = name, before the daemon's command line is parsed, and exits with its
+ * return value. For tools that belong to one adapter (`citygate probe` reads
+ * raw Modbus registers). NULL-terminated ({.name = NULL}). */
+struct cg_adapter_command {
+    const char *name;    /* unique among all compiled-in adapters */
+    const char *summary; /* one line for --help */
+    int (*main)(int argc, char **argv);
+};
+
 struct cg_adapter {
-    unsigned api_version; /* CG_ADAPTER_API_VERSION */
+    unsigned api_version; /* CG_ADAPTER_API_VERSION (see Versions above) */
     const char *type;     /* the "type" value in sources[] */
     const char *summary;  /* one line for --help */
 
@@ -220,6 +268,15 @@ struct cg_adapter {
     void (*stop)(void *state);
     void (*destroy)(void *state);
     void (*health)(void *state, cg_health_fn report, void *ctx); /* may be NULL */
+
+    /* ---- 2.0 ---- */
+    /* The keys of the source's own section (sources[i]): every key create()
+     * accepts, "type" and "name" included, with type, default, bounds and a
+     * line of help. Tables are declarative: create() should parse with the
+     * same table (cg_opt_parse) so the docs cannot drift. NULL: undocumented. */
+    const struct cg_opt *options;
+    const struct cg_adapter_section *sections; /* nested parts; may be NULL */
+    const struct cg_adapter_command *commands; /* may be NULL */
 };
 
 #endif

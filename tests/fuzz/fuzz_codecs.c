@@ -1,7 +1,7 @@
 /* Fuzz target: every MQTT payload codec on the same bytes, and every point a
  * codec accepts through the line-protocol encoder. Nothing may crash, leak or
  * hit undefined behaviour; a codec either returns points or an error. */
-#include "codec.h"
+#include <citygate/codec.h>
 #include "lineproto.h"
 
 #include "fuzz_main.h"

@@ -24,7 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern const struct cg_adapter cg_adapter_example;
 
 static int failures;
 
@@ -104,6 +107,18 @@ static int configs(const char *type, char *good, size_t gn, char *bad, size_t bn
                  env("CG_TEST_MODBUS_PORT"), env("CG_TEST_PROFILE_DIR"));
         return 0;
     }
+    if (strcmp(type, "exec") == 0) {
+        snprintf(good, gn,
+                 "{\"type\":\"exec\",\"command\":[\"sh\",\"-c\",\"while :; do echo conf,x=y v=1i; sleep 0.1; done\"],"
+                 "\"restart_min_ms\":100,\"stop_timeout_ms\":500}");
+        snprintf(bad, bn, "{\"type\":\"exec\",\"command\":[],\"format\":\"json\",\"restart_min_ms\":5}");
+        return 0;
+    }
+    if (strcmp(type, "example") == 0) {
+        snprintf(good, gn, "{\"type\":\"example\",\"interval_ms\":50}");
+        snprintf(bad, bn, "{\"type\":\"example\",\"interval_ms\":\"often\"}");
+        return 0;
+    }
     return -1;
 }
 
@@ -153,6 +168,18 @@ static void run(const struct cg_adapter *a, struct cg_pipeline *pl)
         return;
     }
     CHECK(a->api_version == CG_ADAPTER_API_VERSION, "%s: api_version %u", a->type, a->api_version);
+    /* API 2.0: the adapter documents its keys; every top-level key of its
+     * conformance config is in its options table */
+    CHECK(a->options != NULL, "%s: no options table", a->type);
+    cJSON *gj = cJSON_Parse(good);
+    for (const cJSON *k = gj ? gj->child : NULL; k && a->options; k = k->next) {
+        const struct cg_opt *o = a->options;
+        while (o->name && strcmp(o->name, k->string) != 0) {
+            o++;
+        }
+        CHECK(o->name != NULL, "%s: key '%s' of a valid config is not in its options table", a->type, k->string);
+    }
+    cJSON_Delete(gj);
     struct cg_sink *sink = cg_sink_new(pl, a->type, NULL);
 
     /* destroy() accepts NULL and whatever a failed create() left */
@@ -205,6 +232,9 @@ static void run(const struct cg_adapter *a, struct cg_pipeline *pl)
     cg_sink_free(sink);
     CHECK(atomic_load(&paho_clients) == 0, "%s: %d Paho clients left after destroy() (%d created)", a->type,
           atomic_load(&paho_clients), atomic_load(&paho_created));
+    /* exec: every program was reaped (a zombie would be reaped here) */
+    pid_t z = waitpid(-1, NULL, WNOHANG);
+    CHECK(z <= 0, "%s: child %d was left unreaped (a zombie)", a->type, (int)z);
     if (strcmp(a->type, "mqtt") == 0) {
         printf("ok: mqtt: %d Paho clients created over 3 starts, none left\n", atomic_load(&paho_created));
     }
@@ -225,11 +255,19 @@ int main(void)
         return 2;
     }
     struct cg_pipeline pl = {.journal = jr, .config_dir = state_dir, .state_dir = state_dir};
+    /* version negotiation: same major, adapter minor <= core minor */
+    CHECK(cg_adapter_api_compatible(CG_ADAPTER_API(2, 3), CG_ADAPTER_API(2, 0)), "2.0 adapter refused by 2.3 core");
+    CHECK(cg_adapter_api_compatible(CG_ADAPTER_API(2, 0), CG_ADAPTER_API(2, 0)), "2.0 adapter refused by 2.0 core");
+    CHECK(!cg_adapter_api_compatible(CG_ADAPTER_API(2, 0), CG_ADAPTER_API(2, 1)), "2.1 adapter taken by 2.0 core");
+    CHECK(!cg_adapter_api_compatible(CG_ADAPTER_API(2, 0), 1), "unversioned API 1 adapter taken by 2.0 core");
+    CHECK(!cg_adapter_api_compatible(CG_ADAPTER_API(3, 0), CG_ADAPTER_API(2, 0)), "2.0 adapter taken by 3.0 core");
     int n = 0;
     for (const struct cg_adapter *const *a = cg_registry_adapters(); *a; a++, n++) {
         run(*a, &pl);
     }
-    CHECK(n >= 2, "only %d adapters compiled in", n);
+    CHECK(n >= 3, "only %d adapters compiled in", n);
+    /* the docs' example adapter (tests/example_adapter/example.c), not in the registry */
+    run(&cg_adapter_example, &pl);
     cg_journal_shutdown(jr);
     cg_journal_free(jr);
     char cmd[300];

@@ -14,5 +14,5 @@ wait_port "$MB_PORT"
 CG_TEST_MQTT_URL=$MQTT_URL CG_TEST_MODBUS_PORT=$MB_PORT CG_TEST_PROFILE_DIR=$SRC_DIR/config/profiles \
     "$ADAPTER_CONFORMANCE" >"$T/conformance.log" 2>&1 || { cat "$T/conformance.log"; fail "adapter conformance"; }
 cat "$T/conformance.log" | grep -v '^\[' || true
-grep -q '^PASS: 2 adapters, 0 failures' "$T/conformance.log" || fail "summary"
+grep -q '^PASS: 3 adapters, 0 failures' "$T/conformance.log" || fail "summary"
 pass "every adapter holds the lifecycle contract"

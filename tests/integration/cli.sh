@@ -8,7 +8,7 @@
 out=$("$CITYGATE" --version)
 [[ "$out" =~ ^citygate\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "--version: '$out'"
 pass "--version: $out"
-"$CITYGATE" --help | grep -q "Sources compiled in: modbus mqtt" || fail "--help does not list the adapters"
+"$CITYGATE" --help | grep -q "Sources compiled in: exec modbus mqtt" || fail "--help does not list the adapters"
 pass "--help lists the adapters"
 
 for f in "$SRC_DIR"/config/*.example.json; do
@@ -48,7 +48,7 @@ for want in \
     "outputs[0].url: scheme must be http or https, got 'ftp' (line 6, column 29)" \
     "outputs[0].database: required for type influxdb_v1 (in the object at line 6, column 5)" \
     "outputs[1].type: must be one of influxdb_v1, influxdb_v2, mqtt; got 'influxdb_v3' (line 7, column 6)" \
-    "sources[0].type: unknown source type 'opcua' (this build has: modbus, mqtt) (line 9, column 16)" \
+    "sources[0].type: unknown source type 'opcua' (this build has: exec, modbus, mqtt) (line 9, column 16)" \
     "sources[1].type: missing (required) (in the object at line 9, column 34)"; do
     grep -qxF "  $want" "$T/bad.out" || { cat "$T/bad.out"; fail "missing error line: $want"; }
 done
@@ -152,3 +152,16 @@ pass "missing file exit 1; usage errors exit 2 (--run-for, --test-wait, --test w
 sed -n "/^<!-- generated/,\$p" "$SRC_DIR/docs/config.md" | diff -u - "$T/ref.md" ||
     fail "docs/config.md is out of date: regenerate its reference part with citygate --print-options"
 pass "docs/config.md matches the option tables"
+
+# adapter API 2.0: each source type's keys come from its adapter's tables,
+# nested sections included
+for want in '### sources[] (type modbus)' '### sources[] (type modbus).devices[].registers[]' \
+    '### sources[] (type mqtt).rules[].json' '### sources[] (type mqtt).subscriptions[]'; do
+    grep -qxF "$want" "$T/ref.md" || fail "--print-options has no '$want' table"
+done
+grep -q '^| `unit_id` | integer | `1` | 0..255 |' "$T/ref.md" || fail "--print-options: no devices[].unit_id row"
+pass "--print-options lists the sources' keys, nested sections included"
+# sub-commands come from the registry, not weak symbols
+"$CITYGATE" --help 2>&1 | grep -q '^  probe      read raw Modbus registers' || fail "--help does not list the probe command"
+! grep -rn '__attribute__((weak' "$SRC_DIR/gateway" "$SRC_DIR/adapters" "$SRC_DIR/include" || fail "weak symbols left"
+pass "probe is the modbus adapter's command; no weak symbols"

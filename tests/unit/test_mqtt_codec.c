@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "codec.h"
+#include <citygate/codec.h>
 
 #include <errno.h>
 #include <stdio.h>

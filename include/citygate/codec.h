@@ -1,4 +1,6 @@
-/* citygate — MQTT payload codecs: bytes in, points out.
+/* citygate — payload codecs (JSON, SenML, line protocol, a bare value): bytes
+ * in, points out. Public: any adapter may decode with them (MQTT messages,
+ * the exec adapter's stdout lines); link the citygate_codecs library.
  *
  * Pure functions: no logging, no globals, no I/O. Every decoder writes into a
  * struct cg_batch (points plus the strings they point to, all owned by the
@@ -14,9 +16,9 @@
  *
  * On error the batch may hold partial output: the caller resets it.
  * Files: codec.c (arena, batch, JSON DOM, time), codec_json.c, codec_senml.c,
- * codec_lp.c, codec_value.c. */
-#ifndef CG_MQTT_CODEC_H
-#define CG_MQTT_CODEC_H
+ * codec_lp.c, codec_value.c (in adapters/mqtt/, where they were born). */
+#ifndef CITYGATE_CODEC_H
+#define CITYGATE_CODEC_H
 
 #include <citygate/point.h>
 #include <stdbool.h>
