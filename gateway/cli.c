@@ -23,6 +23,7 @@ void cg_cli_usage(FILE *f)
             "       citygate --check-config FILE\n"
             "       citygate probe --help           (read raw Modbus registers, every decoding)\n"
             "       citygate --print-options        (option reference, markdown)\n"
+            "       citygate --print-schema         (JSON Schema of the config file)\n"
             "       citygate --version | --help\n"
             "\n"
             "  -c, --config FILE        run with this JSON config\n"
@@ -45,37 +46,58 @@ void cg_cli_usage(FILE *f)
     fprintf(f, "\nDocs: man citygate(8); docs/ in the source tree.\n");
 }
 
+static const char *scalar_type(enum cg_opt_type t)
+{
+    switch (t) {
+    case CG_OPT_STRING:
+    case CG_OPT_ENUM:
+        return "string";
+    case CG_OPT_INT:
+        return "integer";
+    case CG_OPT_DOUBLE:
+        return "number";
+    case CG_OPT_BOOL:
+        return "boolean";
+    default:
+        return "object";
+    }
+}
+
+/* The "allowed" column of a value of type t described by o. */
+static void allowed_text(enum cg_opt_type t, const struct cg_opt *o, char *allowed, size_t n)
+{
+    allowed[0] = '\0';
+    if (t == CG_OPT_INT) {
+        snprintf(allowed, n, "%.0f..%.0f", o->min, o->max);
+    } else if (t == CG_OPT_DOUBLE) {
+        snprintf(allowed, n, "%g..%g", o->min, o->max);
+    } else if (t == CG_OPT_ENUM) {
+        size_t l = 0;
+        for (int i = 0; o->choices[i] && l < n; i++) {
+            l += (size_t)snprintf(allowed + l, n - l, "%s`%s`", i ? ", " : "", o->choices[i]);
+        }
+    }
+}
+
 static void print_table(const char *title, const struct cg_opt *t)
 {
     printf("\n### %s\n\n| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n", title);
     for (const struct cg_opt *o = t; o->name; o++) {
-        const char *type = "object";
+        char type[64];
         char allowed[256] = "";
-        switch (o->type) {
-        case CG_OPT_STRING:
-            type = "string";
-            break;
-        case CG_OPT_INT:
-            type = "integer";
-            snprintf(allowed, sizeof(allowed), "%.0f..%.0f", o->min, o->max);
-            break;
-        case CG_OPT_DOUBLE:
-            type = "number";
-            snprintf(allowed, sizeof(allowed), "%g..%g", o->min, o->max);
-            break;
-        case CG_OPT_BOOL:
-            type = "boolean";
-            break;
-        case CG_OPT_ENUM: {
-            type = "string";
-            size_t l = 0;
-            for (int i = 0; o->choices[i] && l < sizeof(allowed); i++) {
-                l += (size_t)snprintf(allowed + l, sizeof(allowed) - l, "%s`%s`", i ? ", " : "", o->choices[i]);
+        if (o->type == CG_OPT_ARRAY || o->type == CG_OPT_MAP) {
+            const char *el = o->sub ? "objects" : o->elem == CG_OPT_ENUM ? "strings" : scalar_type(o->elem);
+            snprintf(type, sizeof(type), o->type == CG_OPT_ARRAY ? "array of %s" : "map of %s", el);
+            if (o->sub == NULL) {
+                allowed_text(o->elem, o, allowed, sizeof(allowed));
             }
-            break;
-        }
-        default:
-            break;
+            if (o->max_items > 0) {
+                size_t l = strlen(allowed);
+                snprintf(allowed + l, sizeof(allowed) - l, "%sat most %zu", l ? "; " : "", o->max_items);
+            }
+        } else {
+            snprintf(type, sizeof(type), "%s", scalar_type(o->type));
+            allowed_text(o->type, o, allowed, sizeof(allowed));
         }
         char secret[160] = "";
         if (o->flags & CG_OPT_SECRET) {
@@ -84,6 +106,16 @@ static void print_table(const char *title, const struct cg_opt *t)
         printf("| `%s`%s | %s | %s%s%s | %s | %s%s |\n", o->name, (o->flags & CG_OPT_REQUIRED) ? " (required)" : "",
                type, o->def ? "`" : "", o->def ? o->def : "", o->def ? "`" : "", allowed, o->doc ? o->doc : "",
                secret);
+    }
+    /* Nested tables a module does not print on its own: "a.b", "a.b[]", "a.b.*". */
+    for (const struct cg_opt *o = t; o->name; o++) {
+        if (o->sub == NULL || (o->flags & CG_OPT_MODULE)) {
+            continue;
+        }
+        char sub[256];
+        snprintf(sub, sizeof(sub), "%s.%s%s", title, o->name,
+                 o->type == CG_OPT_ARRAY ? "[]" : o->type == CG_OPT_MAP ? ".*" : "");
+        print_table(sub, o->sub);
     }
 }
 
@@ -122,6 +154,18 @@ int cg_cli_print_options(void)
            "use `${ENV}` references (`$$` for a literal `$`). The sources' own keys are in\n"
            "docs/modbus.md and docs/mqtt.md.\n");
     return 0;
+}
+
+int cg_cli_print_schema(void)
+{
+    char *text = cg_conf_schema_text();
+    if (text == NULL) {
+        fprintf(stderr, "citygate: --print-schema: out of memory\n");
+        return 1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* " (line L, column C)" when error i's path is in the file's text, else "".
@@ -218,6 +262,7 @@ int cg_cli_parse(int argc, char **argv, struct cg_cli *cli)
         {"run-for", required_argument, NULL, 'r'},
         {"log-level", required_argument, NULL, 'l'},
         {"print-options", no_argument, NULL, 'P'},
+        {"print-schema", no_argument, NULL, 'S'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -269,6 +314,8 @@ int cg_cli_parse(int argc, char **argv, struct cg_cli *cli)
         }
         case 'P':
             return cg_cli_print_options();
+        case 'S':
+            return cg_cli_print_schema();
         case 'V':
             printf("citygate %s\n", CG_VERSION);
             return 0;

@@ -94,4 +94,12 @@ int cg_config_load_partial(const char *file, struct cg_config **out, struct cg_c
                            struct cg_errs *errs);
 void cg_config_free(struct cg_config *c); /* NULL-safe */
 
+/* Writes the top level of the config's JSON Schema into root (an object):
+ * every section from the option tables; outputs[] and sources[] items are
+ * plain objects, filled in by conf_schema.c. 0 or -ENOMEM. */
+int cg_conf_top_schema(cJSON *root);
+/* The JSON Schema (draft 2020-12) of the whole config file, as text (caller
+ * frees), or NULL when out of memory. citygate --print-schema prints it. */
+char *cg_conf_schema_text(void);
+
 #endif

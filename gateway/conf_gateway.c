@@ -19,6 +19,7 @@
 #define CONF_MAX_BYTES (16 * 1024 * 1024)
 #define CONF_MAX_OUTPUTS 16
 #define CONF_MAX_SOURCES 256
+#define CONF_MAX_TAGS 64 /* static tags: each is written on every point */
 
 const char *const cg_log_level_names[] = {"error", "warn", "info", "debug", NULL};
 
@@ -89,16 +90,44 @@ const struct cg_opt cg_buffer_options[] = {
     CG_OPT_END,
 };
 
+/* The top level: each section is read by its module (CG_OPT_MODULE); the
+ * table names them, so unknown keys are errors and the JSON Schema and
+ * docs describe them from the same sub tables. */
+struct top_conf {
+    char *schema; /* "$schema": for editors; read and ignored */
+};
 static const struct cg_opt top_options[] = {
-    {.name = "gateway", .type = CG_OPT_OTHER, .doc = "Gateway settings (object)."},
-    {.name = "buffer", .type = CG_OPT_OTHER, .doc = "Store-and-forward buffer (object)."},
-    {.name = "http", .type = CG_OPT_OTHER, .doc = "Health, metrics and status page (object)."},
-    {.name = "normalise", .type = CG_OPT_OTHER, .doc = "The city schema and normalisation (object)."},
-    {.name = "tags", .type = CG_OPT_OTHER, .doc = "Static tags added to every point (object of strings)."},
-    {.name = "outputs", .type = CG_OPT_OTHER, .doc = "Databases to write to (array, at least one)."},
-    {.name = "sources", .type = CG_OPT_OTHER, .doc = "Sensor sources (array)."},
+    {.name = "$schema", .type = CG_OPT_STRING, .offset = offsetof(struct top_conf, schema),
+     .doc = "JSON Schema for editors (ignored by citygate), e.g. "
+            "\"file:///usr/share/citygate/citygate.schema.json\"."},
+    {.name = "gateway", .type = CG_OPT_OBJECT, .sub = cg_gateway_options, .flags = CG_OPT_MODULE,
+     .doc = "Gateway settings."},
+    {.name = "buffer", .type = CG_OPT_OBJECT, .sub = cg_buffer_options, .flags = CG_OPT_MODULE,
+     .doc = "Store-and-forward buffer."},
+    {.name = "http", .type = CG_OPT_OBJECT, .sub = cg_http_options, .flags = CG_OPT_MODULE,
+     .doc = "Health, metrics and status page."},
+    {.name = "normalise", .type = CG_OPT_OBJECT, .sub = cg_norm_options, .flags = CG_OPT_MODULE,
+     .doc = "The city schema and normalisation."},
+    {.name = "tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .max_items = CONF_MAX_TAGS,
+     .doc = "Static tags added to every point: {\"city\": \"ghent\"}."},
+    {.name = "outputs", .type = CG_OPT_ARRAY, .elem = CG_OPT_OBJECT, .min_items = 1, .max_items = CONF_MAX_OUTPUTS,
+     .doc = "Databases to write to (at least one; required); keys by `type`."},
+    {.name = "sources", .type = CG_OPT_ARRAY, .elem = CG_OPT_OBJECT, .max_items = CONF_MAX_SOURCES,
+     .doc = "Sensor sources; keys by `type`."},
     CG_OPT_END,
 };
+
+int cg_conf_top_schema(cJSON *root)
+{
+    /* outputs is required, but load() says so itself (with "at least one
+     * output is required"), so the table does not flag it */
+    cJSON *req = NULL;
+    if (cg_opt_schema(top_options, root) < 0 || (req = cJSON_AddArrayToObject(root, "required")) == NULL ||
+        !cJSON_AddItemToArray(req, cJSON_CreateString("outputs"))) {
+        return -ENOMEM;
+    }
+    return 0;
+}
 
 static int read_file(const char *file, char **out, size_t *out_len, struct cg_errs *errs)
 {
@@ -161,6 +190,23 @@ static int add_tag(struct cg_config *c, const char *k, const char *v)
         return -ENOMEM;
     }
     t[c->n_tags++] = (struct cg_tag){.key = kk, .value = vv};
+    return 0;
+}
+
+struct tags_ctx {
+    struct cg_config *c;
+    int have_gw_tag;
+};
+
+static int add_tag_item(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    struct tags_ctx *tc = ctx;
+    if (check_tag_text(it->key) < 0 || it->key[0] == '_' || check_tag_text(it->str) < 0) {
+        cg_errs_add(errs, it->path, "tag keys and values must be non-empty, without newlines, not start with '_'");
+    } else if (add_tag(tc->c, it->key, it->str) < 0) {
+        cg_errs_add(errs, it->path, "out of memory");
+    }
+    tc->have_gw_tag |= strcmp(it->key, "gateway") == 0;
     return 0;
 }
 
@@ -335,10 +381,9 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
 
     /* Top level: only known sections. */
     if (cg_json_check_object(c->doc, "", errs) == 0) {
-        struct {
-            int dummy;
-        } none;
-        cg_opt_parse(top_options, c->doc, "", &none, errs);
+        struct top_conf top = {0};
+        cg_opt_parse(top_options, c->doc, "", &top, errs);
+        cg_opt_free(top_options, &top);
     }
     cg_opt_parse(cg_gateway_options, cJSON_GetObjectItemCaseSensitive(c->doc, "gateway"), "gateway", &c->gw, errs);
     /* Every section after this one may read secret files. */
@@ -368,29 +413,10 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
         cg_errs_add(errs, "gateway.id", "must be a non-empty name without newlines");
     }
 
-    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(c->doc, "tags");
-    int have_gw_tag = 0;
-    if (tags != NULL && cg_json_check_object(tags, "tags", errs) == 0) {
-        for (const cJSON *t = tags->child; t; t = t->next) {
-            char p[300];
-            cg_path_key(p, sizeof(p), "tags", t->string);
-            if (!cJSON_IsString(t)) {
-                cg_errs_add(errs, p, "must be a string");
-                continue;
-            }
-            char *v = cg_conf_expand_env(t->valuestring, p, errs);
-            if (v == NULL) {
-                continue;
-            }
-            if (check_tag_text(t->string) < 0 || t->string[0] == '_' || check_tag_text(v) < 0) {
-                cg_errs_add(errs, p, "tag keys and values must be non-empty, without newlines, not start with '_'");
-            } else if (add_tag(c, t->string, v) < 0) {
-                cg_errs_add(errs, p, "out of memory");
-            }
-            have_gw_tag |= strcmp(t->string, "gateway") == 0;
-            free(v);
-        }
-    }
+    struct tags_ctx tc = {.c = c};
+    cg_opt_parse_map(cg_opt_find(top_options, "tags"), cJSON_GetObjectItemCaseSensitive(c->doc, "tags"), "tags",
+                     add_tag_item, &tc, errs);
+    int have_gw_tag = tc.have_gw_tag;
     if (!have_gw_tag && c->gw.id != NULL && add_tag(c, "gateway", c->gw.id) < 0) {
         cg_errs_add(errs, "tags", "out of memory");
     }
