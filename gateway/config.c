@@ -656,7 +656,11 @@ static int map_value(const struct cg_opt *map, const cJSON *it, struct cg_map_it
             fmt_num(a, sizeof(a), map->min);
             fmt_num(b, sizeof(b), map->max);
             fmt_num(g, sizeof(g), v);
-            cg_errs_add(errs, p, "must be %s..%s, got %s", a, b, g);
+            if (map->max >= 1e15) { /* "no upper limit" in practice: do not print one */
+                cg_errs_add(errs, p, "must be at least %s, got %s", a, g);
+            } else {
+                cg_errs_add(errs, p, "must be %s..%s, got %s", a, b, g);
+            }
             return -EINVAL;
         }
         item->num = v;

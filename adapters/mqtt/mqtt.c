@@ -89,14 +89,10 @@ static const struct cg_opt src_opts[] = {
      "false: persistent session, the broker keeps QoS 1/2 messages while the gateway is away"},
     {"session_expiry_s", CG_OPT_INT, offsetof(struct src_conf, session_expiry_s), "604800", 0, 4294967295.0, NULL,
      0, "MQTT 5: how long the broker keeps the session after a disconnect"},
-    {"keepalive_s", CG_OPT_INT, offsetof(struct src_conf, keepalive_s), "30", 5, 3600, NULL, 0,
-     "keep-alive interval"},
-    {"connect_timeout_s", CG_OPT_INT, offsetof(struct src_conf, connect_timeout_s), "10", 1, 300, NULL, 0,
-     "time allowed for TCP + TLS + CONNACK"},
-    {"reconnect_min_ms", CG_OPT_INT, offsetof(struct src_conf, reconnect_min_ms), "500", 10, 600000, NULL, 0,
-     "first reconnect delay (doubles on each failure)"},
-    {"reconnect_max_ms", CG_OPT_INT, offsetof(struct src_conf, reconnect_max_ms), "30000", 100, 3600000, NULL, 0,
-     "longest reconnect delay"},
+    CG_OPT_MQTT_KEEPALIVE_S(offsetof(struct src_conf, keepalive_s)),
+    CG_OPT_MQTT_CONNECT_TIMEOUT_S(offsetof(struct src_conf, connect_timeout_s)),
+    CG_OPT_RECONNECT_MIN_MS(offsetof(struct src_conf, reconnect_min_ms)),
+    CG_OPT_RECONNECT_MAX_MS(offsetof(struct src_conf, reconnect_max_ms)),
     {"username", CG_OPT_STRING, offsetof(struct src_conf, username), NULL, 0, 0, NULL, 0, "user name"},
     {"password", CG_OPT_STRING, offsetof(struct src_conf, password), NULL, 0, 0, NULL, CG_OPT_SECRET,
      "password (or password_file)"},
@@ -129,15 +125,7 @@ static const struct cg_opt src_opts[] = {
 };
 
 static const struct cg_opt tls_opts[] = {
-    {"ca_file", CG_OPT_STRING, offsetof(struct tls_conf, ca_file), NULL, 0, 0, NULL, 0,
-     "PEM CA bundle to verify the broker (default: system store)"},
-    {"cert_file", CG_OPT_STRING, offsetof(struct tls_conf, cert_file), NULL, 0, 0, NULL, 0,
-     "PEM client certificate (mutual TLS)"},
-    {"key_file", CG_OPT_STRING, offsetof(struct tls_conf, key_file), NULL, 0, 0, NULL, 0, "PEM client key"},
-    {"key_password", CG_OPT_STRING, offsetof(struct tls_conf, key_password), NULL, 0, 0, NULL, CG_OPT_SECRET,
-     "password of an encrypted key (or key_password_file)"},
-    {"verify", CG_OPT_BOOL, offsetof(struct tls_conf, verify), "true", 0, 0, NULL, 0,
-     "verify the broker certificate and host name"},
+    CG_OPT_MQTT_TLS_ROWS(struct tls_conf),
     CG_OPT_END,
 };
 

@@ -102,6 +102,25 @@ struct cg_opt {
 #define CG_OPT_RECONNECT_MAX_MS(off)                                                                            \
     {.name = "reconnect_max_ms", .type = CG_OPT_INT, .offset = (off), .def = "30000", .min = 100, .max = 3600000, \
      .doc = "longest reconnect delay (at least reconnect_min_ms)"}
+/* MQTT connections (the MQTT source and the MQTT uplink output). */
+#define CG_OPT_MQTT_KEEPALIVE_S(off)                                                                  \
+    {.name = "keepalive_s", .type = CG_OPT_INT, .offset = (off), .def = "30", .min = 5, .max = 3600, \
+     .doc = "keep-alive interval"}
+#define CG_OPT_MQTT_CONNECT_TIMEOUT_S(off)                                                                 \
+    {.name = "connect_timeout_s", .type = CG_OPT_INT, .offset = (off), .def = "10", .min = 1, .max = 300, \
+     .doc = "time allowed for TCP + TLS + CONNACK"}
+/* The rows of an MQTT "tls" object; T has members ca_file, cert_file,
+ * key_file, key_password (char *) and verify (bool). */
+#define CG_OPT_MQTT_TLS_ROWS(T)                                                                                \
+    {.name = "ca_file", .type = CG_OPT_STRING, .offset = offsetof(T, ca_file),                                \
+     .doc = "PEM CA bundle to verify the broker (default: system store)"},                                   \
+        {.name = "cert_file", .type = CG_OPT_STRING, .offset = offsetof(T, cert_file),                        \
+         .doc = "PEM client certificate (mutual TLS)"},                                                      \
+        {.name = "key_file", .type = CG_OPT_STRING, .offset = offsetof(T, key_file), .doc = "PEM client key"}, \
+        {.name = "key_password", .type = CG_OPT_STRING, .offset = offsetof(T, key_password),                  \
+         .flags = CG_OPT_SECRET, .doc = "password of an encrypted key (or key_password_file)"},               \
+        {.name = "verify", .type = CG_OPT_BOOL, .offset = offsetof(T, verify), .def = "true",                 \
+         .doc = "verify the broker certificate and host name"}
 
 #define CG_OPT_END {.name = NULL}
 
