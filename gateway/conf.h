@@ -68,6 +68,7 @@ struct cg_config {
 
 extern const struct cg_opt cg_gateway_options[];
 extern const struct cg_opt cg_buffer_options[];
+extern const struct cg_opt cg_conf_top_options[]; /* the file's top level: its sections */
 extern const char *const cg_log_level_names[];
 
 /* The file's bytes as read, kept so that errors can say where their path is

@@ -96,7 +96,7 @@ const struct cg_opt cg_buffer_options[] = {
 struct top_conf {
     char *schema; /* "$schema": for editors; read and ignored */
 };
-static const struct cg_opt top_options[] = {
+const struct cg_opt cg_conf_top_options[] = {
     {.name = "$schema", .type = CG_OPT_STRING, .offset = offsetof(struct top_conf, schema),
      .doc = "JSON Schema for editors (ignored by citygate), e.g. "
             "\"file:///usr/share/citygate/citygate.schema.json\"."},
@@ -122,7 +122,7 @@ int cg_conf_top_schema(cJSON *root)
     /* outputs is required, but load() says so itself (with "at least one
      * output is required"), so the table does not flag it */
     cJSON *req = NULL;
-    if (cg_opt_schema(top_options, root) < 0 || (req = cJSON_AddArrayToObject(root, "required")) == NULL ||
+    if (cg_opt_schema(cg_conf_top_options, root) < 0 || (req = cJSON_AddArrayToObject(root, "required")) == NULL ||
         !cJSON_AddItemToArray(req, cJSON_CreateString("outputs"))) {
         return -ENOMEM;
     }
@@ -382,8 +382,8 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
     /* Top level: only known sections. */
     if (cg_json_check_object(c->doc, "", errs) == 0) {
         struct top_conf top = {0};
-        cg_opt_parse(top_options, c->doc, "", &top, errs);
-        cg_opt_free(top_options, &top);
+        cg_opt_parse(cg_conf_top_options, c->doc, "", &top, errs);
+        cg_opt_free(cg_conf_top_options, &top);
     }
     cg_opt_parse(cg_gateway_options, cJSON_GetObjectItemCaseSensitive(c->doc, "gateway"), "gateway", &c->gw, errs);
     /* Every section after this one may read secret files. */
@@ -414,7 +414,7 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
     }
 
     struct tags_ctx tc = {.c = c};
-    cg_opt_parse_map(cg_opt_find(top_options, "tags"), cJSON_GetObjectItemCaseSensitive(c->doc, "tags"), "tags",
+    cg_opt_parse_map(cg_opt_find(cg_conf_top_options, "tags"), cJSON_GetObjectItemCaseSensitive(c->doc, "tags"), "tags",
                      add_tag_item, &tc, errs);
     int have_gw_tag = tc.have_gw_tag;
     if (!have_gw_tag && c->gw.id != NULL && add_tag(c, "gateway", c->gw.id) < 0) {
