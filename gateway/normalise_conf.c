@@ -243,16 +243,10 @@ static int read_map(const struct cg_opt *table, const cJSON *obj, const char *pa
     return cg_opt_parse_map(cg_opt_find(table, key), m, p, fn, out, errs);
 }
 
-/* {"from": "to"}: the values are names; null (static_tags, NULLABLE) maps to
- * NULL: {"gateway": null} removes the tag. */
-static int add_name(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+/* Appends key -> value (NULL: removed) to the name_map being filled. */
+static void push_pair(struct map_out *o, const struct cg_map_item *it, struct cg_errs *errs)
 {
-    struct map_out *o = ctx;
     struct name_map *m = &((struct name_map *)*o->arr)[*o->n];
-    if (it->str != NULL && !valid_name(it->str)) {
-        cg_errs_add(errs, it->path, "must be a name, got '%s'", it->str);
-        return 0;
-    }
     m->from = strdup(it->key);
     m->to = it->str ? strdup(it->str) : NULL;
     if (m->from == NULL || (it->str && m->to == NULL)) {
@@ -260,9 +254,20 @@ static int add_name(void *ctx, const struct cg_map_item *it, struct cg_errs *err
         free(m->to);
         m->from = m->to = NULL;
         cg_errs_add(errs, it->path, "out of memory");
-        return 0;
+        return;
     }
     (*o->n)++;
+}
+
+/* {"from": "to"}: the values are names; null (static_tags, NULLABLE) maps to
+ * NULL: {"gateway": null} removes the tag. */
+static int add_name(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    if (it->str != NULL && !valid_name(it->str)) {
+        cg_errs_add(errs, it->path, "must be a name, got '%s'", it->str);
+        return 0;
+    }
+    push_pair(ctx, it, errs);
     return 0;
 }
 
@@ -274,17 +279,7 @@ static int add_unit(void *ctx, const struct cg_map_item *it, struct cg_errs *err
 {
     struct map_out *o = ctx;
     check_declared_unit(o->conf, it->key, it->str, it->path, errs);
-    struct name_map *m = &((struct name_map *)*o->arr)[*o->n];
-    m->from = strdup(it->key);
-    m->to = strdup(it->str);
-    if (m->from == NULL || m->to == NULL) {
-        free(m->from);
-        free(m->to);
-        m->from = m->to = NULL;
-        cg_errs_add(errs, it->path, "out of memory");
-        return 0;
-    }
-    (*o->n)++;
+    push_pair(o, it, errs);
     return 0;
 }
 
