@@ -327,6 +327,8 @@ static size_t n_choices(const struct cg_opt *o)
 }
 
 
+static size_t distance(const char *a, const char *b);
+
 /* "must be one of a, b, c; got 'x' (did you mean 'b'?)" */
 static void enum_error(const struct cg_opt *o, const cJSON *it, const char *p, struct cg_errs *errs)
 {
@@ -340,6 +342,9 @@ static void enum_error(const struct cg_opt *o, const cJSON *it, const char *p, s
         return;
     }
     const char *best = cg_conf_closest(it->valuestring, o->choices, n_choices(o));
+    if (best != NULL && distance(it->valuestring, best) >= strlen(it->valuestring)) {
+        best = NULL; /* nothing of the word kept ('h' -> 's'): not a typo of it */
+    }
     cg_errs_add(errs, p, "must be one of %s; got '%s'%s%s%s", list, it->valuestring, best ? " (did you mean '" : "",
                 best ? best : "", best ? "'?)" : "");
 }

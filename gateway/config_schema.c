@@ -87,12 +87,15 @@ static int value_schema(const struct cg_opt *o, cJSON *s)
         if (rc == 0 && o->elem == CG_OPT_OBJECT && o->sub == NULL) {
             rc = cJSON_AddStringToObject(el, "type", "object") ? 0 : -ENOMEM;
         }
-        if (rc == 0 && !arr && (o->flags & CG_OPT_NULLABLE) && cJSON_GetObjectItem(el, "type")) {
+        const cJSON *one = cJSON_GetObjectItem(el, "type");
+        if (rc == 0 && !arr && (o->flags & CG_OPT_NULLABLE) && cJSON_IsString(one)) {
             /* "type": ["string", "null"] */
             cJSON *ty = cJSON_CreateArray();
-            cJSON_AddItemToArray(ty, cJSON_CreateString(cJSON_GetObjectItem(el, "type")->valuestring));
-            cJSON_AddItemToArray(ty, cJSON_CreateString("null"));
-            cJSON_ReplaceItemInObject(el, "type", ty);
+            if (ty == NULL || !cJSON_AddItemToArray(ty, cJSON_CreateString(one->valuestring)) ||
+                !cJSON_AddItemToArray(ty, cJSON_CreateString("null")) || !cJSON_ReplaceItemInObject(el, "type", ty)) {
+                cJSON_Delete(ty);
+                rc = -ENOMEM;
+            }
         }
         if (rc < 0 || !cJSON_AddStringToObject(s, "type", arr ? "array" : "object")) {
             cJSON_Delete(el);
@@ -154,7 +157,9 @@ int cg_opt_schema(const struct cg_opt *table, cJSON *out)
             }
             char both[600];
             snprintf(both, sizeof(both), "{\"not\": {\"required\": [\"%s\", \"%s\"]}}", o->name, fk);
-            cJSON_AddItemToArray(all, cJSON_Parse(both));
+            if (!cJSON_AddItemToArray(all, cJSON_Parse(both))) {
+                return -ENOMEM;
+            }
         }
         if (!(o->flags & CG_OPT_REQUIRED)) {
             continue;
@@ -166,7 +171,9 @@ int cg_opt_schema(const struct cg_opt *table, cJSON *out)
             if (all == NULL && (all = cJSON_AddArrayToObject(out, "allOf")) == NULL) {
                 return -ENOMEM;
             }
-            cJSON_AddItemToArray(all, cJSON_Parse(any));
+            if (!cJSON_AddItemToArray(all, cJSON_Parse(any))) {
+                return -ENOMEM;
+            }
             continue;
         }
         if (req == NULL && (req = cJSON_AddArrayToObject(out, "required")) == NULL) {

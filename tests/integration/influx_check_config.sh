@@ -24,7 +24,7 @@ for want in \
     "outputs[1].url: must not contain credentials (use username/password or token) (line 5, column 36)" \
     "outputs[1].token: only for type influxdb_v2 (in the object at line 5, column 3)" \
     "outputs[1].password: needs username (in the object at line 5, column 3)" \
-    "outputs[2].precision: must be one of ns, us, ms, s; got 'm' (did you mean 'ms'?) (line 7, column 96)" \
+    "outputs[2].precision: must be one of ns, us, ms, s; got 'm' (line 7, column 96)" \
     "outputs[2].url: scheme must be http or https, got 'ftp' (line 7, column 36)" \
     "outputs[2].bucket: required for type influxdb_v2 (in the object at line 7, column 3)" \
     "outputs[2].retry_initial_ms: must not exceed retry_max_ms (1000), got 9000 (line 7, column 52)"; do
