@@ -16,6 +16,12 @@ struct cg_http_conf;
 struct cg_norm_conf;
 struct cg_norm_source;
 
+/* Enum options store these values (the tables' .values), named, so no code
+ * compares positions. */
+enum cg_secret_files { CG_SECRET_FILES_WARN = 0, CG_SECRET_FILES_REFUSE = 1 };
+enum cg_unsynced_clock { CG_UNSYNCED_DEGRADE = 0, CG_UNSYNCED_IGNORE = 1 };
+enum cg_buffer_mode { CG_BUFFER_DISK = 0, CG_BUFFER_MEMORY = 1 };
+
 struct cg_gateway_conf {
     char *id;
     char *state_dir;
@@ -25,12 +31,12 @@ struct cg_gateway_conf {
     int64_t self_metrics_interval_s;
     bool gap_records;
     bool write_uint;
-    int secret_files;   /* 0 warn, 1 refuse: a secret file others can read */
-    int unsynced_clock; /* 0 degrade, 1 ignore: whether an unsynchronised clock fails /healthz */
+    int secret_files;   /* enum cg_secret_files: a secret file others can read */
+    int unsynced_clock; /* enum cg_unsynced_clock: whether an unsynchronised clock fails /healthz */
 };
 
 struct cg_buffer_conf {
-    int mode;          /* 0 disk, 1 memory */
+    int mode;          /* enum cg_buffer_mode */
     char *dir;         /* default <state_dir>/buffer */
     int64_t max_bytes; /* 0 = default for the mode */
     int64_t max_age_s;

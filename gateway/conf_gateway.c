@@ -3,6 +3,7 @@
 
 #include "conf_locate.h"
 #include "http_status.h"
+#include "journal.h"
 #include "normalise.h"
 #include "output.h"
 #include "registry.h"
@@ -24,7 +25,9 @@
 const char *const cg_log_level_names[] = {"error", "warn", "info", "debug", NULL};
 
 static const char *const secret_file_modes[] = {"warn", "refuse", NULL};
+static const int secret_file_values[] = {CG_SECRET_FILES_WARN, CG_SECRET_FILES_REFUSE};
 static const char *const unsynced_clock_modes[] = {"degrade", "ignore", NULL};
+static const int unsynced_clock_values[] = {CG_UNSYNCED_DEGRADE, CG_UNSYNCED_IGNORE};
 #define G(m) offsetof(struct cg_gateway_conf, m)
 const struct cg_opt cg_gateway_options[] = {
     {.name = "id", .type = CG_OPT_STRING, .offset = G(id),
@@ -46,21 +49,24 @@ const struct cg_opt cg_gateway_options[] = {
     {.name = "write_uint", .type = CG_OPT_BOOL, .offset = G(write_uint), .def = "false",
      .doc = "Write unsigned fields with the `u` suffix (InfluxDB 2.x, VictoriaMetrics). Off: as integers."},
     {.name = "secret_files", .type = CG_OPT_ENUM, .offset = G(secret_files), .def = "warn",
-     .choices = secret_file_modes,
+     .choices = secret_file_modes, .values = secret_file_values,
      .doc = "A `*_file` secret that others (or a group citygate does not run as) can read or write: `warn` "
             "(logged, and printed by --check-config) or `refuse` (a config error; the packaged config sets it)."},
     {.name = "unsynced_clock", .type = CG_OPT_ENUM, .offset = G(unsynced_clock), .def = "degrade",
-     .choices = unsynced_clock_modes,
+     .choices = unsynced_clock_modes, .values = unsynced_clock_values,
      .doc = "An unsynchronised system clock (normalise.clock_check): `degrade` makes /healthz 503 with the reason; "
             "`ignore` keeps it ok (still logged, shown and in /metrics)."},
     CG_OPT_END,
 };
 
 static const char *const buffer_modes[] = {"disk", "memory", NULL};
+static const int buffer_mode_values[] = {CG_BUFFER_DISK, CG_BUFFER_MEMORY};
 static const char *const fsync_modes[] = {"always", "interval", "never", NULL};
+static const int fsync_values[] = {CG_JOURNAL_FSYNC_ALWAYS, CG_JOURNAL_FSYNC_INTERVAL, CG_JOURNAL_FSYNC_NEVER};
 #define B(m) offsetof(struct cg_buffer_conf, m)
 const struct cg_opt cg_buffer_options[] = {
     {.name = "mode", .type = CG_OPT_ENUM, .offset = B(mode), .def = "disk", .choices = buffer_modes,
+     .values = buffer_mode_values,
      .doc = "`disk`: write-ahead log in `dir`, survives restarts, crashes and power loss (per `fsync`). "
             "`memory`: lost on restart."},
     {.name = "dir", .type = CG_OPT_STRING, .offset = B(dir),
@@ -73,6 +79,7 @@ const struct cg_opt cg_buffer_options[] = {
     {.name = "segment_bytes", .type = CG_OPT_INT, .offset = B(segment_bytes), .def = "8388608", .min = 4096,
      .max = 1073741824, .doc = "Disk: size of one segment file (capped at a quarter of `max_bytes`)."},
     {.name = "fsync", .type = CG_OPT_ENUM, .offset = B(fsync), .def = "interval", .choices = fsync_modes,
+     .values = fsync_values,
      .doc = "`always`: every append is on disk before the source is told it was taken (MQTT ack). "
             "`interval`: a power cut loses at most `fsync_interval_ms`. `never`: the kernel decides. "
             "All three survive `kill -9`."},
@@ -387,7 +394,7 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
     }
     cg_opt_parse(cg_gateway_options, cJSON_GetObjectItemCaseSensitive(c->doc, "gateway"), "gateway", &c->gw, errs);
     /* Every section after this one may read secret files. */
-    errs->refuse_open_secrets = c->gw.secret_files == 1;
+    errs->refuse_open_secrets = c->gw.secret_files == CG_SECRET_FILES_REFUSE;
     cg_opt_parse(cg_buffer_options, cJSON_GetObjectItemCaseSensitive(c->doc, "buffer"), "buffer", &c->buffer, errs);
     if (c->buffer.dir == NULL && c->gw.state_dir != NULL &&
         asprintf(&c->buffer.dir, "%s/buffer", c->gw.state_dir) < 0) {
@@ -396,7 +403,7 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
         goto fail;
     }
     if (c->buffer.max_bytes == 0) {
-        c->buffer.max_bytes = c->buffer.mode == 0 ? 1073741824LL : 67108864LL;
+        c->buffer.max_bytes = c->buffer.mode == CG_BUFFER_DISK ? 1073741824LL : 67108864LL;
     }
     if (c->buffer.max_bytes < 65536) {
         cg_errs_add(errs, "buffer.max_bytes", "must be at least 65536, got %lld", (long long)c->buffer.max_bytes);
