@@ -17,6 +17,12 @@ struct cg_norm_conf;
 struct cg_norm_source;
 struct cg_alarm_conf;
 
+/* Enum options store these values (the tables' .values), named, so no code
+ * compares positions. */
+enum cg_secret_files { CG_SECRET_FILES_WARN = 0, CG_SECRET_FILES_REFUSE = 1 };
+enum cg_unsynced_clock { CG_UNSYNCED_DEGRADE = 0, CG_UNSYNCED_IGNORE = 1 };
+enum cg_buffer_mode { CG_BUFFER_DISK = 0, CG_BUFFER_MEMORY = 1 };
+
 struct cg_gateway_conf {
     char *id;
     char *state_dir;
@@ -26,12 +32,12 @@ struct cg_gateway_conf {
     int64_t self_metrics_interval_s;
     bool gap_records;
     bool write_uint;
-    int secret_files;   /* 0 warn, 1 refuse: a secret file others can read */
-    int unsynced_clock; /* 0 degrade, 1 ignore: whether an unsynchronised clock fails /healthz */
+    int secret_files;   /* enum cg_secret_files: a secret file others can read */
+    int unsynced_clock; /* enum cg_unsynced_clock: whether an unsynchronised clock fails /healthz */
 };
 
 struct cg_buffer_conf {
-    int mode;          /* 0 disk, 1 memory */
+    int mode;          /* enum cg_buffer_mode */
     char *dir;         /* default <state_dir>/buffer */
     int64_t max_bytes; /* 0 = default for the mode */
     int64_t max_age_s;
@@ -70,6 +76,7 @@ struct cg_config {
 
 extern const struct cg_opt cg_gateway_options[];
 extern const struct cg_opt cg_buffer_options[];
+extern const struct cg_opt cg_conf_top_options[]; /* the file's top level: its sections */
 extern const char *const cg_log_level_names[];
 
 /* The file's bytes as read, kept so that errors can say where their path is
@@ -95,5 +102,13 @@ int cg_config_load(const char *file, struct cg_config **out, struct cg_config_te
 int cg_config_load_partial(const char *file, struct cg_config **out, struct cg_config_text *raw,
                            struct cg_errs *errs);
 void cg_config_free(struct cg_config *c); /* NULL-safe */
+
+/* Writes the top level of the config's JSON Schema into root (an object):
+ * every section from the option tables; outputs[] and sources[] items are
+ * plain objects, filled in by conf_schema.c. 0 or -ENOMEM. */
+int cg_conf_top_schema(cJSON *root);
+/* The JSON Schema (draft 2020-12) of the whole config file, as text (caller
+ * frees), or NULL when out of memory. citygate --print-schema prints it. */
+char *cg_conf_schema_text(void);
 
 #endif

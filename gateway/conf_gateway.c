@@ -4,6 +4,7 @@
 #include "conf_locate.h"
 #include "http_status.h"
 #include "alarm.h"
+#include "journal.h"
 #include "normalise.h"
 #include "output.h"
 #include "registry.h"
@@ -20,11 +21,14 @@
 #define CONF_MAX_BYTES (16 * 1024 * 1024)
 #define CONF_MAX_OUTPUTS 16
 #define CONF_MAX_SOURCES 256
+#define CONF_MAX_TAGS 64 /* static tags: each is written on every point */
 
 const char *const cg_log_level_names[] = {"error", "warn", "info", "debug", NULL};
 
 static const char *const secret_file_modes[] = {"warn", "refuse", NULL};
+static const int secret_file_values[] = {CG_SECRET_FILES_WARN, CG_SECRET_FILES_REFUSE};
 static const char *const unsynced_clock_modes[] = {"degrade", "ignore", NULL};
+static const int unsynced_clock_values[] = {CG_UNSYNCED_DEGRADE, CG_UNSYNCED_IGNORE};
 #define G(m) offsetof(struct cg_gateway_conf, m)
 const struct cg_opt cg_gateway_options[] = {
     {.name = "id", .type = CG_OPT_STRING, .offset = G(id),
@@ -46,21 +50,24 @@ const struct cg_opt cg_gateway_options[] = {
     {.name = "write_uint", .type = CG_OPT_BOOL, .offset = G(write_uint), .def = "false",
      .doc = "Write unsigned fields with the `u` suffix (InfluxDB 2.x, VictoriaMetrics). Off: as integers."},
     {.name = "secret_files", .type = CG_OPT_ENUM, .offset = G(secret_files), .def = "warn",
-     .choices = secret_file_modes,
+     .choices = secret_file_modes, .values = secret_file_values,
      .doc = "A `*_file` secret that others (or a group citygate does not run as) can read or write: `warn` "
             "(logged, and printed by --check-config) or `refuse` (a config error; the packaged config sets it)."},
     {.name = "unsynced_clock", .type = CG_OPT_ENUM, .offset = G(unsynced_clock), .def = "degrade",
-     .choices = unsynced_clock_modes,
+     .choices = unsynced_clock_modes, .values = unsynced_clock_values,
      .doc = "An unsynchronised system clock (normalise.clock_check): `degrade` makes /healthz 503 with the reason; "
             "`ignore` keeps it ok (still logged, shown and in /metrics)."},
     CG_OPT_END,
 };
 
 static const char *const buffer_modes[] = {"disk", "memory", NULL};
+static const int buffer_mode_values[] = {CG_BUFFER_DISK, CG_BUFFER_MEMORY};
 static const char *const fsync_modes[] = {"always", "interval", "never", NULL};
+static const int fsync_values[] = {CG_JOURNAL_FSYNC_ALWAYS, CG_JOURNAL_FSYNC_INTERVAL, CG_JOURNAL_FSYNC_NEVER};
 #define B(m) offsetof(struct cg_buffer_conf, m)
 const struct cg_opt cg_buffer_options[] = {
     {.name = "mode", .type = CG_OPT_ENUM, .offset = B(mode), .def = "disk", .choices = buffer_modes,
+     .values = buffer_mode_values,
      .doc = "`disk`: write-ahead log in `dir`, survives restarts, crashes and power loss (per `fsync`). "
             "`memory`: lost on restart."},
     {.name = "dir", .type = CG_OPT_STRING, .offset = B(dir),
@@ -73,6 +80,7 @@ const struct cg_opt cg_buffer_options[] = {
     {.name = "segment_bytes", .type = CG_OPT_INT, .offset = B(segment_bytes), .def = "8388608", .min = 4096,
      .max = 1073741824, .doc = "Disk: size of one segment file (capped at a quarter of `max_bytes`)."},
     {.name = "fsync", .type = CG_OPT_ENUM, .offset = B(fsync), .def = "interval", .choices = fsync_modes,
+     .values = fsync_values,
      .doc = "`always`: every append is on disk before the source is told it was taken (MQTT ack). "
             "`interval`: a power cut loses at most `fsync_interval_ms`. `never`: the kernel decides. "
             "All three survive `kill -9`."},
@@ -90,17 +98,46 @@ const struct cg_opt cg_buffer_options[] = {
     CG_OPT_END,
 };
 
-static const struct cg_opt top_options[] = {
-    {.name = "gateway", .type = CG_OPT_OTHER, .doc = "Gateway settings (object)."},
-    {.name = "buffer", .type = CG_OPT_OTHER, .doc = "Store-and-forward buffer (object)."},
-    {.name = "http", .type = CG_OPT_OTHER, .doc = "Health, metrics and status page (object)."},
-    {.name = "normalise", .type = CG_OPT_OTHER, .doc = "The city schema and normalisation (object)."},
-    {.name = "tags", .type = CG_OPT_OTHER, .doc = "Static tags added to every point (object of strings)."},
-    {.name = "outputs", .type = CG_OPT_OTHER, .doc = "Databases to write to (array, at least one)."},
-    {.name = "sources", .type = CG_OPT_OTHER, .doc = "Sensor sources (array)."},
-    {.name = "alarms", .type = CG_OPT_OTHER, .doc = "Alarm rules and the emergency lane (array; docs/alarms.md)."},
+/* The top level: each section is read by its module (CG_OPT_MODULE); the
+ * table names them, so unknown keys are errors and the JSON Schema and
+ * docs describe them from the same sub tables. */
+struct top_conf {
+    char *schema; /* "$schema": for editors; read and ignored */
+};
+const struct cg_opt cg_conf_top_options[] = {
+    {.name = "$schema", .type = CG_OPT_STRING, .offset = offsetof(struct top_conf, schema),
+     .doc = "JSON Schema for editors (ignored by citygate), e.g. "
+            "\"file:///usr/share/citygate/citygate.schema.json\"."},
+    {.name = "gateway", .type = CG_OPT_OBJECT, .sub = cg_gateway_options, .flags = CG_OPT_MODULE,
+     .doc = "Gateway settings."},
+    {.name = "buffer", .type = CG_OPT_OBJECT, .sub = cg_buffer_options, .flags = CG_OPT_MODULE,
+     .doc = "Store-and-forward buffer."},
+    {.name = "http", .type = CG_OPT_OBJECT, .sub = cg_http_options, .flags = CG_OPT_MODULE,
+     .doc = "Health, metrics and status page."},
+    {.name = "normalise", .type = CG_OPT_OBJECT, .sub = cg_norm_options, .flags = CG_OPT_MODULE,
+     .doc = "The city schema and normalisation."},
+    {.name = "tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .max_items = CONF_MAX_TAGS,
+     .doc = "Static tags added to every point: {\"city\": \"ghent\"}."},
+    {.name = "outputs", .type = CG_OPT_ARRAY, .elem = CG_OPT_OBJECT, .min_items = 1, .max_items = CONF_MAX_OUTPUTS,
+     .doc = "Databases to write to (at least one; required); keys by `type`."},
+    {.name = "sources", .type = CG_OPT_ARRAY, .elem = CG_OPT_OBJECT, .max_items = CONF_MAX_SOURCES,
+     .doc = "Sensor sources; keys by `type`."},
+    {.name = "alarms", .type = CG_OPT_ARRAY, .elem = CG_OPT_OBJECT, .sub = cg_alarm_options,
+     .max_items = CG_ALARM_MAX_RULES, .doc = "Alarm rules and the emergency lane (docs/alarms.md)."},
     CG_OPT_END,
 };
+
+int cg_conf_top_schema(cJSON *root)
+{
+    /* outputs is required, but load() says so itself (with "at least one
+     * output is required"), so the table does not flag it */
+    cJSON *req = NULL;
+    if (cg_opt_schema(cg_conf_top_options, root) < 0 || (req = cJSON_AddArrayToObject(root, "required")) == NULL ||
+        !cJSON_AddItemToArray(req, cJSON_CreateString("outputs"))) {
+        return -ENOMEM;
+    }
+    return 0;
+}
 
 static int read_file(const char *file, char **out, size_t *out_len, struct cg_errs *errs)
 {
@@ -163,6 +200,23 @@ static int add_tag(struct cg_config *c, const char *k, const char *v)
         return -ENOMEM;
     }
     t[c->n_tags++] = (struct cg_tag){.key = kk, .value = vv};
+    return 0;
+}
+
+struct tags_ctx {
+    struct cg_config *c;
+    int have_gw_tag;
+};
+
+static int add_tag_item(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    struct tags_ctx *tc = ctx;
+    if (check_tag_text(it->key) < 0 || it->key[0] == '_' || check_tag_text(it->str) < 0) {
+        cg_errs_add(errs, it->path, "tag keys and values must be non-empty, without newlines, not start with '_'");
+    } else if (add_tag(tc->c, it->key, it->str) < 0) {
+        cg_errs_add(errs, it->path, "out of memory");
+    }
+    tc->have_gw_tag |= strcmp(it->key, "gateway") == 0;
     return 0;
 }
 
@@ -337,14 +391,13 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
 
     /* Top level: only known sections. */
     if (cg_json_check_object(c->doc, "", errs) == 0) {
-        struct {
-            int dummy;
-        } none;
-        cg_opt_parse(top_options, c->doc, "", &none, errs);
+        struct top_conf top = {0};
+        cg_opt_parse(cg_conf_top_options, c->doc, "", &top, errs);
+        cg_opt_free(cg_conf_top_options, &top);
     }
     cg_opt_parse(cg_gateway_options, cJSON_GetObjectItemCaseSensitive(c->doc, "gateway"), "gateway", &c->gw, errs);
     /* Every section after this one may read secret files. */
-    errs->refuse_open_secrets = c->gw.secret_files == 1;
+    errs->refuse_open_secrets = c->gw.secret_files == CG_SECRET_FILES_REFUSE;
     cg_opt_parse(cg_buffer_options, cJSON_GetObjectItemCaseSensitive(c->doc, "buffer"), "buffer", &c->buffer, errs);
     if (c->buffer.dir == NULL && c->gw.state_dir != NULL &&
         asprintf(&c->buffer.dir, "%s/buffer", c->gw.state_dir) < 0) {
@@ -353,7 +406,7 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
         goto fail;
     }
     if (c->buffer.max_bytes == 0) {
-        c->buffer.max_bytes = c->buffer.mode == 0 ? 1073741824LL : 67108864LL;
+        c->buffer.max_bytes = c->buffer.mode == CG_BUFFER_DISK ? 1073741824LL : 67108864LL;
     }
     if (c->buffer.max_bytes < 65536) {
         cg_errs_add(errs, "buffer.max_bytes", "must be at least 65536, got %lld", (long long)c->buffer.max_bytes);
@@ -370,29 +423,10 @@ static int load(const char *file, struct cg_config **out, struct cg_config_text 
         cg_errs_add(errs, "gateway.id", "must be a non-empty name without newlines");
     }
 
-    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(c->doc, "tags");
-    int have_gw_tag = 0;
-    if (tags != NULL && cg_json_check_object(tags, "tags", errs) == 0) {
-        for (const cJSON *t = tags->child; t; t = t->next) {
-            char p[300];
-            cg_path_key(p, sizeof(p), "tags", t->string);
-            if (!cJSON_IsString(t)) {
-                cg_errs_add(errs, p, "must be a string");
-                continue;
-            }
-            char *v = cg_conf_expand_env(t->valuestring, p, errs);
-            if (v == NULL) {
-                continue;
-            }
-            if (check_tag_text(t->string) < 0 || t->string[0] == '_' || check_tag_text(v) < 0) {
-                cg_errs_add(errs, p, "tag keys and values must be non-empty, without newlines, not start with '_'");
-            } else if (add_tag(c, t->string, v) < 0) {
-                cg_errs_add(errs, p, "out of memory");
-            }
-            have_gw_tag |= strcmp(t->string, "gateway") == 0;
-            free(v);
-        }
-    }
+    struct tags_ctx tc = {.c = c};
+    cg_opt_parse_map(cg_opt_find(cg_conf_top_options, "tags"), cJSON_GetObjectItemCaseSensitive(c->doc, "tags"), "tags",
+                     add_tag_item, &tc, errs);
+    int have_gw_tag = tc.have_gw_tag;
     if (!have_gw_tag && c->gw.id != NULL && add_tag(c, "gateway", c->gw.id) < 0) {
         cg_errs_add(errs, "tags", "out of memory");
     }

@@ -311,6 +311,44 @@ static int enum_index(const struct cg_opt *o, const char *s)
     return -1;
 }
 
+/* The stored value of choice i: the table's own (values) or the position. */
+static int enum_value(const struct cg_opt *o, int i)
+{
+    return o->values ? o->values[i] : i;
+}
+
+static size_t n_choices(const struct cg_opt *o)
+{
+    size_t n = 0;
+    while (o->choices && o->choices[n]) {
+        n++;
+    }
+    return n;
+}
+
+
+static size_t distance(const char *a, const char *b);
+
+/* "must be one of a, b, c; got 'x' (did you mean 'b'?)" */
+static void enum_error(const struct cg_opt *o, const cJSON *it, const char *p, struct cg_errs *errs)
+{
+    char list[512] = "";
+    size_t ll = 0;
+    for (int i = 0; o->choices && o->choices[i] && ll < sizeof(list) - 1; i++) {
+        ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s", i ? ", " : "", o->choices[i]);
+    }
+    if (!cJSON_IsString(it)) {
+        cg_errs_add(errs, p, "must be one of %s", list);
+        return;
+    }
+    const char *best = cg_conf_closest(it->valuestring, o->choices, n_choices(o));
+    if (best != NULL && distance(it->valuestring, best) >= strlen(it->valuestring)) {
+        best = NULL; /* nothing of the word kept ('h' -> 's'): not a typo of it */
+    }
+    cg_errs_add(errs, p, "must be one of %s; got '%s'%s%s%s", list, it->valuestring, best ? " (did you mean '" : "",
+                best ? best : "", best ? "'?)" : "");
+}
+
 static void apply_default(const struct cg_opt *o, void *target)
 {
     switch (o->type) {
@@ -327,7 +365,7 @@ static void apply_default(const struct cg_opt *o, void *target)
         *(bool *)member(target, o) = o->def && strcmp(o->def, "true") == 0;
         break;
     case CG_OPT_ENUM:
-        *(int *)member(target, o) = o->def ? enum_index(o, o->def) : 0;
+        *(int *)member(target, o) = enum_value(o, o->def ? enum_index(o, o->def) : 0);
         break;
     default:
         break;
@@ -415,6 +453,10 @@ int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path,
     }
     if (obj == NULL) { /* section absent: defaults, but required keys are missing */
         for (const struct cg_opt *o = table; o->name; o++) {
+            if (o->type == CG_OPT_OBJECT && o->sub != NULL && !(o->flags & CG_OPT_MODULE)) {
+                cg_path_key(p, sizeof(p), path, o->name);
+                cg_opt_parse(o->sub, NULL, p, member(target, o), errs);
+            }
             if (o->flags & CG_OPT_REQUIRED) {
                 cg_path_key(p, sizeof(p), path, o->name);
                 cg_errs_add(errs, p, "missing (required)");
@@ -443,8 +485,9 @@ int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path,
             }
             continue;
         }
-        if (o->type == CG_OPT_OTHER) {
-            continue;
+        if (o->type == CG_OPT_OTHER || o->type == CG_OPT_ARRAY || o->type == CG_OPT_MAP ||
+            (o->type == CG_OPT_OBJECT && (o->flags & CG_OPT_MODULE))) {
+            continue; /* the module reads it */
         }
         if (is_file) {
             if (!cJSON_IsString(it)) {
@@ -531,21 +574,17 @@ int cg_opt_parse(const struct cg_opt *table, const cJSON *obj, const char *path,
         case CG_OPT_ENUM: {
             int idx = cJSON_IsString(it) ? enum_index(o, it->valuestring) : -1;
             if (idx < 0) {
-                char list[512] = "";
-                size_t ll = 0;
-                for (int i = 0; o->choices && o->choices[i] && ll < sizeof(list) - 1; i++) {
-                    ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s", i ? ", " : "", o->choices[i]);
-                }
-                if (cJSON_IsString(it)) {
-                    cg_errs_add(errs, p, "must be one of %s; got '%s'", list, it->valuestring);
-                } else {
-                    cg_errs_add(errs, p, "must be one of %s", list);
-                }
+                enum_error(o, it, p, errs);
                 break;
             }
-            *(int *)member(target, o) = idx;
+            *(int *)member(target, o) = enum_value(o, idx);
             break;
         }
+        case CG_OPT_OBJECT:
+            if (o->sub != NULL) { /* not CG_OPT_MODULE: skipped above */
+                cg_opt_parse(o->sub, it, p, member(target, o), errs);
+            }
+            break;
         default:
             break;
         }
@@ -576,6 +615,122 @@ void cg_opt_free(const struct cg_opt *table, void *target)
     for (const struct cg_opt *o = table; o->name; o++) {
         if (o->type == CG_OPT_STRING) {
             set_string(target, o, NULL);
+        } else if (o->type == CG_OPT_OBJECT && o->sub != NULL && !(o->flags & CG_OPT_MODULE)) {
+            cg_opt_free(o->sub, member(target, o));
         }
     }
+}
+
+const struct cg_opt *cg_opt_find(const struct cg_opt *table, const char *name)
+{
+    for (const struct cg_opt *o = table; o && o->name; o++) {
+        if (strcmp(o->name, name) == 0) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* Checks one map value against map->elem; fills item. 0 or -EINVAL (added). */
+static int map_value(const struct cg_opt *map, const cJSON *it, struct cg_map_item *item, char **expanded,
+                     struct cg_errs *errs)
+{
+    char a[40], b[40], g[40];
+    const char *p = item->path;
+    if (cJSON_IsNull(it) && (map->flags & CG_OPT_NULLABLE)) {
+        return 0;
+    }
+    switch (map->elem) {
+    case CG_OPT_STRING:
+        if (!cJSON_IsString(it)) {
+            cg_errs_add(errs, p, "must be a string%s", (map->flags & CG_OPT_NULLABLE) ? " or null" : "");
+            return -EINVAL;
+        }
+        *expanded = cg_conf_expand_env(it->valuestring, p, errs);
+        item->str = *expanded;
+        return *expanded ? 0 : -EINVAL;
+    case CG_OPT_INT:
+    case CG_OPT_DOUBLE: {
+        double v = it->valuedouble;
+        bool isint = map->elem == CG_OPT_INT;
+        if (!cJSON_IsNumber(it) || !isfinite(v) || (isint && (v != floor(v) || fabs(v) > 9.0e15))) {
+            cg_errs_add(errs, p, "must be %s", isint ? "an integer" : "a number");
+            return -EINVAL;
+        }
+        if (v < map->min || v > map->max) {
+            fmt_num(a, sizeof(a), map->min);
+            fmt_num(b, sizeof(b), map->max);
+            fmt_num(g, sizeof(g), v);
+            if (map->max >= 1e15) { /* "no upper limit" in practice: do not print one */
+                cg_errs_add(errs, p, "must be at least %s, got %s", a, g);
+            } else {
+                cg_errs_add(errs, p, "must be %s..%s, got %s", a, b, g);
+            }
+            return -EINVAL;
+        }
+        item->num = v;
+        return 0;
+    }
+    case CG_OPT_BOOL:
+        if (!cJSON_IsBool(it)) {
+            cg_errs_add(errs, p, "must be true or false");
+            return -EINVAL;
+        }
+        item->num = cJSON_IsTrue(it);
+        return 0;
+    case CG_OPT_ENUM: {
+        int idx = cJSON_IsString(it) ? enum_index(map, it->valuestring) : -1;
+        if (idx < 0) {
+            enum_error(map, it, p, errs);
+            return -EINVAL;
+        }
+        item->idx = enum_value(map, idx);
+        return 0;
+    }
+    case CG_OPT_OBJECT:
+        if (!cJSON_IsObject(it)) {
+            cg_errs_add(errs, p, "must be an object");
+            return -EINVAL;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int cg_opt_parse_map(const struct cg_opt *map, const cJSON *obj, const char *path, cg_map_fn fn, void *ctx,
+                     struct cg_errs *errs)
+{
+    size_t before = cg_errs_count(errs);
+    char p[512];
+    if (obj == NULL) {
+        return 0;
+    }
+    if (cg_json_check_object(obj, path, errs) < 0 && !cJSON_IsObject(obj)) {
+        return -EINVAL;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(obj);
+    if (map->max_items > 0 && n > map->max_items) {
+        cg_errs_add(errs, path, "at most %zu entries, got %zu", map->max_items, n);
+        return -EINVAL;
+    }
+    size_t i = 0;
+    for (const cJSON *it = obj->child; it; it = it->next, i++) {
+        cg_path_key(p, sizeof(p), path, it->string);
+        if (it->string[0] == '\0') {
+            cg_errs_add(errs, p, "empty key");
+            continue;
+        }
+        struct cg_map_item item = {.key = it->string, .path = p, .json = it, .index = i};
+        char *expanded = NULL;
+        if (map_value(map, it, &item, &expanded, errs) < 0) {
+            continue;
+        }
+        int rc = fn(ctx, &item, errs);
+        free(expanded);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return cg_errs_count(errs) > before ? -EINVAL : 0;
 }

@@ -229,7 +229,7 @@ struct cg_journal *cg_daemon_open_journal(const struct cg_config *conf, bool dry
     char names[CG_JOURNAL_MAX_READERS][128];
     const char *np[CG_JOURNAL_MAX_READERS];
     struct cg_journal_opts o = {
-        .dir = (dry_run || b->mode == 1) ? NULL : b->dir,
+        .dir = (dry_run || b->mode == CG_BUFFER_MEMORY) ? NULL : b->dir,
         .max_bytes = (size_t)b->max_bytes,
         .max_age_s = b->max_age_s,
         .segment_bytes = (size_t)b->segment_bytes,

@@ -103,6 +103,7 @@ void cg_cli_log_errs(const char *what, const struct cg_config_text *raw, struct 
 void cg_cli_log_warnings(const struct cg_errs *errs);
 void cg_cli_print_errs(const char *file, const struct cg_config_text *raw, struct cg_errs *errs);
 int cg_cli_print_options(void);
+int cg_cli_print_schema(void); /* citygate --print-schema: 0, or 1 when out of memory */
 void cg_cli_usage(FILE *f);
 
 /* ---- daemon.c -------------------------------------------------------------- */

@@ -18,6 +18,23 @@ static const char *const gas_refs[] = {"20C", "25C", NULL};
 static const char *const inherit_open_strict[] = {"inherit", "open", "strict", NULL};
 static const char *const protect_override[] = {"protect", "override", NULL};
 
+/* normalise.quantities.*: inherit -1, mark 0, drop 1 (POLICY_*) */
+struct policy_raw {
+    int out_of_range, impossible;
+};
+static const char *const inherit_mark_drop[] = {"inherit", "mark", "drop", NULL};
+static const int inherit_mark_drop_values[] = {POLICY_INHERIT, POLICY_MARK, POLICY_DROP};
+static const struct cg_opt policy_opts[] = {
+    {.name = "out_of_range", .type = CG_OPT_ENUM, .offset = offsetof(struct policy_raw, out_of_range),
+     .def = "inherit", .choices = inherit_mark_drop, .values = inherit_mark_drop_values, .doc = "mark or drop"},
+    {.name = "impossible", .type = CG_OPT_ENUM, .offset = offsetof(struct policy_raw, impossible), .def = "inherit",
+     .choices = inherit_mark_drop, .values = inherit_mark_drop_values, .doc = "mark or drop"},
+    CG_OPT_END,
+};
+static const int inherit_open_strict_values[] = {-1, SCHEMA_OPEN, SCHEMA_STRICT};
+static const char *const aggregate_names[] = {"mean", "min", "max", "count", NULL};
+static const int aggregate_bits[] = {AGG_MEAN, AGG_MIN, AGG_MAX, AGG_COUNT};
+
 #define C(m) offsetof(struct cg_norm_conf, m)
 const struct cg_opt cg_norm_options[] = {
     {"enabled", CG_OPT_BOOL, C(enabled), "true", 0, 0, NULL, 0,
@@ -32,8 +49,8 @@ const struct cg_opt cg_norm_options[] = {
      "values outside the plausible range: mark (quality=out_of_range) or drop"},
     {"impossible", CG_OPT_ENUM, C(impossible), "drop", 0, 0, mark_drop, 0,
      "values outside the physical limits: drop, or mark (quality=impossible)"},
-    {"quantities", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "per quantity overrides: {\"air_quality.pm2_5\": {\"out_of_range\": \"drop\", \"impossible\": \"mark\"}}"},
+    {.name = "quantities", .type = CG_OPT_MAP, .elem = CG_OPT_OBJECT, .sub = policy_opts, .max_items = MAP_MAX,
+     .doc = "per quantity overrides: {\"air_quality.pm2_5\": {\"out_of_range\": \"drop\", \"impossible\": \"mark\"}}"},
     {"quality_tag", CG_OPT_STRING, C(quality_tag), "quality", 0, 0, NULL, 0,
      "tag key of the quality mark; \"\" = do not write quality"},
     {"gas_reference", CG_OPT_ENUM, C(gas_reference), "20C", 0, 0, gas_refs, 0,
@@ -52,8 +69,8 @@ const struct cg_opt cg_norm_options[] = {
      "write the citygate_clock point this often (0 = never)"},
     {"max_tag_values", CG_OPT_INT, C(max_tag_values), "1000", 1, 1000000, NULL, 0,
      "cardinality budget: distinct values per tag key per measurement"},
-    {"max_tag_values_by_measurement", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "budget per measurement: {\"traffic\": 5000}"},
+    {.name = "max_tag_values_by_measurement", .type = CG_OPT_MAP, .elem = CG_OPT_INT, .min = 1, .max = 1000000,
+     .max_items = MAP_MAX, .doc = "budget per measurement: {\"traffic\": 5000}"},
     {"max_series", CG_OPT_INT, C(max_series), "100000", 1, 10000000, NULL, 0,
      "series tracked for stuck/jump/reduction state; new series past it are not tracked (counted)"},
     {"max_state_mb", CG_OPT_INT, C(max_state_mb), "128", 1, 65536, NULL, 0,
@@ -79,35 +96,42 @@ const struct cg_opt cg_norm_options[] = {
 
 #define S(m) offsetof(struct cg_norm_source, m)
 const struct cg_opt cg_norm_source_options[] = {
-    {"measurements", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "rename measurements: {\"aq\": \"air_quality\"}"},
-    {"rename", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "rename fields to schema names: {\"PM25\": \"pm2_5\"}"},
-    {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "rename tag keys: {\"dev\": \"sensor_id\"}"},
-    {"units", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "unit the source reports a field in, when the adapter does not say: {\"temperature\": \"degF\"}"},
-    {"schema_policy", CG_OPT_ENUM, S(schema_policy), "inherit", 0, 0, inherit_open_strict, 0,
-     "override normalise.schema_policy for this source"},
-    {"static_tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "rename or remove configured static tags (top-level \"tags\", and \"gateway\") on this source's points: "
+    {.name = "measurements", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .max_items = MAP_MAX,
+     .doc = "rename measurements: {\"aq\": \"air_quality\"}"},
+    {.name = "rename", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .max_items = MAP_MAX,
+     .doc = "rename fields to schema names: {\"PM25\": \"pm2_5\"}"},
+    {.name = "tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .max_items = MAP_MAX,
+     .doc = "rename tag keys: {\"dev\": \"sensor_id\"}"},
+    {.name = "units", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .max_items = MAP_MAX,
+     .doc = "unit the source reports a field in, when the adapter does not say: {\"temperature\": \"degF\"}"},
+    {.name = "schema_policy", .type = CG_OPT_ENUM, .offset = S(schema_policy), .def = "inherit",
+     .choices = inherit_open_strict, .values = inherit_open_strict_values,
+     .doc = "override normalise.schema_policy for this source"},
+    {.name = "static_tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .flags = CG_OPT_NULLABLE,
+     .max_items = MAP_MAX,
+     .doc = "rename or remove configured static tags (top-level \"tags\", and \"gateway\") on this source's points: "
      "{\"gateway\": null, \"city\": \"town\"}"},
     {"payload_tags", CG_OPT_ENUM, S(payload_tags), "protect", 0, 0, protect_override, 0,
      "a tag from a payload or device with the key of a configured static tag: protect = the configured value "
      "is written (counted, logged once), override = the payload's value is written"},
-    {"privacy", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "per field or tag: \"drop\", \"hash\", \"truncate:N\" or \"keep\": {\"mac\": \"hash\"}"},
+    {.name = "privacy", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .max_items = MAP_MAX,
+     .doc = "per field or tag: \"drop\", \"hash\", \"truncate:N\" or \"keep\": {\"mac\": \"hash\"}"},
     {"stuck_polls", CG_OPT_INT, S(stuck_polls), "-1", -1, 1000000, NULL, 0,
      "override normalise.stuck_polls (-1 = inherit, 0 = off)"},
     {"jump_check", CG_OPT_BOOL, S(jump_check), "false", 0, 0, NULL, 0,
      "flag changes larger than the schema's max_step (or max_step below)"},
-    {"max_step", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "per field jump threshold: {\"pm2_5\": 150}"},
-    {"deadband", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "report on change: write a value only when it moved more than this since the last written "
+    {.name = "max_step", .type = CG_OPT_MAP, .elem = CG_OPT_DOUBLE, .min = 0, .max = 1e15, .max_items = MAP_MAX,
+     .doc = "per field jump threshold: {\"pm2_5\": 150}"},
+    {.name = "deadband", .type = CG_OPT_MAP, .elem = CG_OPT_DOUBLE, .min = 0, .max = 1e15, .max_items = MAP_MAX,
+     .doc = "report on change: write a value only when it moved more than this since the last written "
      "one; {\"*\": 0, \"temperature\": 0.2}"},
     {"heartbeat_s", CG_OPT_INT, S(heartbeat_s), "900", 0, 604800, NULL, 0,
      "with deadband: write a value at least this often even if unchanged (0 = never)"},
     {"window_s", CG_OPT_INT, S(window_s), "0", 0, 86400, NULL, 0,
      "aggregate numeric fields over windows of this many seconds (0 = off)"},
-    {"aggregates", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
-     "with window_s: any of \"mean\", \"min\", \"max\", \"count\" (default [\"mean\"])"},
+    {.name = "aggregates", .type = CG_OPT_ARRAY, .elem = CG_OPT_ENUM, .choices = aggregate_names,
+     .values = aggregate_bits, .min_items = 1, .max_items = 4,
+     .doc = "with window_s: any of \"mean\", \"min\", \"max\", \"count\" (default [\"mean\"])"},
     CG_OPT_END,
 };
 #undef S
@@ -191,95 +215,86 @@ static bool valid_name(const char *s)
     return true;
 }
 
-/* The common start of reading an object of "name": value pairs: checks it is
- * an object without duplicate keys and within MAP_MAX entries, and allocates
- * one element per entry (+1). 1: go on; 0: absent; < 0: error (added). */
-static int map_begin(const cJSON *o, const char *path, size_t elem, void **out, struct cg_errs *errs)
-{
-    if (o == NULL) {
-        return 0;
-    }
-    if (cg_json_check_object(o, path, errs) < 0 && !cJSON_IsObject(o)) {
-        return -EINVAL;
-    }
-    size_t cnt = (size_t)cJSON_GetArraySize(o);
-    if (cnt > MAP_MAX) {
-        cg_errs_add(errs, path, "at most %d entries", MAP_MAX);
-        return -EINVAL;
-    }
-    *out = calloc(cnt + 1, elem);
-    if (*out == NULL) {
-        cg_errs_add(errs, path, "out of memory");
-        return -ENOMEM;
-    }
-    return 1;
-}
+/* Maps are read by cg_opt_parse_map with their table entry (the types,
+ * limits and path rules every map shares); the callbacks below only add what
+ * the normaliser means by them. */
+struct map_out {
+    void **arr;  /* one element per JSON entry (+1), allocated by read_map */
+    size_t *n;
+    const struct cg_norm_conf *conf; /* units: to check them */
+    struct cg_norm_source *src;      /* privacy */
+};
 
-/* {"a": "b", ...} -> name_map[]; values checked as names. */
-/* {"from": "to"}. removable: null or false maps to NULL (static_tags:
- * {"gateway": null} removes the tag). */
-static int parse_map_ex(const cJSON *o, const char *path, bool removable, struct name_map **out, size_t *n,
-                        struct cg_errs *errs)
+/* obj[key], read with table's entry for key into an array of elem-sized
+ * entries allocated here. */
+static int read_map(const struct cg_opt *table, const cJSON *obj, const char *path, const char *key, size_t elem,
+                    cg_map_fn fn, struct map_out *out, struct cg_errs *errs)
 {
     char p[512];
-    void *mem = NULL;
-    int rc = map_begin(o, path, sizeof(**out), &mem, errs);
-    if (rc <= 0) {
-        return rc;
-    }
-    *out = mem;
-    for (const cJSON *it = o->child; it; it = it->next) {
-        cg_path_key(p, sizeof(p), path, it->string);
-        bool remove = removable && (cJSON_IsNull(it) || cJSON_IsFalse(it));
-        if (!remove && (!cJSON_IsString(it) || !valid_name(it->valuestring))) {
-            cg_errs_add(errs, p, removable ? "must be a new tag key (string), or null to remove the tag"
-                                           : "must be a name (string)");
-            continue;
-        }
-        struct name_map *m = &(*out)[*n];
-        m->from = strdup(it->string);
-        m->to = remove ? NULL : strdup(it->valuestring);
-        if (m->from == NULL || (!remove && m->to == NULL)) {
-            free(m->from);
-            free(m->to);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, key);
+    cg_path_key(p, sizeof(p), path, key);
+    if (cJSON_IsObject(m) && cJSON_GetArraySize(m) <= MAP_MAX) {
+        *out->arr = calloc((size_t)cJSON_GetArraySize(m) + 1, elem);
+        if (*out->arr == NULL) {
             cg_errs_add(errs, p, "out of memory");
-            continue;
+            return -ENOMEM;
         }
-        (*n)++;
     }
+    return cg_opt_parse_map(cg_opt_find(table, key), m, p, fn, out, errs);
+}
+
+/* Appends key -> value (NULL: removed) to the name_map being filled. */
+static void push_pair(struct map_out *o, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    struct name_map *m = &((struct name_map *)*o->arr)[*o->n];
+    m->from = strdup(it->key);
+    m->to = it->str ? strdup(it->str) : NULL;
+    if (m->from == NULL || (it->str && m->to == NULL)) {
+        free(m->from);
+        free(m->to);
+        m->from = m->to = NULL;
+        cg_errs_add(errs, it->path, "out of memory");
+        return;
+    }
+    (*o->n)++;
+}
+
+/* {"from": "to"}: the values are names; null (static_tags, NULLABLE) maps to
+ * NULL: {"gateway": null} removes the tag. */
+static int add_name(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    if (it->str != NULL && !valid_name(it->str)) {
+        cg_errs_add(errs, it->path, "must be a name, got '%s'", it->str);
+        return 0;
+    }
+    push_pair(ctx, it, errs);
     return 0;
 }
 
-static int parse_map(const cJSON *o, const char *path, struct name_map **out, size_t *n, struct cg_errs *errs)
+static void check_declared_unit(const struct cg_norm_conf *c, const char *field, const char *unit, const char *path,
+                                struct cg_errs *errs);
+
+/* units: {"field": "unit"}; unit strings are not names. */
+static int add_unit(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
 {
-    return parse_map_ex(o, path, false, out, n, errs);
+    struct map_out *o = ctx;
+    check_declared_unit(o->conf, it->key, it->str, it->path, errs);
+    push_pair(o, it, errs);
+    return 0;
 }
 
-static int parse_nums(const cJSON *o, const char *path, double min, struct name_num **out, size_t *n,
-                      struct cg_errs *errs)
+/* {"name": number}, the number within the entry's bounds */
+static int add_num(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
 {
-    char p[512];
-    void *mem = NULL;
-    int rc = map_begin(o, path, sizeof(**out), &mem, errs);
-    if (rc <= 0) {
-        return rc;
+    struct map_out *o = ctx;
+    struct name_num *m = &((struct name_num *)*o->arr)[*o->n];
+    m->name = strdup(it->key);
+    if (m->name == NULL) {
+        cg_errs_add(errs, it->path, "out of memory");
+        return 0;
     }
-    *out = mem;
-    for (const cJSON *it = o->child; it; it = it->next) {
-        cg_path_key(p, sizeof(p), path, it->string);
-        if (!cJSON_IsNumber(it) || !(it->valuedouble >= min) || it->valuedouble > 1e18) {
-            cg_errs_add(errs, p, "must be a number >= %g", min);
-            continue;
-        }
-        struct name_num *m = &(*out)[*n];
-        m->name = strdup(it->string);
-        if (m->name == NULL) {
-            cg_errs_add(errs, p, "out of memory");
-            continue;
-        }
-        m->v = it->valuedouble;
-        (*n)++;
-    }
+    m->v = it->num;
+    (*o->n)++;
     return 0;
 }
 
@@ -343,18 +358,6 @@ static const struct cg_schema_field *quantity(const struct cg_schema *s, const c
     return *m ? cg_schema_field(*m, dot + 1) : NULL;
 }
 
-struct policy_raw {
-    int out_of_range, impossible;
-};
-static const char *const inherit_mark_drop[] = {"inherit", "mark", "drop", NULL};
-static const struct cg_opt policy_opts[] = {
-    {"out_of_range", CG_OPT_ENUM, offsetof(struct policy_raw, out_of_range), "inherit", 0, 0, inherit_mark_drop,
-     0, "mark or drop"},
-    {"impossible", CG_OPT_ENUM, offsetof(struct policy_raw, impossible), "inherit", 0, 0, inherit_mark_drop, 0,
-     "mark or drop"},
-    CG_OPT_END,
-};
-
 static int load_schema(struct cg_norm_conf *c, const char *path, const char *config_dir, struct cg_errs *errs)
 {
     char p[512], file[4096];
@@ -386,12 +389,32 @@ static int load_schema(struct cg_norm_conf *c, const char *path, const char *con
     return cg_schema_load_builtin(&c->schema, errs);
 }
 
+/* quantities: {"measurement.field": {"out_of_range": ..., "impossible": ...}} */
+static int add_policy(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    struct map_out *o = ctx;
+    const struct cg_norm_conf *c = o->conf;
+    struct policy_raw r = {0};
+    struct quantity_policy *pol = &((struct quantity_policy *)*o->arr)[*o->n];
+    if (cg_opt_parse(policy_opts, it->json, it->path, &r, errs) < 0 || c->schema == NULL) {
+        return 0;
+    }
+    pol->field = quantity(c->schema, it->key, &pol->meas);
+    if (pol->field == NULL) {
+        cg_errs_add(errs, it->path, "not a schema quantity (write measurement.field, e.g. air_quality.pm2_5)");
+        return 0;
+    }
+    pol->out_of_range = r.out_of_range;
+    pol->impossible = r.impossible;
+    (*o->n)++;
+    return 0;
+}
+
 int cg_norm_conf_parse(const cJSON *obj, const char *path, const char *config_dir, struct cg_norm_conf **out,
                        struct cg_errs *errs)
 {
     struct cg_norm_conf *c = calloc(1, sizeof(*c));
     size_t before = cg_errs_count(errs);
-    char p[512];
     if (c == NULL) {
         cg_errs_add(errs, path, "out of memory");
         return -ENOMEM;
@@ -403,44 +426,11 @@ int cg_norm_conf_parse(const cJSON *obj, const char *path, const char *config_di
         load_schema(c, path, config_dir, errs);
     }
     if (obj && cJSON_IsObject(obj)) {
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, "max_tag_values_by_measurement");
-        cg_path_key(p, sizeof(p), path, "max_tag_values_by_measurement");
-        parse_nums(b, p, 1, &c->budgets, &c->n_budgets, errs);
-        for (size_t i = 0; i < c->n_budgets; i++) {
-            if (c->budgets[i].v > 1000000 || c->budgets[i].v != (double)(int64_t)c->budgets[i].v) {
-                char bp[512];
-                cg_path_key(bp, sizeof(bp), p, c->budgets[i].name);
-                cg_errs_add(errs, bp, "must be an integer 1..1000000");
-            }
-        }
-        const cJSON *q = cJSON_GetObjectItemCaseSensitive(obj, "quantities");
-        cg_path_key(p, sizeof(p), path, "quantities");
-        if (q && (cg_json_check_object(q, p, errs) == 0 || cJSON_IsObject(q))) {
-            c->policies = calloc((size_t)cJSON_GetArraySize(q) + 1, sizeof(*c->policies));
-            if (c->policies == NULL) {
-                cg_errs_add(errs, p, "out of memory");
-            }
-            for (const cJSON *it = q->child; it && c->policies; it = it->next) {
-                char qp[512];
-                struct policy_raw r = {0};
-                struct quantity_policy *pol = &c->policies[c->n_policies];
-                cg_path_key(qp, sizeof(qp), p, it->string);
-                if (cg_opt_parse(policy_opts, it, qp, &r, errs) < 0) {
-                    continue;
-                }
-                if (c->schema == NULL) {
-                    continue;
-                }
-                pol->field = quantity(c->schema, it->string, &pol->meas);
-                if (pol->field == NULL) {
-                    cg_errs_add(errs, qp, "not a schema quantity (write measurement.field, e.g. air_quality.pm2_5)");
-                    continue;
-                }
-                pol->out_of_range = r.out_of_range - 1; /* inherit -1, mark 0, drop 1 */
-                pol->impossible = r.impossible - 1;
-                c->n_policies++;
-            }
-        }
+        struct map_out budgets = {.arr = (void **)&c->budgets, .n = &c->n_budgets};
+        read_map(cg_norm_options, obj, path, "max_tag_values_by_measurement", sizeof(*c->budgets), add_num, &budgets,
+                 errs);
+        struct map_out pols = {.arr = (void **)&c->policies, .n = &c->n_policies, .conf = c};
+        read_map(cg_norm_options, obj, path, "quantities", sizeof(*c->policies), add_policy, &pols, errs);
     }
     if (cg_errs_count(errs) > before) {
         cg_norm_conf_free(c);
@@ -526,54 +516,41 @@ static void check_declared_unit(const struct cg_norm_conf *c, const char *field,
     }
 }
 
-static int parse_privacy(struct cg_norm_source *s, const cJSON *o, const char *path, struct cg_errs *errs)
+/* privacy: {"key": "drop" | "hash" | "truncate:N" | "keep"} */
+static int add_privacy(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
 {
-    char p[512];
-    if (o == NULL) {
+    struct map_out *o = ctx;
+    struct priv_rule r = {0};
+    const char *v = it->str;
+    char *end = NULL;
+    if (strcmp(v, "drop") == 0) {
+        r.act = PRIV_DROP;
+    } else if (strcmp(v, "hash") == 0) {
+        r.act = PRIV_HASH;
+        if (o->src->conf->privacy_salt == NULL) {
+            cg_errs_add(errs, it->path, "\"hash\" needs normalise.privacy_salt_file (a secret)");
+            return 0;
+        }
+    } else if (strcmp(v, "keep") == 0) {
+        r.act = PRIV_KEEP;
+    } else if (strncmp(v, "truncate:", 9) == 0) {
+        long k = strtol(v + 9, &end, 10);
+        if (end == v + 9 || *end != '\0' || k < 0 || k > 1024) {
+            cg_errs_add(errs, it->path, "truncate:N needs N in 0..1024, got '%s'", v);
+            return 0;
+        }
+        r.act = PRIV_TRUNCATE;
+        r.keep = (int)k;
+    } else {
+        cg_errs_add(errs, it->path, "must be \"drop\", \"hash\", \"truncate:N\" or \"keep\"");
         return 0;
     }
-    if (cg_json_check_object(o, path, errs) < 0 && !cJSON_IsObject(o)) {
-        return -EINVAL;
+    r.key = strdup(it->key);
+    if (r.key == NULL) {
+        cg_errs_add(errs, it->path, "out of memory");
+        return 0;
     }
-    s->privacy = calloc((size_t)cJSON_GetArraySize(o) + 1, sizeof(*s->privacy));
-    if (s->privacy == NULL) {
-        cg_errs_add(errs, path, "out of memory");
-        return -ENOMEM;
-    }
-    for (const cJSON *it = o->child; it; it = it->next) {
-        struct priv_rule r = {0};
-        cg_path_key(p, sizeof(p), path, it->string);
-        const char *v = cJSON_IsString(it) ? it->valuestring : "";
-        char *end = NULL;
-        if (strcmp(v, "drop") == 0) {
-            r.act = PRIV_DROP;
-        } else if (strcmp(v, "hash") == 0) {
-            r.act = PRIV_HASH;
-            if (s->conf->privacy_salt == NULL) {
-                cg_errs_add(errs, p, "\"hash\" needs normalise.privacy_salt_file (a secret)");
-                continue;
-            }
-        } else if (strcmp(v, "keep") == 0) {
-            r.act = PRIV_KEEP;
-        } else if (strncmp(v, "truncate:", 9) == 0) {
-            long k = strtol(v + 9, &end, 10);
-            if (end == v + 9 || *end != '\0' || k < 0 || k > 1024) {
-                cg_errs_add(errs, p, "truncate:N needs N in 0..1024, got '%s'", v);
-                continue;
-            }
-            r.act = PRIV_TRUNCATE;
-            r.keep = (int)k;
-        } else {
-            cg_errs_add(errs, p, "must be \"drop\", \"hash\", \"truncate:N\" or \"keep\"");
-            continue;
-        }
-        r.key = strdup(it->string);
-        if (r.key == NULL) {
-            cg_errs_add(errs, p, "out of memory");
-            continue;
-        }
-        s->privacy[s->n_privacy++] = r;
-    }
+    ((struct priv_rule *)*o->arr)[(*o->n)++] = r;
     return 0;
 }
 
@@ -591,52 +568,24 @@ int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, cons
     s->conf = conf;
     s->aggregates = AGG_MEAN;
     cg_opt_parse(cg_norm_source_options, obj, path, s, errs);
-    s->schema_policy -= 1; /* inherit -1, open 0, strict 1 */
     if (obj != NULL && cJSON_IsObject(obj)) {
-        cg_path_key(p, sizeof(p), path, "measurements");
-        parse_map(cJSON_GetObjectItemCaseSensitive(obj, "measurements"), p, &s->meas_map, &s->n_meas_map, errs);
-        cg_path_key(p, sizeof(p), path, "rename");
-        parse_map(cJSON_GetObjectItemCaseSensitive(obj, "rename"), p, &s->field_map, &s->n_field_map, errs);
-        cg_path_key(p, sizeof(p), path, "tags");
-        parse_map(cJSON_GetObjectItemCaseSensitive(obj, "tags"), p, &s->tag_map, &s->n_tag_map, errs);
-        cg_path_key(p, sizeof(p), path, "static_tags");
-        parse_map_ex(cJSON_GetObjectItemCaseSensitive(obj, "static_tags"), p, true, &s->static_map, &s->n_static_map,
-                     errs);
-        cg_path_key(p, sizeof(p), path, "units");
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(obj, "units");
-        if (u != NULL && cJSON_IsObject(u)) {
-            /* unit strings are not names: read them by hand */
-            s->units = calloc((size_t)cJSON_GetArraySize(u) + 1, sizeof(*s->units));
-            for (const cJSON *it = u->child; it && s->units; it = it->next) {
-                char up[512];
-                cg_path_key(up, sizeof(up), p, it->string);
-                if (!cJSON_IsString(it)) {
-                    cg_errs_add(errs, up, "must be a unit (string)");
-                    continue;
-                }
-                check_declared_unit(conf, it->string, it->valuestring, up, errs);
-                struct name_map *m = &s->units[s->n_units];
-                m->from = strdup(it->string);
-                m->to = strdup(it->valuestring);
-                if (m->from == NULL || m->to == NULL) {
-                    free(m->from);
-                    free(m->to);
-                    continue;
-                }
-                s->n_units++;
-            }
-            if (s->units == NULL) {
-                cg_errs_add(errs, p, "out of memory");
-            }
-        } else if (u != NULL) {
-            cg_errs_add(errs, p, "must be an object");
-        }
-        cg_path_key(p, sizeof(p), path, "privacy");
-        parse_privacy(s, cJSON_GetObjectItemCaseSensitive(obj, "privacy"), p, errs);
-        cg_path_key(p, sizeof(p), path, "max_step");
-        parse_nums(cJSON_GetObjectItemCaseSensitive(obj, "max_step"), p, 0, &s->max_step, &s->n_max_step, errs);
-        cg_path_key(p, sizeof(p), path, "deadband");
-        parse_nums(cJSON_GetObjectItemCaseSensitive(obj, "deadband"), p, 0, &s->deadband, &s->n_deadband, errs);
+        const struct cg_opt *t = cg_norm_source_options;
+        struct map_out meas = {.arr = (void **)&s->meas_map, .n = &s->n_meas_map};
+        struct map_out fields = {.arr = (void **)&s->field_map, .n = &s->n_field_map};
+        struct map_out tags = {.arr = (void **)&s->tag_map, .n = &s->n_tag_map};
+        struct map_out statics = {.arr = (void **)&s->static_map, .n = &s->n_static_map};
+        struct map_out units = {.arr = (void **)&s->units, .n = &s->n_units, .conf = conf};
+        struct map_out priv = {.arr = (void **)&s->privacy, .n = &s->n_privacy, .src = s};
+        struct map_out steps = {.arr = (void **)&s->max_step, .n = &s->n_max_step};
+        struct map_out bands = {.arr = (void **)&s->deadband, .n = &s->n_deadband};
+        read_map(t, obj, path, "measurements", sizeof(*s->meas_map), add_name, &meas, errs);
+        read_map(t, obj, path, "rename", sizeof(*s->field_map), add_name, &fields, errs);
+        read_map(t, obj, path, "tags", sizeof(*s->tag_map), add_name, &tags, errs);
+        read_map(t, obj, path, "static_tags", sizeof(*s->static_map), add_name, &statics, errs);
+        read_map(t, obj, path, "units", sizeof(*s->units), add_unit, &units, errs);
+        read_map(t, obj, path, "privacy", sizeof(*s->privacy), add_privacy, &priv, errs);
+        read_map(t, obj, path, "max_step", sizeof(*s->max_step), add_num, &steps, errs);
+        read_map(t, obj, path, "deadband", sizeof(*s->deadband), add_num, &bands, errs);
         const cJSON *ag = cJSON_GetObjectItemCaseSensitive(obj, "aggregates");
         if (ag != NULL) {
             cg_path_key(p, sizeof(p), path, "aggregates");
@@ -644,18 +593,19 @@ int cg_norm_source_parse(const struct cg_norm_conf *conf, const cJSON *obj, cons
             if (!cJSON_IsArray(ag) || cJSON_GetArraySize(ag) == 0) {
                 cg_errs_add(errs, p, "must be a non-empty array of \"mean\", \"min\", \"max\", \"count\"");
             }
+            const struct cg_opt *ao = cg_opt_find(cg_norm_source_options, "aggregates");
             size_t i = 0;
             for (const cJSON *it = cJSON_IsArray(ag) ? ag->child : NULL; it; it = it->next, i++) {
                 char ap[512];
-                const char *v = cJSON_IsString(it) ? it->valuestring : "";
-                unsigned bit = strcmp(v, "mean") == 0    ? AGG_MEAN
-                               : strcmp(v, "min") == 0   ? AGG_MIN
-                               : strcmp(v, "max") == 0   ? AGG_MAX
-                               : strcmp(v, "count") == 0 ? AGG_COUNT
-                                                         : 0;
+                unsigned bit = 0;
+                for (size_t k = 0; cJSON_IsString(it) && ao->choices[k]; k++) {
+                    bit = strcmp(it->valuestring, ao->choices[k]) == 0 ? (unsigned)ao->values[k] : bit;
+                }
                 cg_path_idx(ap, sizeof(ap), p, i);
                 if (bit == 0) {
-                    cg_errs_add(errs, ap, "must be one of mean, min, max, count");
+                    const char *best = cJSON_IsString(it) ? cg_conf_closest(it->valuestring, ao->choices, 4) : NULL;
+                    cg_errs_add(errs, ap, "must be one of mean, min, max, count%s%s%s", best ? " (did you mean '" : "",
+                                best ? best : "", best ? "'?)" : "");
                 } else if (s->aggregates & bit) {
                     cg_errs_add(errs, ap, "listed twice");
                 }

@@ -105,10 +105,8 @@ static const struct cg_opt mqtt_options[] = {
             "city/alerts/{alarm}/{site}"},
     {.name = "events_only", .type = CG_OPT_BOOL, .offset = OFF(events_only), .def = "false",
      .doc = "send only alarm events (sirens, SCADA, civil protection); readings are passed over, not sent or counted"},
-    {.name = "keepalive_s", .type = CG_OPT_INT, .offset = OFF(keepalive_s), .def = "30", .min = 5, .max = 3600,
-     .doc = "keep-alive interval"},
-    {.name = "connect_timeout_s", .type = CG_OPT_INT, .offset = OFF(connect_timeout_s), .def = "10", .min = 1,
-     .max = 300, .doc = "time allowed for TCP + TLS + CONNACK"},
+    CG_OPT_MQTT_KEEPALIVE_S(OFF(keepalive_s)),
+    CG_OPT_MQTT_CONNECT_TIMEOUT_S(OFF(connect_timeout_s)),
     {.name = "timeout_ms", .type = CG_OPT_INT, .offset = OFF(timeout_ms), .def = "10000", .min = 100,
      .max = 600000, .doc = "time allowed for the PUBACKs of one batch (then the batch is retried)"},
     {.name = "max_inflight", .type = CG_OPT_INT, .offset = OFF(max_inflight), .def = "100", .min = 1,
@@ -118,16 +116,7 @@ static const struct cg_opt mqtt_options[] = {
 };
 
 static const struct cg_opt tls_options[] = {
-    {.name = "ca_file", .type = CG_OPT_STRING, .offset = offsetof(struct tls_conf, ca_file),
-     .doc = "PEM CA bundle to verify the broker (default: system store)"},
-    {.name = "cert_file", .type = CG_OPT_STRING, .offset = offsetof(struct tls_conf, cert_file),
-     .doc = "PEM client certificate (mutual TLS)"},
-    {.name = "key_file", .type = CG_OPT_STRING, .offset = offsetof(struct tls_conf, key_file),
-     .doc = "PEM client key"},
-    {.name = "key_password", .type = CG_OPT_STRING, .offset = offsetof(struct tls_conf, key_password),
-     .flags = CG_OPT_SECRET, .doc = "password of an encrypted key (or key_password_file)"},
-    {.name = "verify", .type = CG_OPT_BOOL, .offset = offsetof(struct tls_conf, verify), .def = "true",
-     .doc = "verify the broker certificate and host name"},
+    CG_OPT_MQTT_TLS_ROWS(struct tls_conf),
     CG_OPT_END,
 };
 

@@ -73,7 +73,7 @@ void cg_reload(struct daemon *d, const char *file)
         goto out;
     }
     struct cg_journal *keep = same_journal(d->g->conf, conf) ? d->journal : NULL;
-    if (keep == NULL && conf->buffer.mode == 1) {
+    if (keep == NULL && conf->buffer.mode == CG_BUFFER_MEMORY) {
         cg_log(CG_LOG_ERROR, "citygate", "reload rejected, the running configuration stays: with buffer.mode memory "
                                          "the outputs and buffer settings cannot change without a restart "
                                          "(the readings in memory would be lost)");

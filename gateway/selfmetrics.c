@@ -283,7 +283,7 @@ int cg_selfmetrics_collect(void *ctx, struct cg_status *st)
     st->fields_nonfinite = atomic_load(&g->pl.fields_nonfinite) + d->carried_nonfinite;
     st->uint_clipped = atomic_load(&g->pl.uint_clipped) + d->carried_clipped;
     st->clock = clock_state(g);
-    st->clock_ignored = g->conf->gw.unsynced_clock == 1;
+    st->clock_ignored = g->conf->gw.unsynced_clock == CG_UNSYNCED_IGNORE;
     int rc = 0;
     st->sources = calloc(g->n_sources ? g->n_sources : 1, sizeof(*st->sources));
     st->outputs = calloc(g->n_outputs ? g->n_outputs : 1, sizeof(*st->outputs));
@@ -439,7 +439,8 @@ void cg_selfmetrics_second_tick(struct daemon *d)
     }
     enum cg_log_level lvl = CG_LOG_INFO;
     const char *clock_msg =
-        cg_status_clock_transition(&d->clock_logged, clock_state(g), g->conf->gw.unsynced_clock == 1, &lvl);
+        cg_status_clock_transition(&d->clock_logged, clock_state(g),
+                                   g->conf->gw.unsynced_clock == CG_UNSYNCED_IGNORE, &lvl);
     if (clock_msg != NULL) {
         cg_log(lvl, "citygate", "%s", clock_msg);
     }

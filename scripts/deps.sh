@@ -7,7 +7,7 @@ CG_PACKAGES=(
     libsystemd-dev libmicrohttpd-dev libssl-dev libcmocka-dev
     systemd man-db dpkg-dev adduser chromium fonts-dejavu-core
     mosquitto mosquitto-clients influxdb victoria-metrics socat
-    python3 python3-pymodbus python3-serial-asyncio
+    python3 python3-pymodbus python3-serial-asyncio python3-jsonschema
 )
 
 cg_install_deps() {

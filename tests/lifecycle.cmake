@@ -17,3 +17,4 @@ cg_integration_test(cli_test_mode cli_test_mode.sh TIMEOUT 120 LABELS mqtt modbu
 cg_integration_test(check_config_all check_config_all.sh TIMEOUT 60)
 cg_integration_test(doc_configs doc_configs.sh TIMEOUT 60)
 cg_integration_test(docs_example docs_example.sh TIMEOUT 30)
+cg_integration_test(config_schema config_schema.sh TIMEOUT 60)

@@ -97,7 +97,7 @@ const struct cg_opt cg_mb_register_options[] = {
     {"description", CG_OPT_STRING, offsetof(struct reg_raw, description), NULL, 0, 0, NULL, 0, "free text"},
     {"measurement", CG_OPT_STRING, offsetof(struct reg_raw, measurement), NULL, 0, 0, NULL, 0,
      "measurement for this field (default: the device's)"},
-    {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "tags of this field's point (e.g. lane)"},
+    {.name = "tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .doc = "tags of this field's point (e.g. lane)"},
     {"range", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "[min, max] plausible values (probe, simulator)"},
     {"counter", CG_OPT_BOOL, offsetof(struct reg_raw, counter), "false", 0, 0, NULL, 0,
      "a monotonic total (energy, volume, vehicles)"},
@@ -130,7 +130,7 @@ static const struct cg_opt profile_opts[] = {
      "the published register map followed"},
     {"manufacturer", CG_OPT_STRING, offsetof(struct profile_raw, manufacturer), NULL, 0, 0, NULL, 0, "free text"},
     {"model", CG_OPT_STRING, offsetof(struct profile_raw, model), NULL, 0, 0, NULL, 0, "free text"},
-    {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "tags of every point"},
+    {.name = "tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .doc = "tags of every point"},
     {"registers", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, CG_OPT_REQUIRED, "the register map"},
     {"forbidden", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "addresses never to read"},
     {"poll_groups", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0,
@@ -155,7 +155,7 @@ const struct cg_opt cg_mb_device_options[] = {
     {"host", CG_OPT_STRING, offsetof(struct device_raw, host), NULL, 0, 0, NULL, 0,
      "TCP: this device's own host (own connection)"},
     {"port", CG_OPT_INT, offsetof(struct device_raw, port), "0", 1, 65535, NULL, 0, "TCP: this device's own port"},
-    {"tags", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "tags of this device's points"},
+    {.name = "tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .doc = "tags of this device's points"},
     {"registers", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "registers added to (or replacing) the profile's"},
     {"exclude", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "profile field names not to read"},
     {"forbidden", CG_OPT_OTHER, 0, NULL, 0, 0, NULL, 0, "more addresses never to read"},
@@ -193,10 +193,8 @@ const struct cg_opt cg_mb_source_options[] = {
      "retries of a failed read (timeouts, busy, garbage)"},
     {"inter_frame_gap_us", CG_OPT_INT, offsetof(struct cg_mb_source, inter_frame_gap_us), "-1", -1, 1000000, NULL,
      0, "silence kept between frames; -1: 3.5 characters on RTU (1750 us above 19200 baud), 0 on TCP"},
-    {"reconnect_min_ms", CG_OPT_INT, offsetof(struct cg_mb_source, reconnect_min_ms), "500", 10, 600000, NULL, 0,
-     "first reconnect delay (doubles up to reconnect_max_ms)"},
-    {"reconnect_max_ms", CG_OPT_INT, offsetof(struct cg_mb_source, reconnect_max_ms), "30000", 10, 3600000, NULL, 0,
-     "longest reconnect delay"},
+    CG_OPT_RECONNECT_MIN_MS(offsetof(struct cg_mb_source, reconnect_min_ms)),
+    CG_OPT_RECONNECT_MAX_MS(offsetof(struct cg_mb_source, reconnect_max_ms)),
     {"quarantine_after", CG_OPT_INT, offsetof(struct cg_mb_source, quarantine_after), "3", 0, 1000, NULL, 0,
      "failed polls in a row before a device is skipped for quarantine_ms (0: never)"},
     {"quarantine_ms", CG_OPT_INT, offsetof(struct cg_mb_source, quarantine_ms), "60000", 100, 86400000, NULL, 0,
@@ -285,55 +283,60 @@ static bool name_ok(const char *s)
     return s && s[0] && strlen(s) < CG_POINT_MAX_NAME;
 }
 
+/* A "tags" object of a field, profile or device: read by the core's one map
+ * reader (cg_opt_parse_map: types, duplicates, ${ENV}), the rules below are
+ * Modbus's own. */
+static const struct cg_opt tag_map = {.name = "tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING};
+
+struct tags_out {
+    struct cg_tag **t;
+    size_t *n;
+};
+
+static int add_tag(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    struct tags_out *o = ctx;
+    struct cg_tag **t = o->t;
+    size_t *n = o->n;
+    if (!name_ok(it->key) || strlen(it->str) >= CG_POINT_MAX_TAG_VALUE) {
+        cg_errs_add(errs, it->path, "tag key must be 1..%d bytes, value below %d bytes", CG_POINT_MAX_NAME - 1,
+                    CG_POINT_MAX_TAG_VALUE);
+        return 0;
+    }
+    size_t i;
+    for (i = 0; i < *n && strcmp((*t)[i].key, it->key) != 0; i++) {
+    }
+    if (i == *n) {
+        if (*n >= CG_MB_MAX_TAGS) {
+            cg_errs_add(errs, it->path, "more than %d tags", CG_MB_MAX_TAGS);
+            return -EINVAL;
+        }
+        struct cg_tag *nt = realloc(*t, (*n + 1) * sizeof *nt);
+        if (!nt) {
+            return -ENOMEM;
+        }
+        *t = nt;
+        nt[i].key = strdup(it->key);
+        nt[i].value = NULL;
+        (*n)++;
+        if (!nt[i].key) {
+            return -ENOMEM;
+        }
+    }
+    char *v = strdup(it->str);
+    if (!v) {
+        return -ENOMEM;
+    }
+    free((char *)(*t)[i].value); /* later wins: instance over profile */
+    (*t)[i].value = v;
+    return 0;
+}
+
 /* Appends the tags of a JSON object to (*t, *n). */
 static int parse_tags(const cJSON *obj, const char *path, struct cg_tag **t, size_t *n, struct cg_errs *errs)
 {
-    char p[PATHSZ];
-    if (!obj) {
-        return 0;
-    }
-    if (cg_json_check_object(obj, path, errs) < 0) {
-        return -EINVAL;
-    }
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        cg_path_key(p, sizeof p, path, it->string);
-        if (!cJSON_IsString(it)) {
-            cg_errs_add(errs, p, "tag values must be strings");
-            continue;
-        }
-        if (!name_ok(it->string) || strlen(it->valuestring) >= CG_POINT_MAX_TAG_VALUE) {
-            cg_errs_add(errs, p, "tag key must be 1..%d bytes, value below %d bytes", CG_POINT_MAX_NAME - 1,
-                        CG_POINT_MAX_TAG_VALUE);
-            continue;
-        }
-        size_t i;
-        for (i = 0; i < *n && strcmp((*t)[i].key, it->string) != 0; i++) {
-        }
-        if (i == *n) {
-            if (*n >= CG_MB_MAX_TAGS) {
-                cg_errs_add(errs, p, "more than %d tags", CG_MB_MAX_TAGS);
-                return -EINVAL;
-            }
-            struct cg_tag *nt = realloc(*t, (*n + 1) * sizeof *nt);
-            if (!nt) {
-                return -ENOMEM;
-            }
-            *t = nt;
-            nt[i].key = strdup(it->string);
-            nt[i].value = NULL;
-            (*n)++;
-            if (!nt[i].key) {
-                return -ENOMEM;
-            }
-        }
-        char *v = strdup(it->valuestring);
-        if (!v) {
-            return -ENOMEM;
-        }
-        free((char *)(*t)[i].value); /* later wins: instance over profile */
-        (*t)[i].value = v;
-    }
-    return 0;
+    struct tags_out o = {.t = t, .n = n};
+    return cg_opt_parse_map(&tag_map, obj, path, add_tag, &o, errs);
 }
 
 static int copy_tags(struct cg_tag **dst, size_t *nd, const struct cg_tag *src, size_t ns)

@@ -30,7 +30,7 @@ want=(
     "buffer.fsyncc: unknown key (did you mean 'fsync'?)"
     "http.listn: unknown key (did you mean 'listen'?)"
     "outputs[0].databse: unknown key (did you mean 'database'?)"
-    "outputs[0].precision: must be one of ns, us, ms, s; got 'sec'"
+    "outputs[0].precision: must be one of ns, us, ms, s; got 'sec' (did you mean 's'?)"
     "normalise.max_seriess: unknown key (did you mean 'max_series'?)"
     "sources[0].normalise.unitz: unknown key (did you mean 'units'?)"
     "sources[0].devices[0].unit_idd: unknown key (did you mean 'unit_id'?)"

@@ -31,7 +31,7 @@ for want in \
     "sources[0].rules[1].measurement: missing (required for format senml)" \
     "sources[0].rules[2].format: must be one of json, senml, influx, value, chirpstack_v4, ttn_v3; got 'xml'" \
     "sources[0].rules[3].json.time_format: must be one of auto, s, ms, us, ns, rfc3339; got 'minutes'" \
-    "sources[0].rules[3].json.fields.a.type: must be one of auto, float, int, uint, bool, string; got 'int8'" \
+    "sources[0].rules[3].json.fields.a.type: must be one of auto, float, int, uint, bool, string; got 'int8' (did you mean 'int'?)" \
     "sources[0].rules[3].value: only for format value (this rule is format json)"; do
     grep -qF -- "$want" <<<"$out" || fail "missing error: $want"
     pass "$want"

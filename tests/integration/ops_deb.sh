@@ -37,7 +37,8 @@ pass "built $(basename "$DEB")"
 dpkg-deb -c "$DEB" | awk '{print $6}' | sed 's#^\./#/#' >"$T/contents.txt"
 for f in /usr/bin/citygate /etc/citygate/citygate.json.example /lib/systemd/system/citygate.service \
     /usr/lib/sysusers.d/citygate.conf /usr/lib/tmpfiles.d/citygate.conf /usr/share/man/man8/citygate.8 \
-    /usr/share/doc/citygate/operations.md /usr/share/citygate/profiles/airq_rs485.json; do
+    /usr/share/doc/citygate/operations.md /usr/share/citygate/profiles/airq_rs485.json \
+    /usr/share/citygate/citygate.schema.json; do
     grep -qx "$f" "$T/contents.txt" || fail "$f not in the package"
 done
 if [ -n "${CITYGATE_SIM:-}" ]; then

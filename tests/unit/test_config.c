@@ -142,12 +142,184 @@ static void test_closest(void **unused)
     assert_null(cg_conf_closest(NULL, fields, 4));
 }
 
+/* ---- beyond scalars: nested objects, maps, enums by name ---------------- */
+
+struct inner {
+    int64_t depth;
+    int level;
+};
+struct outer {
+    struct inner in;
+    char *name;
+};
+static const char *const levels[] = {"inherit", "low", "high", NULL};
+static const int level_values[] = {-1, 10, 20};
+static const struct cg_opt inner_opts[] = {
+    {.name = "depth", .type = CG_OPT_INT, .offset = offsetof(struct inner, depth), .def = "3", .min = 1, .max = 9},
+    {.name = "level", .type = CG_OPT_ENUM, .offset = offsetof(struct inner, level), .def = "inherit",
+     .choices = levels, .values = level_values},
+    CG_OPT_END,
+};
+static const struct cg_opt outer_opts[] = {
+    {.name = "in", .type = CG_OPT_OBJECT, .offset = offsetof(struct outer, in), .sub = inner_opts},
+    {.name = "name", .type = CG_OPT_STRING, .offset = offsetof(struct outer, name), .def = "x"},
+    {.name = "limits", .type = CG_OPT_MAP, .elem = CG_OPT_INT, .min = 0, .max = 100, .max_items = 3},
+    CG_OPT_END,
+};
+
+static void test_nested_object_and_enum_values(void **unused)
+{
+    (void)unused;
+    struct outer o = {0};
+    struct cg_errs e = {0};
+    /* absent: the nested table's defaults, the enum's table value */
+    assert_int_equal(cg_opt_parse(outer_opts, NULL, "s", &o, &e), 0);
+    assert_int_equal(o.in.depth, 3);
+    assert_int_equal(o.in.level, -1);
+    cg_opt_free(outer_opts, &o);
+    cJSON *j = cJSON_Parse("{\"in\": {\"depth\": 5, \"level\": \"high\"}}");
+    assert_int_equal(cg_opt_parse(outer_opts, j, "s", &o, &e), 0);
+    assert_int_equal(o.in.depth, 5);
+    assert_int_equal(o.in.level, 20);
+    cg_opt_free(outer_opts, &o);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"in\": {\"depth\": 0, \"levl\": 1, \"level\": \"hgih\"}}");
+    assert_int_equal(cg_opt_parse(outer_opts, j, "s", &o, &e), -22);
+    assert_int_equal(e.n, 3);
+    assert_string_equal(e.msg[0], "s.in.depth: must be 1..9, got 0");
+    assert_string_equal(e.msg[1], "s.in.levl: unknown key (did you mean 'level'?)");
+    assert_string_equal(e.msg[2], "s.in.level: must be one of inherit, low, high; got 'hgih' (did you mean 'high'?)");
+    cg_errs_done(&e);
+    cg_opt_free(outer_opts, &o);
+    cJSON_Delete(j);
+}
+
+struct seen {
+    char keys[8][16];
+    double nums[8];
+    size_t n;
+};
+
+static int collect(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    struct seen *s = ctx;
+    (void)errs;
+    snprintf(s->keys[s->n], sizeof(s->keys[0]), "%s", it->key);
+    s->nums[s->n++] = it->num;
+    return 0;
+}
+
+static void test_map_parser(void **unused)
+{
+    (void)unused;
+    const struct cg_opt *m = cg_opt_find(outer_opts, "limits");
+    assert_non_null(m);
+    struct seen s = {0};
+    struct cg_errs e = {0};
+    cJSON *j = cJSON_Parse("{\"a\": 1, \"b\": 100}");
+    assert_int_equal(cg_opt_parse_map(m, j, "s.limits", collect, &s, &e), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.keys[1], "b");
+    assert_true(s.nums[1] == 100);
+    cJSON_Delete(j);
+    /* every value checked, each error with its path; good entries still seen */
+    memset(&s, 0, sizeof(s));
+    j = cJSON_Parse("{\"a\": \"1\", \"b\": 101, \"\": 2}");
+    assert_int_equal(cg_opt_parse_map(m, j, "s.limits", collect, &s, &e), -22);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(e.n, 3);
+    assert_string_equal(e.msg[0], "s.limits.a: must be an integer");
+    assert_string_equal(e.msg[1], "s.limits.b: must be 0..100, got 101");
+    assert_string_equal(e.msg[2], "s.limits.: empty key");
+    cg_errs_done(&e);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4}");
+    assert_int_equal(cg_opt_parse_map(m, j, "s.limits", collect, &s, &e), -22);
+    assert_string_equal(e.msg[0], "s.limits: at most 3 entries, got 4");
+    cg_errs_done(&e);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"a\": 1, \"a\": 2}");
+    assert_int_equal(cg_opt_parse_map(m, j, "s.limits", collect, &s, &e), -22);
+    assert_string_equal(e.msg[0], "s.limits.a: duplicate key");
+    cg_errs_done(&e);
+    cJSON_Delete(j);
+    j = cJSON_Parse("[1]");
+    assert_int_equal(cg_opt_parse_map(m, j, "s.limits", collect, &s, &e), -22);
+    assert_string_equal(e.msg[0], "s.limits: must be an object");
+    cg_errs_done(&e);
+    cJSON_Delete(j);
+    /* strings: ${ENV} expanded; null only where the table allows it */
+    static const struct cg_opt names = {.name = "n", .type = CG_OPT_MAP, .elem = CG_OPT_STRING,
+                                        .flags = CG_OPT_NULLABLE};
+    setenv("CG_TEST_MAP", "town", 1);
+    j = cJSON_Parse("{\"city\": \"${CG_TEST_MAP}\", \"gateway\": null, \"x\": 5}");
+    assert_int_equal(cg_opt_parse_map(&names, j, "t", collect, &s, &e), -22);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.msg[0], "t.x: must be a string or null");
+    cg_errs_done(&e);
+    cJSON_Delete(j);
+}
+
+static int expect_town(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    (void)ctx;
+    (void)errs;
+    if (strcmp(it->key, "city") == 0) {
+        assert_string_equal(it->str, "town");
+    } else {
+        assert_null(it->str);
+    }
+    return 0;
+}
+
+static void test_map_strings(void **unused)
+{
+    (void)unused;
+    static const struct cg_opt names = {.name = "n", .type = CG_OPT_MAP, .elem = CG_OPT_STRING,
+                                        .flags = CG_OPT_NULLABLE};
+    struct cg_errs e = {0};
+    setenv("CG_TEST_MAP", "town", 1);
+    cJSON *j = cJSON_Parse("{\"city\": \"${CG_TEST_MAP}\", \"gateway\": null}");
+    assert_int_equal(cg_opt_parse_map(&names, j, "t", expect_town, NULL, &e), 0);
+    assert_int_equal(e.n, 0);
+    cJSON_Delete(j);
+}
+
+static void test_schema_of_a_table(void **unused)
+{
+    (void)unused;
+    cJSON *s = cJSON_CreateObject();
+    assert_int_equal(cg_opt_schema(demo_opts, s), 0);
+    char *t = cJSON_PrintUnformatted(s);
+    /* required, bounds, enum names, secret's _file form and "not both" */
+    assert_non_null(strstr(t, "\"required\":[\"host\"]"));
+    assert_non_null(strstr(t, "\"port\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":65535,\"default\":8086}"));
+    assert_non_null(strstr(t, "\"mode\":{\"type\":\"string\",\"enum\":[\"fast\",\"safe\"],\"default\":\"safe\"}"));
+    assert_non_null(strstr(t, "\"token_file\":{"));
+    assert_non_null(strstr(t, "{\"not\":{\"required\":[\"token\",\"token_file\"]}}"));
+    assert_non_null(strstr(t, "\"additionalProperties\":false"));
+    free(t);
+    cJSON_Delete(s);
+    s = cJSON_CreateObject();
+    assert_int_equal(cg_opt_schema(outer_opts, s), 0);
+    t = cJSON_PrintUnformatted(s);
+    assert_non_null(strstr(t, "\"limits\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\","
+                              "\"minimum\":0,\"maximum\":100},\"propertyNames\":{\"minLength\":1},\"maxProperties\":3}"));
+    assert_non_null(strstr(t, "\"in\":{\"type\":\"object\",\"properties\":{\"depth\":"));
+    free(t);
+    cJSON_Delete(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors_name_the_path),
         cmocka_unit_test(test_defaults_env_and_secret_file),
         cmocka_unit_test(test_closest),
+        cmocka_unit_test(test_nested_object_and_enum_values),
+        cmocka_unit_test(test_map_parser),
+        cmocka_unit_test(test_map_strings),
+        cmocka_unit_test(test_schema_of_a_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

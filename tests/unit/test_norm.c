@@ -678,7 +678,7 @@ static const struct conf_case conf_cases[] = {
     {"{\"schema_policy\": \"loose\"}", NULL, "normalise.schema_policy: must be one of open, strict; got 'loose'"},
     {"{\"max_state_mb\": 0}", NULL, "normalise.max_state_mb: must be 1..65536, got 0"},
     {NULL, "{\"static_tags\": {\"gateway\": 5}}",
-     "sources[0].normalise.static_tags.gateway: must be a new tag key (string), or null to remove the tag"},
+     "sources[0].normalise.static_tags.gateway: must be a string or null"},
     {NULL, "{\"payload_tags\": \"trust\"}",
      "sources[0].normalise.payload_tags: must be one of protect, override; got 'trust'"},
     {"{\"out_of_range\": \"ignore\"}", NULL, "normalise.out_of_range: must be one of mark, drop; got 'ignore'"},
@@ -689,7 +689,7 @@ static const struct conf_case conf_cases[] = {
     {"{\"quantities\": {\"air_quality.pm10\": {\"out_of_rang\": \"drop\"}}}", NULL,
      "normalise.quantities.air_quality.pm10.out_of_rang: unknown key (did you mean 'out_of_range'?)"},
     {"{\"max_tag_values_by_measurement\": {\"traffic\": 0.5}}", NULL,
-     "normalise.max_tag_values_by_measurement.traffic: must be a number >= 1"},
+     "normalise.max_tag_values_by_measurement.traffic: must be an integer"},
     {"{\"privacy_salt_file\": \"/nonexistent/salt\"}", NULL, "normalise.privacy_salt_file: cannot read /nonexistent/salt"},
     {NULL, "{\"units\": {\"temperature\": \"degR\"}}",
      "sources[0].normalise.units.temperature: air_quality.temperature: unit 'degR' is not a temperature unit"},
@@ -706,8 +706,8 @@ static const struct conf_case conf_cases[] = {
     {NULL, "{\"aggregates\": [\"mean\"]}", "sources[0].normalise.aggregates: only applies with window_s"},
     {NULL, "{\"window_s\": 60, \"aggregates\": [\"median\"]}",
      "sources[0].normalise.aggregates[0]: must be one of mean, min, max, count"},
-    {NULL, "{\"deadband\": {\"temperature\": -1}}", "sources[0].normalise.deadband.temperature: must be a number >= 0"},
-    {NULL, "{\"rename\": {\"a\": 5}}", "sources[0].normalise.rename.a: must be a name (string)"},
+    {NULL, "{\"deadband\": {\"temperature\": -1}}", "sources[0].normalise.deadband.temperature: must be at least 0, got -1"},
+    {NULL, "{\"rename\": {\"a\": 5}}", "sources[0].normalise.rename.a: must be a string"},
     {NULL, "{\"renmae\": {}}", "sources[0].normalise.renmae: unknown key (did you mean 'rename'?)"},
 };
 
