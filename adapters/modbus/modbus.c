@@ -44,6 +44,9 @@ __attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_p
 #define PENDING_MAX 8            /* RTU requests a device may still answer */
 #define PENDING_HORIZON_TIMEOUTS 4 /* after that many response timeouts, a request is taken as lost */
 #define THREAD_STACK (256 * 1024)
+#define POOL_MIN 4               /* workers for TCP endpoints: at least, */
+#define POOL_CONNS_PER_WORKER 32 /* one more per this many endpoints, */
+#define POOL_MAX 256             /* at most */
 
 /* Declared weak so this adapter also links against a core without it: true
  * when the core only validates the config (--check-config). */
@@ -124,8 +127,7 @@ struct conn {
     pthread_mutex_t mu; /* guards ctx/connected against stop()'s shutdown */
     struct dev **devs;
     size_t n_devs;
-    pthread_t thread;
-    bool started;
+    bool busy; /* under adapter.sched: a worker is polling this connection */
     struct cg_complain complain;
 };
 
@@ -142,6 +144,15 @@ struct adapter {
     pthread_cond_t cond;
     atomic_bool stopping;
     bool lock_init;
+    /* The worker pool (see worker_main), under sched. */
+    pthread_mutex_t sched;
+    pthread_cond_t lead;   /* the one idle worker that waits for the next due poll */
+    pthread_cond_t follow; /* the other idle workers: no timeout, never woken by time */
+    bool has_leader;
+    int64_t lead_due_us;
+    bool sched_init;
+    pthread_t *workers;
+    size_t n_workers, n_started;
     struct cg_mb_lock port_lock; /* RTU: the UUCP lock file of the serial port */
 };
 /* citygate --test: every device once, now, then nothing more (cli). */
@@ -1011,56 +1022,132 @@ done:;
     return ok;
 }
 
-static void *bus_thread(void *arg)
-{
-    struct conn *c = arg;
-    struct adapter *a = c->a;
+/* ---- the worker pool --------------------------------------------------------
+ * Connections do not get a thread each: a few workers share them all. A worker
+ * takes the connection with the earliest due poll that no other worker holds,
+ * polls that one device (blocking I/O on that one socket, bounded by the
+ * device's own timeouts), and puts it back. So requests on a connection stay
+ * strictly serialised, a silent endpoint holds at most one worker for its
+ * timeouts, and memory and threads grow with the pool, not with endpoints.
+ * Idle workers do not wake on time: one (the leader) sleeps until the next due
+ * poll; the rest wait until the leader takes work and hands the role on. */
 
-    while (!atomic_load(&a->stopping)) {
-        struct dev *next = NULL;
-        size_t g = 0;
-        for (size_t i = 0; i < c->n_devs; i++) {
-            struct dev *d = c->devs[i];
-            for (size_t k = 0; k < d->c->n_groups; k++) {
-                if (!next || d->due_ms[k] < next->due_ms[g]) {
-                    next = d;
-                    g = k;
-                }
-            }
-        }
-        if (next->due_ms[g] == INT64_MAX) {
-            break; /* nothing to read (cannot happen: a device has at least one field) */
-        }
-        if (!sleep_until_us(a, next->due_ms[g] * 1000)) {
-            break;
-        }
-        int64_t now = mono_ms();
-        if (next->quarantine_until_ms > now) {
-            if (g == next->health_group) {
-                emit_health(a, next, cg_time_now_ns());
-            }
-        } else {
-            /* --test: one poll of all the device's groups, one timestamp */
-            poll_device(c, next, test_mode(a) ? ALL_GROUPS : (unsigned)g);
-        }
-        if (test_mode(a)) {
-            for (size_t k = 0; k < next->c->n_groups; k++) {
-                if (next->due_ms[k] != INT64_MAX) {
-                    next->due_ms[k] = INT64_MAX / 2000; /* polled once: not again until stopped */
-                }
-            }
+/* Earliest due (device, group) on a connection no worker holds; NULL if none. */
+static struct dev *sched_pick(struct adapter *a, size_t *group)
+{
+    struct dev *next = NULL;
+    size_t g = 0;
+    for (size_t k = 0; k < a->n_conns; k++) {
+        struct conn *c = &a->conns[k];
+        if (c->busy) {
             continue;
         }
-        /* keep the phase: skip slots a slow poll ran over, never burst */
-        int64_t iv = next->c->groups[g].poll_interval_ms;
-        next->due_ms[g] += iv;
-        now = mono_ms();
-        if (next->due_ms[g] <= now) {
-            next->due_ms[g] += ((now - next->due_ms[g]) / iv + 1) * iv;
+        for (size_t i = 0; i < c->n_devs; i++) {
+            struct dev *d = c->devs[i];
+            for (size_t j = 0; j < d->c->n_groups; j++) {
+                if (d->due_ms[j] != INT64_MAX && (!next || d->due_ms[j] < next->due_ms[g])) {
+                    next = d;
+                    g = j;
+                }
+            }
         }
     }
-    conn_close(c);
+    *group = g;
+    return next;
+}
+
+static int64_t conn_next_due_us(const struct conn *c)
+{
+    int64_t due = INT64_MAX;
+    for (size_t i = 0; i < c->n_devs; i++) {
+        for (size_t j = 0; j < c->devs[i]->c->n_groups; j++) {
+            due = c->devs[i]->due_ms[j] < due ? c->devs[i]->due_ms[j] : due;
+        }
+    }
+    return due == INT64_MAX ? INT64_MAX : due * 1000;
+}
+
+/* One due slot of one device: poll it (or, quarantined, only report it), then
+ * move its due time on. The caller holds the connection. */
+static void run_slot(struct adapter *a, struct dev *next, size_t g)
+{
+    int64_t now = mono_ms();
+    if (next->quarantine_until_ms > now) {
+        if (g == next->health_group) {
+            emit_health(a, next, cg_time_now_ns());
+        }
+    } else {
+        /* --test: one poll of all the device's groups, one timestamp */
+        poll_device(next->conn, next, test_mode(a) ? ALL_GROUPS : (unsigned)g);
+    }
+    if (test_mode(a)) {
+        for (size_t k = 0; k < next->c->n_groups; k++) {
+            if (next->due_ms[k] != INT64_MAX) {
+                next->due_ms[k] = INT64_MAX / 2000; /* polled once: not again until stopped */
+            }
+        }
+        return;
+    }
+    /* keep the phase: skip slots a slow poll ran over, never burst */
+    int64_t iv = next->c->groups[g].poll_interval_ms;
+    next->due_ms[g] += iv;
+    now = mono_ms();
+    if (next->due_ms[g] <= now) {
+        next->due_ms[g] += ((now - next->due_ms[g]) / iv + 1) * iv;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct adapter *a = arg;
+    pthread_mutex_lock(&a->sched);
+    while (!atomic_load(&a->stopping)) {
+        if (a->has_leader) {
+            pthread_cond_wait(&a->follow, &a->sched);
+            continue;
+        }
+        size_t g;
+        struct dev *next = sched_pick(a, &g);
+        int64_t now = mono_us();
+        if (!next || next->due_ms[g] * 1000 > now) {
+            /* lead: sleep until that poll is due, or until a worker puts back
+             * a connection that is due sooner (INT64_MAX: all are held) */
+            int64_t until = next ? next->due_ms[g] * 1000 : INT64_MAX;
+            a->has_leader = true;
+            a->lead_due_us = until;
+            if (until == INT64_MAX) {
+                pthread_cond_wait(&a->lead, &a->sched);
+            } else {
+                struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
+                pthread_cond_timedwait(&a->lead, &a->sched, &ts);
+            }
+            a->has_leader = false;
+            continue;
+        }
+        struct conn *c = next->conn;
+        c->busy = true;
+        pthread_cond_signal(&a->follow); /* someone else watches the clock now */
+        pthread_mutex_unlock(&a->sched);
+        run_slot(a, next, g);
+        pthread_mutex_lock(&a->sched);
+        c->busy = false;
+        if (a->has_leader && conn_next_due_us(c) < a->lead_due_us) {
+            pthread_cond_signal(&a->lead);
+        }
+    }
+    pthread_mutex_unlock(&a->sched);
     return NULL;
+}
+
+/* Workers for n connections: a serial bus (one connection) is sequential
+ * anyway; many TCP endpoints share a pool that grows slowly with them, so a
+ * few silent endpoints (each holding a worker for its timeouts) do not stall
+ * the rest. */
+static size_t pool_size(size_t n_conns)
+{
+    size_t n = POOL_MIN + n_conns / POOL_CONNS_PER_WORKER;
+    n = n > POOL_MAX ? POOL_MAX : n;
+    return n < n_conns ? n : n_conns;
 }
 
 /* ---- plan report ---------------------------------------------------------- */
@@ -1132,6 +1219,12 @@ static void mb_destroy(void *state)
         pthread_mutex_destroy(&a->lock);
         pthread_cond_destroy(&a->cond);
     }
+    if (a->sched_init) {
+        pthread_mutex_destroy(&a->sched);
+        pthread_cond_destroy(&a->lead);
+        pthread_cond_destroy(&a->follow);
+    }
+    free(a->workers);
     cg_mb_source_free(a->src);
     free(a);
 }
@@ -1248,8 +1341,27 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
         rc = -ENOMEM;
         goto fail;
     }
-    pthread_condattr_destroy(&ca);
     a->lock_init = true;
+    if (pthread_mutex_init(&a->sched, NULL) != 0) {
+        pthread_condattr_destroy(&ca);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (pthread_cond_init(&a->lead, &ca) != 0) {
+        pthread_mutex_destroy(&a->sched);
+        pthread_condattr_destroy(&ca);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (pthread_cond_init(&a->follow, NULL) != 0) {
+        pthread_cond_destroy(&a->lead);
+        pthread_mutex_destroy(&a->sched);
+        pthread_condattr_destroy(&ca);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    pthread_condattr_destroy(&ca);
+    a->sched_init = true;
 
     a->devs = calloc(s->n_devices, sizeof *a->devs);
     a->conns = calloc(s->n_devices, sizeof *a->conns); /* at most one per device */
@@ -1293,6 +1405,12 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
         }
         c->devs[c->n_devs++] = d;
         d->conn = c;
+    }
+
+    a->n_workers = pool_size(a->n_conns);
+    if (!(a->workers = calloc(a->n_workers + 1, sizeof *a->workers))) {
+        rc = -ENOMEM;
+        goto fail;
     }
 
     /* the poll budget of every bus / connection */
@@ -1404,6 +1522,8 @@ static int take_port(struct adapter *a)
     return 0;
 }
 
+static void mb_stop(void *state);
+
 static int mb_start(void *state)
 {
     struct adapter *a = state;
@@ -1439,15 +1559,18 @@ static int mb_start(void *state)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
+    a->has_leader = false;
     for (size_t k = 0; k < a->n_conns; k++) {
-        struct conn *c = &a->conns[k];
-        int e = pthread_create(&c->thread, &attr, bus_thread, c);
+        a->conns[k].busy = false;
+    }
+    for (a->n_started = 0; a->n_started < a->n_workers; a->n_started++) {
+        int e = pthread_create(&a->workers[a->n_started], &attr, worker_main, a);
         if (e != 0) {
             pthread_attr_destroy(&attr);
-            cg_log(CG_LOG_ERROR, a->name, "cannot start the thread of %s: %s", c->label, strerror(e));
+            cg_log(CG_LOG_ERROR, a->name, "cannot start a polling thread: %s", strerror(e));
+            mb_stop(a);
             return -e;
         }
-        c->started = true;
     }
     pthread_attr_destroy(&attr);
     return 0;
@@ -1475,11 +1598,18 @@ static void mb_stop(void *state)
         }
         pthread_mutex_unlock(&c->mu);
     }
+    if (a->sched_init) {
+        pthread_mutex_lock(&a->sched);
+        pthread_cond_broadcast(&a->lead);
+        pthread_cond_broadcast(&a->follow);
+        pthread_mutex_unlock(&a->sched);
+    }
+    for (size_t k = 0; k < a->n_started; k++) {
+        pthread_join(a->workers[k], NULL);
+    }
+    a->n_started = 0;
     for (size_t k = 0; k < a->n_conns; k++) {
-        if (a->conns[k].started) {
-            pthread_join(a->conns[k].thread, NULL);
-            a->conns[k].started = false;
-        }
+        conn_close(&a->conns[k]);
     }
     /* the port is closed now: a reload's new generation takes it over */
     cg_mb_lock_release(&a->port_lock);
