@@ -37,7 +37,7 @@ curl -sf -XPOST "http://127.0.0.1:$IP/query" --data-urlencode "q=CREATE DATABASE
 sleep 1
 python3 "$H/tools/gen_configs.py" citygate-modbus "$OUT/cg.json" --devices "$DEVICES" --base-port "$BASE" \
     --poll-ms "$POLL_MS" --influx-port "$IP" --db city --state-dir "$OUT/state" --http-port $((IP + 3)) >/dev/null
-"$CITYGATE" --config "$OUT/cg.json" >"$OUT/citygate.log" 2>&1 & CG=$!; pids+=($CG)
+${WRAP:-} "$CITYGATE" --config "$OUT/cg.json" >"$OUT/citygate.log" 2>&1 & CG=$!; pids+=($CG)
 sleep 3 # connected, first flushes done
 t0=$(awk '{print $14 + $15}' "/proc/$CG/stat")
 v0=$(curl -sf "http://127.0.0.1:$((IP + 3))/metrics" | awk '/^citygate_points_in_total|^citygate_source_points_total/ {s += $2} END {print s + 0}')

@@ -126,7 +126,7 @@ struct conn {
     int64_t owed_until_us;
     pthread_mutex_t mu; /* guards ctx/connected against stop()'s shutdown */
     struct dev **devs;
-    size_t n_devs;
+    size_t n_devs, cap_devs;
     bool busy; /* under adapter.sched: a worker is polling this connection */
     struct cg_complain complain;
 };
@@ -1398,10 +1398,22 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
             } else {
                 snprintf(c->label, sizeof c->label, "rtu %s", s->device);
             }
-            if (pthread_mutex_init(&c->mu, NULL) != 0 || !(c->devs = calloc(s->n_devices, sizeof *c->devs))) {
+            if (pthread_mutex_init(&c->mu, NULL) != 0) {
                 rc = -ENOMEM;
                 goto fail;
             }
+        }
+        if (c->n_devs == c->cap_devs) {
+            /* grown, not sized for every device: 1000 endpoints of one device
+             * each would otherwise cost 1000 x 1000 pointers */
+            size_t cap = c->cap_devs ? 2 * c->cap_devs : 1;
+            struct dev **nd = realloc(c->devs, cap * sizeof *nd);
+            if (!nd) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            c->devs = nd;
+            c->cap_devs = cap;
         }
         c->devs[c->n_devs++] = d;
         d->conn = c;
