@@ -44,7 +44,7 @@ __attribute__((used)) static int (*const keep_probe)(int, char **) = cg_modbus_p
 #define PENDING_MAX 8            /* RTU requests a device may still answer */
 #define PENDING_HORIZON_TIMEOUTS 4 /* after that many response timeouts, a request is taken as lost */
 #define THREAD_STACK (256 * 1024)
-#define POOL_MIN 4               /* workers for TCP endpoints: at least, */
+#define POOL_MIN 8               /* workers for TCP endpoints: at least, */
 #define POOL_CONNS_PER_WORKER 32 /* one more per this many endpoints, */
 #define POOL_MAX 256             /* at most */
 
@@ -127,7 +127,7 @@ struct conn {
     pthread_mutex_t mu; /* guards ctx/connected against stop()'s shutdown */
     struct dev **devs;
     size_t n_devs, cap_devs;
-    bool busy; /* under adapter.sched: a worker is polling this connection */
+    int64_t handoff_us; /* its worker's poll: when to wake another worker to watch the clock (0: done) */
     struct cg_complain complain;
 };
 
@@ -140,6 +140,7 @@ struct adapter {
     struct conn *conns;
     size_t n_conns;
     int64_t frame_gap_us;
+    int64_t *due_us; /* under sched, per connection: its next due poll; INT64_MAX while held */
     pthread_mutex_t lock; /* health fields of devs; stop flag */
     pthread_cond_t cond;
     atomic_bool stopping;
@@ -251,11 +252,15 @@ static void conn_close(struct conn *c)
     c->resync = false;
 }
 
+static void handoff(struct conn *c);
+
 static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_n)
 {
     const struct cg_mb_source *s = c->a->src;
     modbus_t *ctx = NULL;
     int err;
+
+    handoff(c); /* a connect blocks up to the response timeout */
 
     if (cg_mb_is_network(s->transport)) {
         char port[16];
@@ -377,6 +382,22 @@ static void count_stray(struct conn *c, struct dev *cur, unsigned unit, const ch
                 d->c->name, what, (unsigned long long)n);
 }
 
+/* A worker polling with the clock unwatched (worker_main) wakes an idle one
+ * to watch it, once. */
+static void handoff(struct conn *c)
+{
+    struct adapter *a = c->a;
+    if (!c->handoff_us) {
+        return;
+    }
+    c->handoff_us = 0;
+    pthread_mutex_lock(&a->sched);
+    if (!a->has_leader) {
+        pthread_cond_signal(&a->follow);
+    }
+    pthread_mutex_unlock(&a->sched);
+}
+
 /* Reads what is there, waiting until deadline_us for the first byte.
  * > 0 bytes read, 0 on timeout, -errno when the link is gone. */
 static int rx_fill(struct conn *c, int64_t deadline_us)
@@ -388,9 +409,17 @@ static int rx_fill(struct conn *c, int64_t deadline_us)
     if (c->rx_n == sizeof c->rx) {
         return -ENOBUFS;
     }
-    int64_t left_us = deadline_us - mono_us();
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int pr = poll(&pfd, 1, left_us > 0 ? (int)((left_us + 999) / 1000) : 0);
+    int pr;
+    for (;;) {
+        int64_t now = mono_us();
+        int64_t until = c->handoff_us && c->handoff_us < deadline_us ? c->handoff_us : deadline_us;
+        pr = poll(&pfd, 1, until > now ? (int)((until - now + 999) / 1000) : 0);
+        if (pr != 0 || !c->handoff_us || until == deadline_us) {
+            break;
+        }
+        handoff(c); /* this poll runs long: another worker takes the clock */
+    }
     if (pr < 0) {
         return errno == EINTR ? 0 : -errno;
     }
@@ -995,9 +1024,11 @@ done:;
         cg_log(CG_LOG_DEBUG, a->name, "device %s: %s", dc->name, why);
     }
     if (ok && n_bad == 0) {
-        char what[300];
-        snprintf(what, sizeof what, "device %s", dc->name);
-        cg_complain_clear(&d->complain, a->name, what);
+        if (d->complain.failing) { /* no formatting on every good poll */
+            char what[300];
+            snprintf(what, sizeof what, "device %s", dc->name);
+            cg_complain_clear(&d->complain, a->name, what);
+        }
     } else if (why[0] && !link_down) {
         cg_complain(&d->complain, CG_LOG_WARN, a->name, "device %s: %s", dc->name, why);
     }
@@ -1032,30 +1063,6 @@ done:;
  * Idle workers do not wake on time: one (the leader) sleeps until the next due
  * poll; the rest wait until the leader takes work and hands the role on. */
 
-/* Earliest due (device, group) on a connection no worker holds; NULL if none. */
-static struct dev *sched_pick(struct adapter *a, size_t *group)
-{
-    struct dev *next = NULL;
-    size_t g = 0;
-    for (size_t k = 0; k < a->n_conns; k++) {
-        struct conn *c = &a->conns[k];
-        if (c->busy) {
-            continue;
-        }
-        for (size_t i = 0; i < c->n_devs; i++) {
-            struct dev *d = c->devs[i];
-            for (size_t j = 0; j < d->c->n_groups; j++) {
-                if (d->due_ms[j] != INT64_MAX && (!next || d->due_ms[j] < next->due_ms[g])) {
-                    next = d;
-                    g = j;
-                }
-            }
-        }
-    }
-    *group = g;
-    return next;
-}
-
 static int64_t conn_next_due_us(const struct conn *c)
 {
     int64_t due = INT64_MAX;
@@ -1065,6 +1072,36 @@ static int64_t conn_next_due_us(const struct conn *c)
         }
     }
     return due == INT64_MAX ? INT64_MAX : due * 1000;
+}
+
+/* Earliest due (device, group) on a connection no worker holds; NULL if none.
+ * Scans a->due_us (8 bytes per connection: 1000 endpoints in ~1 us), then the
+ * one connection. */
+static struct dev *sched_pick(struct adapter *a, size_t *group)
+{
+    size_t best = SIZE_MAX;
+    for (size_t k = 0; k < a->n_conns; k++) {
+        if (a->due_us[k] != INT64_MAX && (best == SIZE_MAX || a->due_us[k] < a->due_us[best])) {
+            best = k;
+        }
+    }
+    if (best == SIZE_MAX) {
+        return NULL;
+    }
+    const struct conn *c = &a->conns[best];
+    struct dev *next = NULL;
+    size_t g = 0;
+    for (size_t i = 0; i < c->n_devs; i++) {
+        struct dev *d = c->devs[i];
+        for (size_t j = 0; j < d->c->n_groups; j++) {
+            if (d->due_ms[j] != INT64_MAX && (!next || d->due_ms[j] < next->due_ms[g])) {
+                next = d;
+                g = j;
+            }
+        }
+    }
+    *group = g;
+    return next;
 }
 
 /* One due slot of one device: poll it (or, quarantined, only report it), then
@@ -1125,13 +1162,32 @@ static void *worker_main(void *arg)
             continue;
         }
         struct conn *c = next->conn;
-        c->busy = true;
-        pthread_cond_signal(&a->follow); /* someone else watches the clock now */
+        size_t ck = (size_t)(c - a->conns);
+        a->due_us[ck] = INT64_MAX; /* held: not picked by others */
+        /* Someone must watch the clock while this poll runs. A quick poll of
+         * a connected TCP device without pauses ends before the next one is
+         * due, and waking another worker for it would double the wake-ups:
+         * then the poll itself wakes one (handoff()) if it is still waiting
+         * for an answer when the next poll is due. Anything else hands the
+         * clock on now. */
+        size_t g2;
+        struct dev *after = sched_pick(a, &g2);
+        c->handoff_us = 0;
+        if (!after) {
+            /* every other connection is held: their workers come back */
+        } else if (after->due_ms[g2] * 1000 > now && c->connected && a->src->transport == CG_MB_TCP &&
+                   a->frame_gap_us == 0 && a->src->pause_between_requests_ms == 0 &&
+                   next->c->s.pause_between_requests_ms == 0 && !next->c->s.close_after_poll && !test_mode(a)) {
+            c->handoff_us = after->due_ms[g2] * 1000;
+        } else {
+            pthread_cond_signal(&a->follow);
+        }
         pthread_mutex_unlock(&a->sched);
         run_slot(a, next, g);
+        c->handoff_us = 0;
         pthread_mutex_lock(&a->sched);
-        c->busy = false;
-        if (a->has_leader && conn_next_due_us(c) < a->lead_due_us) {
+        a->due_us[ck] = conn_next_due_us(c);
+        if (a->has_leader && a->due_us[ck] < a->lead_due_us) {
             pthread_cond_signal(&a->lead);
         }
     }
@@ -1225,6 +1281,7 @@ static void mb_destroy(void *state)
         pthread_cond_destroy(&a->follow);
     }
     free(a->workers);
+    free(a->due_us);
     cg_mb_source_free(a->src);
     free(a);
 }
@@ -1420,7 +1477,8 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
     }
 
     a->n_workers = pool_size(a->n_conns);
-    if (!(a->workers = calloc(a->n_workers + 1, sizeof *a->workers))) {
+    if (!(a->workers = calloc(a->n_workers + 1, sizeof *a->workers)) ||
+        !(a->due_us = calloc(a->n_conns + 1, sizeof *a->due_us))) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -1573,7 +1631,7 @@ static int mb_start(void *state)
     pthread_attr_setstacksize(&attr, THREAD_STACK);
     a->has_leader = false;
     for (size_t k = 0; k < a->n_conns; k++) {
-        a->conns[k].busy = false;
+        a->due_us[k] = conn_next_due_us(&a->conns[k]);
     }
     for (a->n_started = 0; a->n_started < a->n_workers; a->n_started++) {
         int e = pthread_create(&a->workers[a->n_started], &attr, worker_main, a);
