@@ -42,7 +42,7 @@ sleep 3 # connected, first flushes done
 t0=$(awk '{print $14 + $15}' "/proc/$CG/stat")
 v0=$(curl -sf "http://127.0.0.1:$((IP + 3))/metrics" | awk '/^citygate_points_in_total|^citygate_source_points_total/ {s += $2} END {print s + 0}')
 if [ "$PERF" = 1 ]; then
-    perf record -F 999 -g -p "$CG" -o "$OUT/perf.data" -- sleep "$SECS" >/dev/null 2>&1
+    perf record -F 999 --call-graph "${PERF_CG:-dwarf,16384}" -p "$CG" -o "$OUT/perf.data" -- sleep "$SECS" >/dev/null 2>&1
 else
     sleep "$SECS"
 fi
