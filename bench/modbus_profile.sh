@@ -11,7 +11,7 @@ OUT=${1:?outdir}
 : "${CITYGATE:?}"
 H=${H:-$(cd "$(dirname "$0")/.." && pwd)/build/peer-bench}
 DEVICES=${DEVICES:-100} POLL_MS=${POLL_MS:-100} SECS=${SECS:-20} PERF=${PERF:-1}
-BASE=${BASE:-25020} IP=${IP:-28086}
+BASE=${BASE:-20020} IP=${IP:-28086} # sim ports BASE..BASE+DEVICES-1 must miss IP..IP+3
 mkdir -p "$OUT"; rm -rf "$OUT"/state "$OUT"/influx
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -34,11 +34,11 @@ influxd -config "$OUT/influx/influxdb.conf" >"$OUT/influxd.log" 2>&1 & pids+=($!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$IP/ping" && break; sleep 0.1; done
 curl -sf -XPOST "http://127.0.0.1:$IP/query" --data-urlencode "q=CREATE DATABASE city" >/dev/null
 "$H/src/bin/modbus-sim" -n "$DEVICES" -p "$BASE" >"$OUT/sim.log" 2>&1 & pids+=($!)
-sleep 1
+sleep "${SIM_WAIT:-1}"
 python3 "$H/tools/gen_configs.py" citygate-modbus "$OUT/cg.json" --devices "$DEVICES" --base-port "$BASE" \
     --poll-ms "$POLL_MS" --influx-port "$IP" --db city --state-dir "$OUT/state" --http-port $((IP + 3)) >/dev/null
 ${WRAP:-} "$CITYGATE" --config "$OUT/cg.json" >"$OUT/citygate.log" 2>&1 & CG=$!; pids+=($CG)
-sleep 3 # connected, first flushes done
+sleep "${WARM:-3}" # connected, first flushes done
 t0=$(awk '{print $14 + $15}' "/proc/$CG/stat")
 v0=$(curl -sf "http://127.0.0.1:$((IP + 3))/metrics" | awk '/^citygate_points_in_total|^citygate_source_points_total/ {s += $2} END {print s + 0}')
 if [ "$PERF" = 1 ]; then

@@ -14,9 +14,13 @@
  * libmodbus does not keep the RTU 3.5-character inter-frame silence
  * (BlackZork/mqmgateway#40): we keep it ourselves before every request. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <modbus.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -254,6 +258,64 @@ static void conn_close(struct conn *c)
 
 static void handoff(struct conn *c);
 
+/* TCP connect bounded by timeout_ms, on ctx's behalf. Not modbus_connect():
+ * libmodbus waits for a connect with select(), whose fd_set aborts the process
+ * (FORTIFY) once a descriptor passes 1023, i.e. beyond ~1000 endpoints. The
+ * frames are ours anyway (frame.h); libmodbus keeps only the socket.
+ * 0, or -1 with errno set. */
+static int tcp_connect(modbus_t *ctx, const char *host, int port, int64_t timeout_ms)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    char service[16];
+    int err = ECONNREFUSED, fd = -1;
+    snprintf(service, sizeof service, "%d", port);
+    int g = getaddrinfo(host, service, &hints, &res);
+    if (g != 0) {
+        errno = g == EAI_SYSTEM && errno ? errno : EHOSTUNREACH;
+        return -1;
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        if (rc < 0 && errno == EINPROGRESS) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int pr;
+            do {
+                pr = poll(&pfd, 1, (int)timeout_ms);
+            } while (pr < 0 && errno == EINTR);
+            socklen_t len = sizeof err;
+            if (pr == 0) {
+                err = ETIMEDOUT;
+            } else if (pr < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+                err = errno;
+            }
+            rc = err == 0 ? 0 : -1;
+        } else if (rc < 0) {
+            err = errno;
+        }
+        if (rc == 0) {
+            break;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        errno = err;
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* one request, one segment */
+    /* blocking again: reads wait in poll() (rx_fill), sends are a few bytes */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    modbus_set_socket(ctx, fd);
+    return 0;
+}
+
 static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_n)
 {
     const struct cg_mb_source *s = c->a->src;
@@ -280,7 +342,8 @@ static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_
                                 (uint32_t)(d->response_timeout_ms % 1000) * 1000);
     modbus_set_byte_timeout(ctx, (uint32_t)(s->byte_timeout_ms / 1000), (uint32_t)(s->byte_timeout_ms % 1000) * 1000);
     modbus_set_error_recovery(ctx, MODBUS_ERROR_RECOVERY_NONE);
-    if (modbus_connect(ctx) < 0) {
+    if (cg_mb_is_network(s->transport) ? tcp_connect(ctx, c->host, c->port, d->response_timeout_ms) < 0
+                                       : modbus_connect(ctx) < 0) {
         err = errno;
         pid_t user = s->transport == CG_MB_RTU && err == EBUSY ? cg_mb_lock_find_user(s->device) : 0;
         if (user > 0) {
