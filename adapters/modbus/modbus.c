@@ -1139,15 +1139,23 @@ static int64_t conn_next_due_us(const struct conn *c)
 
 /* Earliest due (device, group) on a connection no worker holds; NULL if none.
  * Scans a->due_us (8 bytes per connection: 1000 endpoints in ~1 us), then the
- * one connection. */
-static struct dev *sched_pick(struct adapter *a, size_t *group)
+ * one connection. *second_us: when the next other connection is due. */
+static struct dev *sched_pick(struct adapter *a, size_t *group, int64_t *second_us)
 {
     size_t best = SIZE_MAX;
+    int64_t second = INT64_MAX; /* the next connection's due time, after best */
     for (size_t k = 0; k < a->n_conns; k++) {
-        if (a->due_us[k] != INT64_MAX && (best == SIZE_MAX || a->due_us[k] < a->due_us[best])) {
+        if (a->due_us[k] == INT64_MAX) {
+            continue;
+        }
+        if (best == SIZE_MAX || a->due_us[k] < a->due_us[best]) {
+            second = best == SIZE_MAX ? INT64_MAX : a->due_us[best];
             best = k;
+        } else if (a->due_us[k] < second) {
+            second = a->due_us[k];
         }
     }
+    *second_us = second;
     if (best == SIZE_MAX) {
         return NULL;
     }
@@ -1207,7 +1215,8 @@ static void *worker_main(void *arg)
             continue;
         }
         size_t g;
-        struct dev *next = sched_pick(a, &g);
+        int64_t after_us; /* the next poll due on another connection */
+        struct dev *next = sched_pick(a, &g, &after_us);
         int64_t now = mono_us();
         if (!next || next->due_ms[g] * 1000 > now) {
             /* lead: sleep until that poll is due, or until a worker puts back
@@ -1233,15 +1242,13 @@ static void *worker_main(void *arg)
          * then the poll itself wakes one (handoff()) if it is still waiting
          * for an answer when the next poll is due. Anything else hands the
          * clock on now. */
-        size_t g2;
-        struct dev *after = sched_pick(a, &g2);
         c->handoff_us = 0;
-        if (!after) {
+        if (after_us == INT64_MAX) {
             /* every other connection is held: their workers come back */
-        } else if (after->due_ms[g2] * 1000 > now && c->connected && a->src->transport == CG_MB_TCP &&
+        } else if (after_us > now && c->connected && a->src->transport == CG_MB_TCP &&
                    a->frame_gap_us == 0 && a->src->pause_between_requests_ms == 0 &&
                    next->c->s.pause_between_requests_ms == 0 && !next->c->s.close_after_poll && !test_mode(a)) {
-            c->handoff_us = after->due_ms[g2] * 1000;
+            c->handoff_us = after_us;
         } else {
             pthread_cond_signal(&a->follow);
         }
