@@ -35,7 +35,7 @@ static const char *const budget_choices[] = {"warn", "refuse", "error", NULL}; /
     X(measurement, CG_OPT_STRING, 0, 0, NULL, "measurement for the device's fields")                         \
     X(byte_order, CG_OPT_ENUM, 0, 0, order_choices, "default byte order of multi-register values")           \
     X(address_base, CG_OPT_INT, 0, 1, NULL, "0: protocol addresses; 1: the 1-based numbers of manuals")      \
-    X(poll_interval_ms, CG_OPT_INT, 100, 86400000, NULL, "how often the device is read")                    \
+    X(poll_interval_ms, CG_OPT_INT, 10, 86400000, NULL, "how often the device is read")                    \
     X(max_registers_per_read, CG_OPT_INT, 1, 125, NULL, "largest register read the device accepts")          \
     X(max_bits_per_read, CG_OPT_INT, 1, 2000, NULL, "largest coil/discrete read the device accepts")         \
     X(max_gap_registers, CG_OPT_INT, 0, 123, NULL, "largest hole of unused registers read to save a request") \
@@ -199,7 +199,7 @@ const struct cg_opt cg_mb_source_options[] = {
      "failed polls in a row before a device is skipped for quarantine_ms (0: never)"},
     {"quarantine_ms", CG_OPT_INT, offsetof(struct cg_mb_source, quarantine_ms), "60000", 100, 86400000, NULL, 0,
      "how long a quarantined device is skipped"},
-    {"poll_interval_ms", CG_OPT_INT, offsetof(struct cg_mb_source, poll_interval_ms), "10000", 100, 86400000, NULL,
+    {"poll_interval_ms", CG_OPT_INT, offsetof(struct cg_mb_source, poll_interval_ms), "10000", 10, 86400000, NULL,
      0, "default poll interval of the devices"},
     {"pause_between_requests_ms", CG_OPT_INT, offsetof(struct cg_mb_source, pause_between_requests_ms), "0", 0,
      60000, NULL, 0, "silence between any two requests on this bus (RTU-over-TCP converters)"},
@@ -424,7 +424,7 @@ static bool same_field(const struct cg_mb_field *a, const struct cg_mb_field *b)
 /* ---- poll groups ---------------------------------------------------------- */
 
 static const struct cg_opt poll_group_opts[] = {
-    {"poll_interval_ms", CG_OPT_INT, offsetof(struct cg_mb_poll_group, poll_interval_ms), NULL, 100, 86400000, NULL,
+    {"poll_interval_ms", CG_OPT_INT, offsetof(struct cg_mb_poll_group, poll_interval_ms), NULL, 10, 86400000, NULL,
      CG_OPT_REQUIRED, "interval of this group's reads"},
     CG_OPT_END,
 };

@@ -14,9 +14,13 @@
  * libmodbus does not keep the RTU 3.5-character inter-frame silence
  * (BlackZork/mqmgateway#40): we keep it ourselves before every request. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <modbus.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,6 +44,9 @@
 #define PENDING_MAX 8            /* RTU requests a device may still answer */
 #define PENDING_HORIZON_TIMEOUTS 4 /* after that many response timeouts, a request is taken as lost */
 #define THREAD_STACK (256 * 1024)
+#define POOL_MIN 8               /* workers for TCP endpoints: at least, */
+#define POOL_CONNS_PER_WORKER 32 /* one more per this many endpoints, */
+#define POOL_MAX 256             /* at most */
 
 
 
@@ -113,8 +120,7 @@ struct conn {
     pthread_mutex_t mu; /* guards ctx/connected against stop()'s shutdown */
     struct dev **devs;
     size_t n_devs, cap_devs;
-    pthread_t thread;
-    bool started;
+    int64_t handoff_us; /* its worker's poll: when to wake another worker to watch the clock (0: done) */
     struct cg_complain complain;
 };
 
@@ -127,10 +133,20 @@ struct adapter {
     struct conn *conns;
     size_t n_conns;
     int64_t frame_gap_us;
+    int64_t *due_us; /* under sched, per connection: its next due poll; INT64_MAX while held */
     pthread_mutex_t lock; /* health fields of devs; stop flag */
     pthread_cond_t cond;
     atomic_bool stopping;
     bool lock_init;
+    /* The worker pool (see worker_main), under sched. */
+    pthread_mutex_t sched;
+    pthread_cond_t lead;   /* the one idle worker that waits for the next due poll */
+    pthread_cond_t follow; /* the other idle workers: no timeout, never woken by time */
+    bool has_leader;
+    int64_t lead_due_us;
+    bool sched_init;
+    pthread_t *workers;
+    size_t n_workers, n_started;
     struct cg_mb_lock port_lock; /* RTU: the UUCP lock file of the serial port */
 };
 /* citygate --test: every device once, now, then nothing more (cli). */
@@ -229,11 +245,73 @@ static void conn_close(struct conn *c)
     c->resync = false;
 }
 
+static void handoff(struct conn *c);
+
+/* TCP connect bounded by timeout_ms, on ctx's behalf. Not modbus_connect():
+ * libmodbus waits for a connect with select(), whose fd_set aborts the process
+ * (FORTIFY) once a descriptor passes 1023, i.e. beyond ~1000 endpoints. The
+ * frames are ours anyway (frame.h); libmodbus keeps only the socket.
+ * 0, or -1 with errno set. */
+static int tcp_connect(modbus_t *ctx, const char *host, int port, int64_t timeout_ms)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    char service[16];
+    int err = ECONNREFUSED, fd = -1;
+    snprintf(service, sizeof service, "%d", port);
+    int g = getaddrinfo(host, service, &hints, &res);
+    if (g != 0) {
+        errno = g == EAI_SYSTEM && errno ? errno : EHOSTUNREACH;
+        return -1;
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        if (rc < 0 && errno == EINPROGRESS) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int pr;
+            do {
+                pr = poll(&pfd, 1, (int)timeout_ms);
+            } while (pr < 0 && errno == EINTR);
+            socklen_t len = sizeof err;
+            if (pr == 0) {
+                err = ETIMEDOUT;
+            } else if (pr < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+                err = errno;
+            }
+            rc = err == 0 ? 0 : -1;
+        } else if (rc < 0) {
+            err = errno;
+        }
+        if (rc == 0) {
+            break;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        errno = err;
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* one request, one segment */
+    /* blocking again: reads wait in poll() (rx_fill), sends are a few bytes */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    modbus_set_socket(ctx, fd);
+    return 0;
+}
+
 static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_n)
 {
     const struct cg_mb_source *s = c->a->src;
     modbus_t *ctx = NULL;
     int err;
+
+    handoff(c); /* a connect blocks up to the response timeout */
 
     if (cg_mb_is_network(s->transport)) {
         char port[16];
@@ -253,7 +331,8 @@ static int conn_open(struct conn *c, const struct dev *d, char *why, size_t why_
                                 (uint32_t)(d->response_timeout_ms % 1000) * 1000);
     modbus_set_byte_timeout(ctx, (uint32_t)(s->byte_timeout_ms / 1000), (uint32_t)(s->byte_timeout_ms % 1000) * 1000);
     modbus_set_error_recovery(ctx, MODBUS_ERROR_RECOVERY_NONE);
-    if (modbus_connect(ctx) < 0) {
+    if (cg_mb_is_network(s->transport) ? tcp_connect(ctx, c->host, c->port, d->response_timeout_ms) < 0
+                                       : modbus_connect(ctx) < 0) {
         err = errno;
         pid_t user = s->transport == CG_MB_RTU && err == EBUSY ? cg_mb_lock_find_user(s->device) : 0;
         if (user > 0) {
@@ -355,6 +434,22 @@ static void count_stray(struct conn *c, struct dev *cur, unsigned unit, const ch
                 d->c->name, what, (unsigned long long)n);
 }
 
+/* A worker polling with the clock unwatched (worker_main) wakes an idle one
+ * to watch it, once. */
+static void handoff(struct conn *c)
+{
+    struct adapter *a = c->a;
+    if (!c->handoff_us) {
+        return;
+    }
+    c->handoff_us = 0;
+    pthread_mutex_lock(&a->sched);
+    if (!a->has_leader) {
+        pthread_cond_signal(&a->follow);
+    }
+    pthread_mutex_unlock(&a->sched);
+}
+
 /* Reads what is there, waiting until deadline_us for the first byte.
  * > 0 bytes read, 0 on timeout, -errno when the link is gone. */
 static int rx_fill(struct conn *c, int64_t deadline_us)
@@ -366,9 +461,17 @@ static int rx_fill(struct conn *c, int64_t deadline_us)
     if (c->rx_n == sizeof c->rx) {
         return -ENOBUFS;
     }
-    int64_t left_us = deadline_us - mono_us();
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int pr = poll(&pfd, 1, left_us > 0 ? (int)((left_us + 999) / 1000) : 0);
+    int pr;
+    for (;;) {
+        int64_t now = mono_us();
+        int64_t until = c->handoff_us && c->handoff_us < deadline_us ? c->handoff_us : deadline_us;
+        pr = poll(&pfd, 1, until > now ? (int)((until - now + 999) / 1000) : 0);
+        if (pr != 0 || !c->handoff_us || until == deadline_us) {
+            break;
+        }
+        handoff(c); /* this poll runs long: another worker takes the clock */
+    }
     if (pr < 0) {
         return errno == EINTR ? 0 : -errno;
     }
@@ -973,9 +1076,11 @@ done:;
         cg_log(CG_LOG_DEBUG, a->name, "device %s: %s", dc->name, why);
     }
     if (ok && n_bad == 0) {
-        char what[300];
-        snprintf(what, sizeof what, "device %s", dc->name);
-        cg_complain_clear(&d->complain, a->name, what);
+        if (d->complain.failing) { /* no formatting on every good poll */
+            char what[300];
+            snprintf(what, sizeof what, "device %s", dc->name);
+            cg_complain_clear(&d->complain, a->name, what);
+        }
     } else if (why[0] && !link_down) {
         cg_complain(&d->complain, CG_LOG_WARN, a->name, "device %s: %s", dc->name, why);
     }
@@ -1000,56 +1105,164 @@ done:;
     return ok;
 }
 
-static void *bus_thread(void *arg)
-{
-    struct conn *c = arg;
-    struct adapter *a = c->a;
+/* ---- the worker pool --------------------------------------------------------
+ * Connections do not get a thread each: a few workers share them all. A worker
+ * takes the connection with the earliest due poll that no other worker holds,
+ * polls that one device (blocking I/O on that one socket, bounded by the
+ * device's own timeouts), and puts it back. So requests on a connection stay
+ * strictly serialised, a silent endpoint holds at most one worker for its
+ * timeouts, and memory and threads grow with the pool, not with endpoints.
+ * Idle workers do not wake on time: one (the leader) sleeps until the next due
+ * poll; the rest wait until the leader takes work and hands the role on. */
 
-    while (!atomic_load(&a->stopping)) {
-        struct dev *next = NULL;
-        size_t g = 0;
-        for (size_t i = 0; i < c->n_devs; i++) {
-            struct dev *d = c->devs[i];
-            for (size_t k = 0; k < d->c->n_groups; k++) {
-                if (!next || d->due_ms[k] < next->due_ms[g]) {
-                    next = d;
-                    g = k;
-                }
-            }
-        }
-        if (next->due_ms[g] == INT64_MAX) {
-            break; /* nothing to read (cannot happen: a device has at least one field) */
-        }
-        if (!sleep_until_us(a, next->due_ms[g] * 1000)) {
-            break;
-        }
-        int64_t now = mono_ms();
-        if (next->quarantine_until_ms > now) {
-            if (g == next->health_group) {
-                emit_health(a, next, cg_time_now_ns());
-            }
-        } else {
-            /* --test: one poll of all the device's groups, one timestamp */
-            poll_device(c, next, test_mode(a) ? ALL_GROUPS : (unsigned)g);
-        }
-        if (test_mode(a)) {
-            for (size_t k = 0; k < next->c->n_groups; k++) {
-                if (next->due_ms[k] != INT64_MAX) {
-                    next->due_ms[k] = INT64_MAX / 2000; /* polled once: not again until stopped */
-                }
-            }
-            continue;
-        }
-        /* keep the phase: skip slots a slow poll ran over, never burst */
-        int64_t iv = next->c->groups[g].poll_interval_ms;
-        next->due_ms[g] += iv;
-        now = mono_ms();
-        if (next->due_ms[g] <= now) {
-            next->due_ms[g] += ((now - next->due_ms[g]) / iv + 1) * iv;
+static int64_t conn_next_due_us(const struct conn *c)
+{
+    int64_t due = INT64_MAX;
+    for (size_t i = 0; i < c->n_devs; i++) {
+        for (size_t j = 0; j < c->devs[i]->c->n_groups; j++) {
+            due = c->devs[i]->due_ms[j] < due ? c->devs[i]->due_ms[j] : due;
         }
     }
-    conn_close(c);
+    return due == INT64_MAX ? INT64_MAX : due * 1000;
+}
+
+/* Earliest due (device, group) on a connection no worker holds; NULL if none.
+ * Scans a->due_us (8 bytes per connection: 1000 endpoints in ~1 us), then the
+ * one connection. *second_us: when the next other connection is due. */
+static struct dev *sched_pick(struct adapter *a, size_t *group, int64_t *second_us)
+{
+    size_t best = SIZE_MAX;
+    int64_t second = INT64_MAX; /* the next connection's due time, after best */
+    for (size_t k = 0; k < a->n_conns; k++) {
+        if (a->due_us[k] == INT64_MAX) {
+            continue;
+        }
+        if (best == SIZE_MAX || a->due_us[k] < a->due_us[best]) {
+            second = best == SIZE_MAX ? INT64_MAX : a->due_us[best];
+            best = k;
+        } else if (a->due_us[k] < second) {
+            second = a->due_us[k];
+        }
+    }
+    *second_us = second;
+    if (best == SIZE_MAX) {
+        return NULL;
+    }
+    const struct conn *c = &a->conns[best];
+    struct dev *next = NULL;
+    size_t g = 0;
+    for (size_t i = 0; i < c->n_devs; i++) {
+        struct dev *d = c->devs[i];
+        for (size_t j = 0; j < d->c->n_groups; j++) {
+            if (d->due_ms[j] != INT64_MAX && (!next || d->due_ms[j] < next->due_ms[g])) {
+                next = d;
+                g = j;
+            }
+        }
+    }
+    *group = g;
+    return next;
+}
+
+/* One due slot of one device: poll it (or, quarantined, only report it), then
+ * move its due time on. The caller holds the connection. */
+static void run_slot(struct adapter *a, struct dev *next, size_t g)
+{
+    int64_t now = mono_ms();
+    if (next->quarantine_until_ms > now) {
+        if (g == next->health_group) {
+            emit_health(a, next, cg_time_now_ns());
+        }
+    } else {
+        /* --test: one poll of all the device's groups, one timestamp */
+        poll_device(next->conn, next, test_mode(a) ? ALL_GROUPS : (unsigned)g);
+    }
+    if (test_mode(a)) {
+        for (size_t k = 0; k < next->c->n_groups; k++) {
+            if (next->due_ms[k] != INT64_MAX) {
+                next->due_ms[k] = INT64_MAX / 2000; /* polled once: not again until stopped */
+            }
+        }
+        return;
+    }
+    /* keep the phase: skip slots a slow poll ran over, never burst */
+    int64_t iv = next->c->groups[g].poll_interval_ms;
+    next->due_ms[g] += iv;
+    now = mono_ms();
+    if (next->due_ms[g] <= now) {
+        next->due_ms[g] += ((now - next->due_ms[g]) / iv + 1) * iv;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct adapter *a = arg;
+    pthread_mutex_lock(&a->sched);
+    while (!atomic_load(&a->stopping)) {
+        if (a->has_leader) {
+            pthread_cond_wait(&a->follow, &a->sched);
+            continue;
+        }
+        size_t g;
+        int64_t after_us; /* the next poll due on another connection */
+        struct dev *next = sched_pick(a, &g, &after_us);
+        int64_t now = mono_us();
+        if (!next || next->due_ms[g] * 1000 > now) {
+            /* lead: sleep until that poll is due, or until a worker puts back
+             * a connection that is due sooner (INT64_MAX: all are held) */
+            int64_t until = next ? next->due_ms[g] * 1000 : INT64_MAX;
+            a->has_leader = true;
+            a->lead_due_us = until;
+            if (until == INT64_MAX) {
+                pthread_cond_wait(&a->lead, &a->sched);
+            } else {
+                struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
+                pthread_cond_timedwait(&a->lead, &a->sched, &ts);
+            }
+            a->has_leader = false;
+            continue;
+        }
+        struct conn *c = next->conn;
+        size_t ck = (size_t)(c - a->conns);
+        a->due_us[ck] = INT64_MAX; /* held: not picked by others */
+        /* Someone must watch the clock while this poll runs. A quick poll of
+         * a connected TCP device without pauses ends before the next one is
+         * due, and waking another worker for it would double the wake-ups:
+         * then the poll itself wakes one (handoff()) if it is still waiting
+         * for an answer when the next poll is due. Anything else hands the
+         * clock on now. */
+        c->handoff_us = 0;
+        if (after_us == INT64_MAX) {
+            /* every other connection is held: their workers come back */
+        } else if (after_us > now && c->connected && a->src->transport == CG_MB_TCP &&
+                   a->frame_gap_us == 0 && a->src->pause_between_requests_ms == 0 &&
+                   next->c->s.pause_between_requests_ms == 0 && !next->c->s.close_after_poll && !test_mode(a)) {
+            c->handoff_us = after_us;
+        } else {
+            pthread_cond_signal(&a->follow);
+        }
+        pthread_mutex_unlock(&a->sched);
+        run_slot(a, next, g);
+        c->handoff_us = 0;
+        pthread_mutex_lock(&a->sched);
+        a->due_us[ck] = conn_next_due_us(c);
+        if (a->has_leader && a->due_us[ck] < a->lead_due_us) {
+            pthread_cond_signal(&a->lead);
+        }
+    }
+    pthread_mutex_unlock(&a->sched);
     return NULL;
+}
+
+/* Workers for n connections: a serial bus (one connection) is sequential
+ * anyway; many TCP endpoints share a pool that grows slowly with them, so a
+ * few silent endpoints (each holding a worker for its timeouts) do not stall
+ * the rest. */
+static size_t pool_size(size_t n_conns)
+{
+    size_t n = POOL_MIN + n_conns / POOL_CONNS_PER_WORKER;
+    n = n > POOL_MAX ? POOL_MAX : n;
+    return n < n_conns ? n : n_conns;
 }
 
 /* ---- plan report ---------------------------------------------------------- */
@@ -1121,6 +1334,13 @@ static void mb_destroy(void *state)
         pthread_mutex_destroy(&a->lock);
         pthread_cond_destroy(&a->cond);
     }
+    if (a->sched_init) {
+        pthread_mutex_destroy(&a->sched);
+        pthread_cond_destroy(&a->lead);
+        pthread_cond_destroy(&a->follow);
+    }
+    free(a->workers);
+    free(a->due_us);
     cg_mb_source_free(a->src);
     free(a);
 }
@@ -1237,8 +1457,27 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
         rc = -ENOMEM;
         goto fail;
     }
-    pthread_condattr_destroy(&ca);
     a->lock_init = true;
+    if (pthread_mutex_init(&a->sched, NULL) != 0) {
+        pthread_condattr_destroy(&ca);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (pthread_cond_init(&a->lead, &ca) != 0) {
+        pthread_mutex_destroy(&a->sched);
+        pthread_condattr_destroy(&ca);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (pthread_cond_init(&a->follow, NULL) != 0) {
+        pthread_cond_destroy(&a->lead);
+        pthread_mutex_destroy(&a->sched);
+        pthread_condattr_destroy(&ca);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    pthread_condattr_destroy(&ca);
+    a->sched_init = true;
 
     a->devs = calloc(s->n_devices, sizeof *a->devs);
     a->conns = calloc(s->n_devices, sizeof *a->conns); /* at most one per device */
@@ -1280,12 +1519,12 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
                 goto fail;
             }
         }
-        /* Grown as devices join: sized for every device of the source, it
-         * cost n_devices x n_connections (4096 endpoints: 128 MiB each source). */
         if (c->n_devs == c->cap_devs) {
-            size_t cap = c->cap_devs ? 2 * c->cap_devs : 4;
+            /* grown, not sized for every device: 1000 endpoints of one device
+             * each would otherwise cost 1000 x 1000 pointers */
+            size_t cap = c->cap_devs ? 2 * c->cap_devs : 1;
             struct dev **nd = realloc(c->devs, cap * sizeof *nd);
-            if (nd == NULL) {
+            if (!nd) {
                 rc = -ENOMEM;
                 goto fail;
             }
@@ -1294,6 +1533,13 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
         }
         c->devs[c->n_devs++] = d;
         d->conn = c;
+    }
+
+    a->n_workers = pool_size(a->n_conns);
+    if (!(a->workers = calloc(a->n_workers + 1, sizeof *a->workers)) ||
+        !(a->due_us = calloc(a->n_conns + 1, sizeof *a->due_us))) {
+        rc = -ENOMEM;
+        goto fail;
     }
 
     /* the poll budget of every bus / connection */
@@ -1405,6 +1651,8 @@ static int take_port(struct adapter *a)
     return 0;
 }
 
+static void mb_stop(void *state);
+
 static int mb_start(void *state)
 {
     struct adapter *a = state;
@@ -1440,15 +1688,18 @@ static int mb_start(void *state)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
+    a->has_leader = false;
     for (size_t k = 0; k < a->n_conns; k++) {
-        struct conn *c = &a->conns[k];
-        int e = pthread_create(&c->thread, &attr, bus_thread, c);
+        a->due_us[k] = conn_next_due_us(&a->conns[k]);
+    }
+    for (a->n_started = 0; a->n_started < a->n_workers; a->n_started++) {
+        int e = pthread_create(&a->workers[a->n_started], &attr, worker_main, a);
         if (e != 0) {
             pthread_attr_destroy(&attr);
-            cg_log(CG_LOG_ERROR, a->name, "cannot start the thread of %s: %s", c->label, strerror(e));
+            cg_log(CG_LOG_ERROR, a->name, "cannot start a polling thread: %s", strerror(e));
+            mb_stop(a);
             return -e;
         }
-        c->started = true;
     }
     pthread_attr_destroy(&attr);
     return 0;
@@ -1476,11 +1727,18 @@ static void mb_stop(void *state)
         }
         pthread_mutex_unlock(&c->mu);
     }
+    if (a->sched_init) {
+        pthread_mutex_lock(&a->sched);
+        pthread_cond_broadcast(&a->lead);
+        pthread_cond_broadcast(&a->follow);
+        pthread_mutex_unlock(&a->sched);
+    }
+    for (size_t k = 0; k < a->n_started; k++) {
+        pthread_join(a->workers[k], NULL);
+    }
+    a->n_started = 0;
     for (size_t k = 0; k < a->n_conns; k++) {
-        if (a->conns[k].started) {
-            pthread_join(a->conns[k].thread, NULL);
-            a->conns[k].started = false;
-        }
+        conn_close(&a->conns[k]);
     }
     /* the port is closed now: a reload's new generation takes it over */
     cg_mb_lock_release(&a->port_lock);

@@ -15,7 +15,7 @@ cat >"$T/cg.json" <<CONF
  "outputs":[{"type":"influxdb_v1","url":"http://127.0.0.1:9","database":"city"}],
  "sources":[{"type":"modbus","name":"s","transport":"tcp","host":"127.0.0.1","respons_timeout_ms":100,
    "profile_dirs":["$T/profiles"],
-   "devices":[{"name":"d1","unit_id":1,"profil":"badprof","poll_interval_ms":50},
+   "devices":[{"name":"d1","unit_id":1,"profil":"badprof","poll_interval_ms":5},
               {"name":"d2","unit_id":300,"profile":"badprof","pol_interval_ms":1000},
               {"name":"d3","unit_id":3,"profile":"water_metr",
                "registers":[{"name":"r","adress":3},{"name":"q","address":1,"type":"floot32"}]},
@@ -27,7 +27,7 @@ want() { grep -qF -- "$1" "$T/out.txt" || fail "missing: $1"; }
 want "citygate: $T/cg.json: 12 errors"
 want "sources[0].respons_timeout_ms: unknown key (did you mean 'response_timeout_ms'?)"
 want "sources[0].devices[0].profil: unknown key (did you mean 'profile'?)"
-want "sources[0].devices[0].poll_interval_ms: must be 100..86400000, got 50"
+want "sources[0].devices[0].poll_interval_ms: must be 10..86400000, got 5"
 want "sources[0].devices[1].unit_id: must be 0..255, got 300"
 want "sources[0].devices[1].pol_interval_ms: unknown key (did you mean 'poll_interval_ms'?)"
 want "$T/profiles/badprof.json.measurment: unknown key (did you mean 'measurement'?)"
