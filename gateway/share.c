@@ -71,6 +71,8 @@ struct cg_share_conf {
     struct patlist hash_tags;
     struct coarsen *coarsen;
     size_t n_coarsen;
+    char **rename_from, **rename_to; /* rename_tags: n_rename pairs, unescaped */
+    size_t n_rename;
     bool aggregate;
     struct agg_conf agg;
 };
@@ -96,6 +98,9 @@ const struct cg_opt cg_share_options[] = {
     {.name = "coarsen_tags", .type = CG_OPT_OTHER,
      .doc = "{\"tag\": {\"keep_chars\": N} or {\"map\": {\"value\": \"coarse\"}, \"other\": \"value\"}}: a map's "
             "unlisted values become other, or the tag is dropped"},
+    {.name = "rename_tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING, .max_items = COARSEN_MAX,
+     .doc = "{\"old key\": \"new key\"}: tag keys written under another name for this output only (after "
+            "selection, hashing and coarsening, which use the old key), e.g. {\"gateway\": \"cabinet\"}"},
     {.name = "aggregate", .type = CG_OPT_OTHER,
      .doc = "windows per series instead of every reading (see outputs[].agreement.aggregate)"},
     CG_OPT_END,
@@ -306,6 +311,54 @@ static int parse_coarsen(const cJSON *obj, const char *path, struct cg_share_con
     return rc;
 }
 
+/* rename_tags: {"old": "new"}. A new key must be a valid, different tag key
+ * that no other entry produces (two tags under one key would be refused by
+ * the database or merged). */
+static int rename_item(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    struct cg_share_conf *c = ctx;
+    const char *to = it->str;
+    if (to == NULL || to[0] == '\0' || to[0] == '_' || strlen(to) > NAME_MAX_LEN || strpbrk(to, "\n\r\\") != NULL ||
+        strcmp(to, it->key) == 0) {
+        cg_errs_add(errs, it->path, "must be a different tag key (not empty, no leading '_', newline or backslash)");
+        return 0;
+    }
+    for (size_t k = 0; k < c->n_rename; k++) {
+        if (strcmp(c->rename_to[k], to) == 0) {
+            cg_errs_add(errs, it->path, "'%s' is already the new name of '%s'", to, c->rename_from[k]);
+            return 0;
+        }
+    }
+    if ((c->rename_from[c->n_rename] = strdup(it->key)) == NULL) {
+        return -ENOMEM;
+    }
+    if ((c->rename_to[c->n_rename] = strdup(to)) == NULL) {
+        free(c->rename_from[c->n_rename]);
+        return -ENOMEM;
+    }
+    c->n_rename++;
+    return 0;
+}
+
+static int parse_rename(const cJSON *obj, const char *path, struct cg_share_conf *c, struct cg_errs *errs)
+{
+    if (obj == NULL) {
+        return 0;
+    }
+    size_t n = cJSON_IsObject(obj) ? (size_t)cJSON_GetArraySize(obj) : 0;
+    c->rename_from = calloc(n ? n : 1, sizeof(char *));
+    c->rename_to = calloc(n ? n : 1, sizeof(char *));
+    if (c->rename_from == NULL || c->rename_to == NULL) {
+        cg_errs_add(errs, path, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = cg_opt_parse_map(cg_opt_find(cg_share_options, "rename_tags"), obj, path, rename_item, c, errs);
+    if (rc == -ENOMEM) {
+        cg_errs_add(errs, path, "out of memory");
+    }
+    return rc;
+}
+
 void cg_share_conf_free(struct cg_share_conf *c)
 {
     if (c == NULL) {
@@ -330,6 +383,12 @@ void cg_share_conf_free(struct cg_share_conf *c)
         free(k->tag);
     }
     free(c->coarsen);
+    for (size_t i = 0; i < c->n_rename; i++) {
+        free(c->rename_from[i]);
+        free(c->rename_to[i]);
+    }
+    free(c->rename_from);
+    free(c->rename_to);
     free(c);
 }
 
@@ -390,6 +449,8 @@ int cg_share_conf_parse(const cJSON *obj, const char *path, struct cg_share_conf
             cg_errs_add(errs, q, "tag '%s' is also in hash_tags: hash or coarsen it, not both", c->coarsen[i].tag);
         }
     }
+    cg_path_key(p, sizeof(p), path, "rename_tags");
+    (void)parse_rename(cJSON_GetObjectItemCaseSensitive(obj, "rename_tags"), p, c, errs);
     const cJSON *agg = cJSON_GetObjectItemCaseSensitive(obj, "aggregate");
     if (agg != NULL) {
         cg_path_key(p, sizeof(p), path, "aggregate");
@@ -715,6 +776,17 @@ static size_t utf8_prefix(const char *v, int64_t chars)
 
 /* Appends ",key=value" for tag t after privacy, or nothing when the rules
  * drop it. 0 or a buffer error. */
+/* The key a tag is written under for this output (rename_tags), or NULL. */
+static const char *renamed(const struct cg_share_conf *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_rename; i++) {
+        if (strcmp(c->rename_from[i], key) == 0) {
+            return c->rename_to[i];
+        }
+    }
+    return NULL;
+}
+
 static int put_tag(struct cg_share *s, struct cg_buf *b, const struct cg_lp_tag *t, const char *key)
 {
     const struct cg_share_conf *c = s->c;
@@ -752,8 +824,9 @@ static int put_tag(struct cg_share *s, struct cg_buf *b, const struct cg_lp_tag 
         }
     }
     int rc = cg_buf_putc(b, ',');
+    const char *nk = renamed(c, key);
     if (rc == 0) {
-        rc = cg_buf_append(b, t->key.p, t->key.n);
+        rc = nk ? put_tag_value(b, nk, strlen(nk)) : cg_buf_append(b, t->key.p, t->key.n);
     }
     if (rc == 0) {
         rc = cg_buf_putc(b, '=');
@@ -905,6 +978,53 @@ static int add_to_window(struct cg_share *s, const struct cg_lp_line *l, const b
 }
 
 /* Applies the agreement to one raw line (s->seq_read is its number). */
+/* The selected tags of l onto s->key, in the order of the keys they are
+ * written under (a renamed tag may move: the encoder sorts by key, and so
+ * does this, so a series keeps one key whatever order it came in). */
+static int put_tags(struct cg_share *s, const struct cg_lp_line *l)
+{
+    const struct cg_share_conf *c = s->c;
+    if (c->n_rename == 0) { /* written in the line's own (sorted) order */
+        int rc = 0;
+        for (size_t i = 0; i < l->n_tags && rc == 0; i++) {
+            const char *key = unesc(l->tags[i].key, s->name);
+            if (selected(&c->tags, key)) {
+                rc = put_tag(s, &s->key, &l->tags[i], key);
+            }
+        }
+        return rc;
+    }
+    /* each tag as "out key\0,key=value" in scratch, then sorted by out key */
+    size_t off[CG_POINT_MAX_TAGS], seg[CG_POINT_MAX_TAGS], end[CG_POINT_MAX_TAGS], n = 0;
+    int rc = 0;
+    cg_buf_reset(&s->scratch);
+    for (size_t i = 0; i < l->n_tags && rc == 0; i++) {
+        const char *key = unesc(l->tags[i].key, s->name);
+        if (!selected(&c->tags, key)) {
+            continue;
+        }
+        const char *out = renamed(c, key);
+        off[n] = s->scratch.len;
+        rc = cg_buf_append(&s->scratch, out ? out : key, strlen(out ? out : key) + 1);
+        seg[n] = s->scratch.len;
+        size_t before = s->scratch.len;
+        if (rc == 0 && (rc = put_tag(s, &s->scratch, &l->tags[i], key)) == 0 && s->scratch.len > before) {
+            end[n++] = s->scratch.len; /* put_tag writes nothing for a tag its coarsening drops */
+        }
+    }
+    for (size_t i = 1; i < n; i++) { /* insertion sort: tag sets are small */
+        for (size_t j = i; j > 0 && strcmp(s->scratch.data + off[j - 1], s->scratch.data + off[j]) > 0; j--) {
+            size_t to = off[j], ts = seg[j], te = end[j];
+            off[j] = off[j - 1], seg[j] = seg[j - 1], end[j] = end[j - 1];
+            off[j - 1] = to, seg[j - 1] = ts, end[j - 1] = te;
+        }
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = cg_buf_append(&s->key, s->scratch.data + seg[i], end[i] - seg[i]);
+    }
+    return rc;
+}
+
 static int transform(struct cg_share *s, const char *p, size_t len, struct cg_buf *out, size_t *out_lines)
 {
     const struct cg_share_conf *c = s->c;
@@ -940,11 +1060,8 @@ static int transform(struct cg_share *s, const char *p, size_t len, struct cg_bu
     }
     cg_buf_reset(&s->key);
     int rc = cg_buf_append(&s->key, l->measurement.p, l->measurement.n);
-    for (size_t i = 0; i < l->n_tags && rc == 0; i++) {
-        const char *key = unesc(l->tags[i].key, s->name);
-        if (selected(&c->tags, key)) {
-            rc = put_tag(s, &s->key, &l->tags[i], key);
-        }
+    if (rc == 0) {
+        rc = put_tags(s, l);
     }
     if (rc < 0) {
         return rc;

@@ -217,6 +217,38 @@ static void run(const char *dir, int step, int crash_after, char *result, size_t
     unlink(marks);
 }
 
+/* Per output, the configured tags are the user's: gateway removed (tags
+ * exclude) or renamed, and a renamed key moves to its sorted place, so the
+ * series key is what the encoder would have written under that name. */
+static void test_rename_and_remove_tags(void **state)
+{
+    (void)state;
+    struct cg_share_conf *c =
+        conf_of("{\"tags\":{\"exclude\":[\"city\"]},\"rename_tags\":{\"gateway\":\"cabinet\",\"device\":\"z dev\"}}");
+    struct cg_journal *j = cg_journal_new(1 << 20, 1);
+    char err[256];
+    struct cg_share *s = cg_share_new(c, "region", "/tmp", err, sizeof(err));
+    assert_non_null(s);
+    append(j, "air,city=tashkent,device=aq1,district=north,gateway=gw7 pm=1.5 100\n"
+              "air,district=south pm=2 200\n");
+    struct cg_buf b;
+    cg_buf_init(&b, 1 << 20);
+    size_t lines = 0;
+    assert_int_equal(cg_share_fill(s, j, 0, &b, &lines, 100, 1 << 20), 2);
+    assert_string_equal(b.data, "air,cabinet=gw7,district=north,z\\ dev=aq1 pm=1.5 100\n"
+                                "air,district=south pm=2 200\n");
+    cg_buf_done(&b);
+    cg_share_free(s);
+    cg_share_conf_free(c);
+    cg_journal_free(j);
+    expect_error("{\"rename_tags\":{\"gateway\":\"gateway\"}}",
+                 "outputs[1].agreement.rename_tags.gateway: must be a different tag key (not empty, no leading '_', "
+                 "newline or backslash)");
+    expect_error("{\"rename_tags\":{\"a\":\"x\",\"b\":\"x\"}}",
+                 "outputs[1].agreement.rename_tags.b: 'x' is already the new name of 'a'");
+    expect_error("{\"rename_tags\":{\"a\":1}}", "outputs[1].agreement.rename_tags.a: must be a string");
+}
+
 static void test_aggregate_replay(void **state)
 {
     (void)state;
@@ -289,6 +321,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_and_privacy),
         cmocka_unit_test(test_conf_errors),
+        cmocka_unit_test(test_rename_and_remove_tags),
         cmocka_unit_test(test_aggregate_replay),
         cmocka_unit_test(test_aggregate_duplicate),
     };
