@@ -240,6 +240,7 @@ struct cg_output {
     struct cg_journal *lane;
     unsigned lane_reader;
     struct cg_buf lane_batch;
+    struct cg_buf lane_shared; /* lane_batch through the agreement (share) */
     bool lane_single;      /* a lane batch was refused: one line per request until it is empty */
     int64_t lane_retry_ms; /* mono: earliest probe of a failing server with the lane while backing off */
 };
@@ -609,9 +610,26 @@ static int serve_lane(struct cg_output *o, bool paced)
             o->lane_single = false;
             return done;
         }
+        /* Events obey the output's agreement too: a regional hub gets them
+         * with its privacy rules applied, or not at all if it does not
+         * select them; they are never aggregated. */
+        struct cg_buf *send = &o->lane_batch;
+        if (o->share != NULL) {
+            n = cg_share_events(o->share, o->lane_batch.data, o->lane_batch.len, &o->lane_shared);
+            if (n <= 0) { /* selected nothing (counted as filtered), or ENOMEM: try again later */
+                if (n < 0) {
+                    cg_journal_rewind(o->lane, o->lane_reader);
+                    return -EAGAIN;
+                }
+                cg_journal_commit(o->lane, o->lane_reader);
+                cg_journal_flush(o->lane);
+                continue;
+            }
+            send = &o->lane_shared;
+        }
         struct cg_output_result *r = &o->res;
         memset(r, 0, sizeof(*r));
-        int rc = o->type->ops->send(o->state, o->lane_batch.data, o->lane_batch.len, (size_t)n, r);
+        int rc = o->type->ops->send(o->state, send->data, send->len, (size_t)n, r);
         pthread_mutex_lock(&o->lock);
         o->st.requests++;
         pthread_mutex_unlock(&o->lock);
@@ -638,7 +656,7 @@ static int serve_lane(struct cg_output *o, bool paced)
             continue;
         }
         if (r->verdict == CG_OUTPUT_REJECT || r->verdict == CG_OUTPUT_SPLIT) {
-            dead_letter(o, o->lane_batch.data, o->lane_batch.len, 1, r->status, r->reason);
+            dead_letter(o, send->data, send->len, 1, r->status, r->reason);
             cg_journal_commit(o->lane, o->lane_reader);
             cg_journal_flush(o->lane);
             continue;
@@ -886,6 +904,7 @@ struct cg_output *cg_output_new(const struct cg_output_conf *conf, struct cg_jou
     atomic_init(&o->stop_deadline_ms, INT64_MAX);
     cg_buf_init(&o->batch, BATCH_HARD_MAX);
     cg_buf_init(&o->lane_batch, BATCH_HARD_MAX);
+    cg_buf_init(&o->lane_shared, BATCH_HARD_MAX);
     snprintf(o->who, sizeof(o->who), "output.%s", c->name);
     o->rng = (uint64_t)cg_time_now_ns() ^ ((uint64_t)(uintptr_t)o << 17) ^ 0x9e3779b97f4a7c15ULL;
     if (o->rng == 0) {
@@ -976,6 +995,7 @@ void cg_output_free(struct cg_output *o)
     cg_share_free(o->share);
     cg_buf_done(&o->batch);
     cg_buf_done(&o->lane_batch);
+    cg_buf_done(&o->lane_shared);
     free(o->dl_path);
     pthread_cond_destroy(&o->cv);
     pthread_mutex_destroy(&o->lock);

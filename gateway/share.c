@@ -1025,11 +1025,12 @@ static int put_tags(struct cg_share *s, const struct cg_lp_line *l)
     return rc;
 }
 
-static int transform(struct cg_share *s, const char *p, size_t len, struct cg_buf *out, size_t *out_lines)
+static int transform(struct cg_share *s, const char *p, size_t len, struct cg_buf *out, size_t *out_lines,
+                     bool aggregate)
 {
     const struct cg_share_conf *c = s->c;
     struct cg_lp_line *l = &s->line;
-    if (cg_lp_parse(p, len, l) < 0 || (c->aggregate && !l->has_ts)) {
+    if (cg_lp_parse(p, len, l) < 0 || (aggregate && !l->has_ts)) {
         atomic_fetch_add(&s->refused, 1);
         return 0;
     }
@@ -1052,7 +1053,7 @@ static int transform(struct cg_share *s, const char *p, size_t len, struct cg_bu
     for (size_t i = 0; i < l->n_fields; i++) {
         const struct cg_lp_field *f = &l->fields[i];
         keep_field[i] = selected(&c->fields, unesc(f->key, s->name)) &&
-                        (!c->aggregate || f->kind == CG_LP_FLOAT || f->kind == CG_LP_INT || f->kind == CG_LP_UINT);
+                        (!aggregate || f->kind == CG_LP_FLOAT || f->kind == CG_LP_INT || f->kind == CG_LP_UINT);
         kept += keep_field[i];
     }
     if (kept == 0) {
@@ -1066,7 +1067,7 @@ static int transform(struct cg_share *s, const char *p, size_t len, struct cg_bu
     if (rc < 0) {
         return rc;
     }
-    if (c->aggregate) {
+    if (aggregate) {
         return add_to_window(s, l, keep_field, l->ts, out, out_lines);
     }
     size_t before = out->len;
@@ -1098,6 +1099,21 @@ filtered:
     return 0;
 }
 
+long cg_share_events(struct cg_share *s, const char *in, size_t len, struct cg_buf *out)
+{
+    size_t lines = 0;
+    cg_buf_reset(out);
+    for (const char *p = in, *end = in + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n > 0 && transform(s, p, n, out, &lines, false) < 0) {
+            return -ENOMEM;
+        }
+        p += n + 1;
+    }
+    return (long)lines;
+}
+
 long cg_share_fill(struct cg_share *s, struct cg_journal *j, unsigned reader, struct cg_buf *batch,
                    size_t *batch_lines, size_t max_lines, size_t max_bytes)
 {
@@ -1110,7 +1126,7 @@ long cg_share_fill(struct cg_share *s, struct cg_journal *j, unsigned reader, st
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        if (transform(s, p, len, batch, batch_lines) < 0) {
+        if (transform(s, p, len, batch, batch_lines, s->c->aggregate) < 0) {
             /* out of memory or the batch cap: not sent to this output, counted */
             atomic_fetch_add(&s->refused, 1);
         }

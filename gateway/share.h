@@ -39,6 +39,13 @@ struct cg_share *cg_share_new(const struct cg_share_conf *conf, const char *name
                               size_t errlen);
 void cg_share_free(struct cg_share *s); /* NULL-safe */
 
+/* Alarm events (the emergency lane, len bytes of lines) through the
+ * agreement: its selection and privacy (tags excluded, hashed, coarsened,
+ * renamed; fields excluded), never its aggregation. out is reset and gets the
+ * lines to send; lines the agreement selects nothing from are counted as
+ * filtered. Returns the number of lines in out, or -ENOMEM. */
+long cg_share_events(struct cg_share *s, const char *in, size_t len, struct cg_buf *out);
+
 /* Reads up to max_lines raw lines (and about max_bytes) from the journal and
  * appends what the agreement makes of them to batch; *batch_lines counts the
  * lines in batch. Returns the raw lines read (0: none waiting). */

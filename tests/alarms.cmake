@@ -1,5 +1,5 @@
 # Alarm rules and the emergency lane (issue 16): real mosquitto, influxd, citygate.
-foreach(t alarm_rules alarm_backlog alarm_kill9 alarm_demo)
+foreach(t alarm_rules alarm_backlog alarm_kill9 alarm_demo alarm_agreement)
   if(EXISTS ${PROJECT_SOURCE_DIR}/tests/integration/${t}.sh)
     cg_integration_test(${t} ${t}.sh TIMEOUT 120 LABELS alarms)
   endif()
