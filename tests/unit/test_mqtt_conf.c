@@ -21,6 +21,23 @@ static int parse(const char *json, struct cg_mqtt_conf *c, struct cg_errs *errs)
     return rc;
 }
 
+/* Every text of want[] is among the errors (printed all if one is missing). */
+static void assert_errors(const struct cg_errs *errs, const char *const *want, size_t n_want)
+{
+    for (size_t k = 0; k < n_want; k++) {
+        bool found = false;
+        for (size_t i = 0; i < errs->n; i++) {
+            found |= strcmp(errs->msg[i], want[k]) == 0;
+        }
+        if (!found) {
+            for (size_t i = 0; i < errs->n; i++) {
+                fprintf(stderr, "got: %s\n", errs->msg[i]);
+            }
+            fail_msg("missing error: %s", want[k]);
+        }
+    }
+}
+
 static void test_rules_and_default_subscriptions(void **state)
 {
     (void)state;
@@ -119,18 +136,7 @@ static void test_match_and_lorawan(void **state)
         "sources[0].rules[1].lorawan: only for format chirpstack_v4 or ttn_v3 (this rule is format json)",
         "sources[0].rules[1].match.a: must be a string, a number, true or false",
     };
-    for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
-        bool found = false;
-        for (size_t i = 0; i < errs.n; i++) {
-            found |= strcmp(errs.msg[i], want[k]) == 0;
-        }
-        if (!found) {
-            for (size_t i = 0; i < errs.n; i++) {
-                fprintf(stderr, "got: %s\n", errs.msg[i]);
-            }
-            fail_msg("missing error: %s", want[k]);
-        }
-    }
+    assert_errors(&errs, want, sizeof(want) / sizeof(want[0]));
     cg_errs_done(&errs);
 }
 
@@ -176,18 +182,7 @@ static void test_maps_one_reader(void **state)
         "sources[0].rules[0].json.fields.f: must be a path (string) or {path, type, required}",
         "sources[0].rules[0].json.tags: must be an object",
     };
-    for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
-        bool found = false;
-        for (size_t i = 0; i < errs.n; i++) {
-            found |= strcmp(errs.msg[i], want[k]) == 0;
-        }
-        if (!found) {
-            for (size_t i = 0; i < errs.n; i++) {
-                fprintf(stderr, "got: %s\n", errs.msg[i]);
-            }
-            fail_msg("missing error: %s", want[k]);
-        }
-    }
+    assert_errors(&errs, want, sizeof(want) / sizeof(want[0]));
     cg_mqtt_conf_done(&c);
     cg_errs_done(&errs);
 }
