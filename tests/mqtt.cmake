@@ -12,6 +12,7 @@ cg_integration_test(mqtt_broker_restart mqtt_broker_restart.sh TIMEOUT 120 LABEL
 cg_integration_test(mqtt_shared mqtt_shared.sh TIMEOUT 120 LABELS mqtt)
 cg_integration_test(mqtt_tls_auth mqtt_tls_auth.sh TIMEOUT 120 LABELS mqtt)
 cg_integration_test(mqtt_config mqtt_config.sh TIMEOUT 60 LABELS mqtt)
+cg_integration_test(mqtt_reconnect_delay mqtt_reconnect_delay.sh TIMEOUT 60 LABELS mqtt)
 cg_integration_test(mqtt_backpressure mqtt_backpressure.sh TIMEOUT 120 LABELS mqtt)
 cg_integration_test(mqtt_qos2_silent mqtt_qos2_silent.sh TIMEOUT 120)
 cg_integration_test(mqtt_uplink mqtt_uplink.sh TIMEOUT 180 LABELS mqtt)

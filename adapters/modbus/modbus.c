@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <citygate/adapter.h>
+#include <citygate/backoff.h>
 
 #include "conf.h"
 #include "frame.h"
@@ -103,7 +104,7 @@ struct conn {
     modbus_t *ctx;
     bool connected;
     int64_t next_connect_ms;
-    int64_t backoff_ms;
+    struct cg_backoff backoff; /* reconnect delays: no jitter (min, 2 min, ... max) */
     int64_t last_io_us; /* end of the last exchange or byte received: the frame gap */
     /* receive side of our own framing (frame.h); bus thread only */
     uint8_t rx[2 * CG_MB_FRAME_MAX];
@@ -892,8 +893,7 @@ static bool poll_device(struct conn *c, struct dev *d, unsigned group)
             goto done;
         }
         if (conn_open(c, d, why, sizeof why) < 0) {
-            c->next_connect_ms = mono_ms() + c->backoff_ms;
-            c->backoff_ms = c->backoff_ms * 2 > a->src->reconnect_max_ms ? a->src->reconnect_max_ms : c->backoff_ms * 2;
+            c->next_connect_ms = mono_ms() + cg_backoff_next(&c->backoff);
             cg_complain(&c->complain, CG_LOG_WARN, a->name, "%s", why);
             set_link(c, false, why);
             link_down = true;
@@ -901,7 +901,7 @@ static bool poll_device(struct conn *c, struct dev *d, unsigned group)
         }
         cg_complain_clear(&c->complain, a->name, c->label);
         set_link(c, true, NULL);
-        c->backoff_ms = a->src->reconnect_min_ms;
+        cg_backoff_reset(&c->backoff);
         if (dc->s.pause_after_connect_ms > 0 &&
             !sleep_until_us(a, mono_us() + dc->s.pause_after_connect_ms * 1000)) {
             goto done;
@@ -1506,7 +1506,7 @@ static int mb_create(const cJSON *conf, const char *path, struct cg_sink *sink, 
             c->a = a;
             c->host = host;
             c->port = dc->port;
-            c->backoff_ms = s->reconnect_min_ms;
+            cg_backoff_init(&c->backoff, s->reconnect_min_ms, s->reconnect_max_ms, CG_BACKOFF_NONE, 1);
             c->link_up = true;
             if (cg_mb_is_network(s->transport)) {
                 snprintf(c->label, sizeof c->label, "%s %s:%d", s->transport == CG_MB_TCP ? "tcp" : "rtu-over-tcp",

@@ -22,11 +22,14 @@
  * the first bytes; they never hold the connection or any credit.
  *
  * Reconnects are ours, not Paho's automaticReconnect: a watchdog thread
- * connects with exponential backoff (reconnect_min_ms doubling to
- * reconnect_max_ms, +-20 % jitter), and every successful connect subscribes
+ * connects with exponential backoff (cg_backoff, full jitter: uniform in
+ * [reconnect_min_ms, ceiling], the ceiling doubling from reconnect_min_ms to
+ * reconnect_max_ms; seeded per source, so gateways that lost the same broker
+ * do not come back in step), and every successful connect subscribes
  * again to every filter, whatever the broker says about the session. The
  * same thread raises the per-subscription "connected but silent" alarm. */
 #include <citygate/adapter.h>
+#include <citygate/backoff.h>
 
 #include "mqtt_conf.h"
 
@@ -114,7 +117,7 @@ struct mqtt {
     atomic_int connected;
     bool connecting;          /* lock */
     int64_t next_connect_ms;  /* lock */
-    int64_t backoff_ms;       /* lock */
+    struct cg_backoff backoff; /* lock */
     int64_t connected_ms;     /* lock */
     char last_error[256];     /* lock */
     atomic_int_fast64_t last_ok_ns;
@@ -604,11 +607,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 static void schedule_reconnect(struct mqtt *m)
 {
     /* lock held */
-    int64_t b = m->backoff_ms;
-    int64_t jitter = b / 5;
-    int64_t delay = b - jitter + (jitter > 0 ? (int64_t)(rand() % (int)(2 * jitter + 1)) : 0);
-    m->next_connect_ms = mono_ms() + delay;
-    m->backoff_ms = b * 2 > m->cf.c.reconnect_max_ms ? m->cf.c.reconnect_max_ms : b * 2;
+    m->next_connect_ms = mono_ms() + cg_backoff_next(&m->backoff);
 }
 
 static void on_lost(void *ctx, char *cause)
@@ -625,7 +624,7 @@ static void on_lost(void *ctx, char *cause)
                     cause ? ": " : "", cause ? cause : "");
     }
     m->connecting = false;
-    m->backoff_ms = m->cf.c.reconnect_min_ms;
+    cg_backoff_reset(&m->backoff);
     schedule_reconnect(m);
     pthread_cond_signal(&m->cond);
     pthread_mutex_unlock(&m->lock);
@@ -687,7 +686,7 @@ static void connected(struct mqtt *m, int session_present)
 {
     pthread_mutex_lock(&m->lock);
     m->connecting = false;
-    m->backoff_ms = m->cf.c.reconnect_min_ms;
+    cg_backoff_reset(&m->backoff);
     m->connected_ms = mono_ms();
     m->last_error[0] = '\0';
     cg_complain_clear(&m->conn_c, m->name, "broker connection");
@@ -1003,9 +1002,10 @@ static int start(void *state)
         }
         m->committer_started = true;
     }
-    m->backoff_ms = m->cf.c.reconnect_min_ms;
+    /* seed 0: from the clock and this source's address, so two sources (or
+     * two gateways) do not draw the same delays */
+    cg_backoff_init(&m->backoff, m->cf.c.reconnect_min_ms, m->cf.c.reconnect_max_ms, CG_BACKOFF_FULL, 0);
     m->next_connect_ms = 0;
-    srand((unsigned)(cg_time_now_ns() ^ (int64_t)getpid()));
     if (pthread_create(&m->watchdog, NULL, watchdog, m) != 0) {
         return -EAGAIN;
     }

@@ -31,14 +31,10 @@ const struct cg_opt cg_mqtt_source_options[] = {
      "false: persistent session, the broker keeps QoS 1/2 messages while the gateway is away"},
     {"session_expiry_s", CG_OPT_INT, offsetof(struct cg_mqtt_src_conf, session_expiry_s), "604800", 0, 4294967295.0, NULL,
      0, "MQTT 5: how long the broker keeps the session after a disconnect"},
-    {"keepalive_s", CG_OPT_INT, offsetof(struct cg_mqtt_src_conf, keepalive_s), "30", 5, 3600, NULL, 0,
-     "keep-alive interval"},
-    {"connect_timeout_s", CG_OPT_INT, offsetof(struct cg_mqtt_src_conf, connect_timeout_s), "10", 1, 300, NULL, 0,
-     "time allowed for TCP + TLS + CONNACK"},
-    {"reconnect_min_ms", CG_OPT_INT, offsetof(struct cg_mqtt_src_conf, reconnect_min_ms), "500", 10, 600000, NULL, 0,
-     "first reconnect delay (doubles on each failure)"},
-    {"reconnect_max_ms", CG_OPT_INT, offsetof(struct cg_mqtt_src_conf, reconnect_max_ms), "30000", 100, 3600000, NULL, 0,
-     "longest reconnect delay"},
+    CG_OPT_MQTT_KEEPALIVE_S(offsetof(struct cg_mqtt_src_conf, keepalive_s)),
+    CG_OPT_MQTT_CONNECT_TIMEOUT_S(offsetof(struct cg_mqtt_src_conf, connect_timeout_s)),
+    CG_OPT_RECONNECT_MIN_MS(offsetof(struct cg_mqtt_src_conf, reconnect_min_ms)),
+    CG_OPT_RECONNECT_MAX_MS(offsetof(struct cg_mqtt_src_conf, reconnect_max_ms)),
     {"username", CG_OPT_STRING, offsetof(struct cg_mqtt_src_conf, username), NULL, 0, 0, NULL, 0, "user name"},
     {"password", CG_OPT_STRING, offsetof(struct cg_mqtt_src_conf, password), NULL, 0, 0, NULL, CG_OPT_SECRET,
      "password (or password_file)"},
@@ -74,15 +70,7 @@ const struct cg_opt cg_mqtt_source_options[] = {
 };
 
 static const struct cg_opt tls_opts[] = {
-    {"ca_file", CG_OPT_STRING, offsetof(struct cg_mqtt_tls_conf, ca_file), NULL, 0, 0, NULL, 0,
-     "PEM CA bundle to verify the broker (default: system store)"},
-    {"cert_file", CG_OPT_STRING, offsetof(struct cg_mqtt_tls_conf, cert_file), NULL, 0, 0, NULL, 0,
-     "PEM client certificate (mutual TLS)"},
-    {"key_file", CG_OPT_STRING, offsetof(struct cg_mqtt_tls_conf, key_file), NULL, 0, 0, NULL, 0, "PEM client key"},
-    {"key_password", CG_OPT_STRING, offsetof(struct cg_mqtt_tls_conf, key_password), NULL, 0, 0, NULL, CG_OPT_SECRET,
-     "password of an encrypted key (or key_password_file)"},
-    {"verify", CG_OPT_BOOL, offsetof(struct cg_mqtt_tls_conf, verify), "true", 0, 0, NULL, 0,
-     "verify the broker certificate and host name"},
+    CG_OPT_MQTT_TLS_ROWS(struct cg_mqtt_tls_conf),
     CG_OPT_END,
 };
 
@@ -234,106 +222,112 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* The common start of reading a JSON object of "key": value pairs: it must be
- * an object without duplicate keys; allocates one element per member.
- * 1: go on; 0: absent; < 0: error. */
-static int object_begin(const cJSON *obj, const char *path, size_t elem, void **out, struct cg_errs *errs)
+/* The maps of a rule are read by the core's one map reader
+ * (cg_opt_parse_map: object, duplicate and empty keys, value types, ${ENV});
+ * the callbacks add the MQTT rules. Each map gets one element per member,
+ * allocated before the walk. */
+struct map_fill {
+    void *arr;
+    size_t *n;
+    bool flag; /* tags: removable (null removes the tag); json maps: fields */
+};
+
+static int map_alloc(const cJSON *obj, size_t elem, void **out)
 {
-    if (obj == NULL) {
+    if (!cJSON_IsObject(obj)) {
         return 0;
     }
-    if (cg_json_check_object(obj, path, errs) < 0 || !cJSON_IsObject(obj)) {
-        return -EINVAL;
+    *out = calloc((size_t)cJSON_GetArraySize(obj) + 1, elem);
+    return *out == NULL ? -ENOMEM : 0;
+}
+
+static int add_tag(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    struct map_fill *f = ctx;
+    struct cg_tag *t = &((struct cg_tag *)f->arr)[*f->n];
+    if (it->key[0] == '_' || (it->str != NULL && f->flag && (it->str[0] == '\0' || it->str[0] == '_'))) {
+        cg_errs_add(errs, it->path, "tag keys must not be empty or start with '_'");
+        return 0;
     }
-    size_t cnt = (size_t)cJSON_GetArraySize(obj);
-    *out = calloc(cnt ? cnt : 1, elem);
-    return *out == NULL ? -ENOMEM : 1;
+    t->key = strdup(it->key);
+    t->value = it->str ? strdup(it->str) : NULL;
+    if (t->key == NULL || (it->str && t->value == NULL)) {
+        free((char *)t->key);
+        free((char *)t->value);
+        t->key = t->value = NULL;
+        return -ENOMEM;
+    }
+    (*f->n)++;
+    return 0;
 }
 
 /* {"key": "value"}; removable: a value may be null (static_tags: remove the tag). */
 static int parse_tags_object(const cJSON *obj, const char *path, bool removable, struct cg_tag **out, size_t *n,
                              struct cg_errs *errs)
 {
-    char p[512];
-    void *mem = NULL;
-    int rc = object_begin(obj, path, sizeof(**out), &mem, errs);
-    if (rc <= 0) {
-        return rc;
+    static const struct cg_opt tags = {.name = "tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING};
+    static const struct cg_opt static_tags = {.name = "static_tags", .type = CG_OPT_MAP, .elem = CG_OPT_STRING,
+                                              .flags = CG_OPT_NULLABLE};
+    if (map_alloc(obj, sizeof(**out), (void **)out) < 0) {
+        return -ENOMEM;
     }
-    *out = mem;
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        cg_path_key(p, sizeof(p), path, it->string);
-        bool remove = removable && cJSON_IsNull(it);
-        if (!remove && !cJSON_IsString(it)) {
-            cg_errs_add(errs, p, removable ? "must be a new tag key (string), or null to remove the tag"
-                                           : "must be a string");
-            continue;
-        }
-        if (it->string[0] == '\0' || it->string[0] == '_' ||
-            (removable && !remove && (it->valuestring[0] == '\0' || it->valuestring[0] == '_'))) {
-            cg_errs_add(errs, p, "tag keys must not be empty or start with '_'");
-            continue;
-        }
-        (*out)[*n].key = strdup(it->string);
-        (*out)[*n].value = remove ? NULL : strdup(it->valuestring);
-        if ((*out)[*n].key == NULL || (!remove && (*out)[*n].value == NULL)) {
-            return -ENOMEM;
-        }
-        (*n)++;
+    struct map_fill f = {.arr = *out, .n = n, .flag = removable};
+    return cg_opt_parse_map(removable ? &static_tags : &tags, obj, path, add_tag, &f, errs);
+}
+
+static int add_json_map(void *ctx, const struct cg_map_item *it, struct cg_errs *errs)
+{
+    struct map_fill *f = ctx;
+    struct cg_json_map *e = &((struct cg_json_map *)f->arr)[*f->n];
+    if (strlen(it->key) > CG_POINT_MAX_NAME) {
+        cg_errs_add(errs, it->path, "name must be 1..%d bytes", CG_POINT_MAX_NAME);
+        return 0;
     }
+    if (cJSON_IsString(it->json)) {
+        if (it->json->valuestring[0] == '\0') {
+            cg_errs_add(errs, it->path, "path must not be empty");
+            return 0;
+        }
+        e->path = strdup(it->json->valuestring);
+    } else if (cJSON_IsObject(it->json)) {
+        struct map_conf mc = {0};
+        if (cg_opt_parse(map_opts, it->json, it->path, &mc, errs) < 0) {
+            cg_opt_free(map_opts, &mc);
+            return 0;
+        }
+        if (!f->flag && mc.type != 0) {
+            char q[600];
+            cg_path_key(q, sizeof(q), it->path, "type");
+            cg_errs_add(errs, q, "tags are text: type is only for fields");
+        }
+        e->path = mc.path;
+        mc.path = NULL;
+        e->type = (enum cg_value_type)mc.type;
+        e->required = mc.required;
+        cg_opt_free(map_opts, &mc);
+    } else {
+        cg_errs_add(errs, it->path, "must be a path (string) or {path, type, required}");
+        return 0;
+    }
+    e->name = strdup(it->key);
+    if (e->name == NULL || e->path == NULL) {
+        return -ENOMEM;
+    }
+    (*f->n)++;
     return 0;
 }
 
+/* json.fields / json.tags: {"name": "path"} or {"name": {path, type, required}}
+ * (values of either kind: the callback checks them). */
 static int parse_map(const cJSON *obj, const char *path, bool fields, struct cg_json_map **out, size_t *n,
                      struct cg_errs *errs)
 {
-    char p[512];
-    void *mem = NULL;
-    int rc = object_begin(obj, path, sizeof(**out), &mem, errs);
-    if (rc <= 0) {
-        return rc;
+    static const struct cg_opt map = {.name = "fields", .type = CG_OPT_MAP, .elem = CG_OPT_OTHER};
+    if (map_alloc(obj, sizeof(**out), (void **)out) < 0) {
+        return -ENOMEM;
     }
-    *out = mem;
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        cg_path_key(p, sizeof(p), path, it->string);
-        struct cg_json_map *e = &(*out)[*n];
-        if (it->string[0] == '\0' || strlen(it->string) > CG_POINT_MAX_NAME) {
-            cg_errs_add(errs, p, "name must be 1..%d bytes", CG_POINT_MAX_NAME);
-            continue;
-        }
-        if (cJSON_IsString(it)) {
-            if (it->valuestring[0] == '\0') {
-                cg_errs_add(errs, p, "path must not be empty");
-                continue;
-            }
-            e->path = strdup(it->valuestring);
-        } else if (cJSON_IsObject(it)) {
-            struct map_conf mc = {0};
-            if (cg_opt_parse(map_opts, it, p, &mc, errs) < 0) {
-                cg_opt_free(map_opts, &mc);
-                continue;
-            }
-            if (!fields && mc.type != 0) {
-                char q[600];
-                cg_path_key(q, sizeof(q), p, "type");
-                cg_errs_add(errs, q, "tags are text: type is only for fields");
-            }
-            e->path = mc.path;
-            mc.path = NULL;
-            e->type = (enum cg_value_type)mc.type;
-            e->required = mc.required;
-            cg_opt_free(map_opts, &mc);
-        } else {
-            cg_errs_add(errs, p, "must be a path (string) or {path, type, required}");
-            continue;
-        }
-        e->name = strdup(it->string);
-        if (e->name == NULL || e->path == NULL) {
-            return -ENOMEM;
-        }
-        (*n)++;
-    }
-    return 0;
+    struct map_fill f = {.arr = *out, .n = n, .flag = fields};
+    return cg_opt_parse_map(&map, obj, path, add_json_map, &f, errs);
 }
 
 /* --check-config: tell the core which names this rule writes, so that names
@@ -364,6 +358,22 @@ static void expect_fields(struct cg_mqtt_conf *m, const char *path, const struct
         cg_sink_expect_field(m->sink, path, r->measurement, NULL);
         break;
     }
+}
+
+/* The start of reading "match" (its values are scalars of any JSON type, its
+ * keys document paths): it must be an object without duplicate keys;
+ * allocates one element per member. 1: go on; 0: absent; < 0: error. */
+static int object_begin(const cJSON *obj, const char *path, size_t elem, void **out, struct cg_errs *errs)
+{
+    if (obj == NULL) {
+        return 0;
+    }
+    if (cg_json_check_object(obj, path, errs) < 0 || !cJSON_IsObject(obj)) {
+        return -EINVAL;
+    }
+    size_t cnt = (size_t)cJSON_GetArraySize(obj);
+    *out = calloc(cnt ? cnt : 1, elem);
+    return *out == NULL ? -ENOMEM : 1;
 }
 
 /* "match": {"dot.path": scalar}. Only for the JSON-based formats: the others

@@ -9,6 +9,7 @@
 
 #include <cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int parse(const char *json, struct cg_mqtt_conf *c, struct cg_errs *errs)
@@ -18,6 +19,23 @@ static int parse(const char *json, struct cg_mqtt_conf *c, struct cg_errs *errs)
     int rc = cg_mqtt_conf_parse(c, j, "sources[0]", NULL, errs);
     cJSON_Delete(j);
     return rc;
+}
+
+/* Every text of want[] is among the errors (printed all if one is missing). */
+static void assert_errors(const struct cg_errs *errs, const char *const *want, size_t n_want)
+{
+    for (size_t k = 0; k < n_want; k++) {
+        bool found = false;
+        for (size_t i = 0; i < errs->n; i++) {
+            found |= strcmp(errs->msg[i], want[k]) == 0;
+        }
+        if (!found) {
+            for (size_t i = 0; i < errs->n; i++) {
+                fprintf(stderr, "got: %s\n", errs->msg[i]);
+            }
+            fail_msg("missing error: %s", want[k]);
+        }
+    }
 }
 
 static void test_rules_and_default_subscriptions(void **state)
@@ -118,18 +136,54 @@ static void test_match_and_lorawan(void **state)
         "sources[0].rules[1].lorawan: only for format chirpstack_v4 or ttn_v3 (this rule is format json)",
         "sources[0].rules[1].match.a: must be a string, a number, true or false",
     };
-    for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
-        bool found = false;
-        for (size_t i = 0; i < errs.n; i++) {
-            found |= strcmp(errs.msg[i], want[k]) == 0;
-        }
-        if (!found) {
-            for (size_t i = 0; i < errs.n; i++) {
-                fprintf(stderr, "got: %s\n", errs.msg[i]);
-            }
-            fail_msg("missing error: %s", want[k]);
-        }
-    }
+    assert_errors(&errs, want, sizeof(want) / sizeof(want[0]));
+    cg_errs_done(&errs);
+}
+
+/* The rule's maps go through the core's one map reader (cg_opt_parse_map):
+ * tag values get ${ENV} like every string, and the errors are its texts. */
+static void test_maps_one_reader(void **state)
+{
+    (void)state;
+    struct cg_mqtt_conf c;
+    struct cg_errs errs = {0};
+    setenv("CG_TEST_DISTRICT", "north", 1);
+    int rc = parse("{\"type\":\"mqtt\",\"name\":\"m\",\"url\":\"tcp://broker\",\"rules\":["
+                   "{\"topic\":\"a\",\"format\":\"json\",\"measurement\":\"x\","
+                   "\"tags\":{\"district\":\"${CG_TEST_DISTRICT}\"},"
+                   "\"static_tags\":{\"old\":\"new_${CG_TEST_DISTRICT}\",\"gone\":null},"
+                   "\"json\":{\"fields\":{\"pm25\":\"pm2_5\"},\"tags\":{\"dev\":{\"path\":\"id\"}}}}]}",
+                   &c, &errs);
+    assert_int_equal(rc, 0);
+    assert_int_equal(errs.n, 0);
+    assert_int_equal(c.rules[0].n_tags, 1);
+    assert_string_equal(c.rules[0].tags[0].key, "district");
+    assert_string_equal(c.rules[0].tags[0].value, "north");
+    assert_int_equal(c.rules[0].n_static_tags, 2);
+    assert_string_equal(c.rules[0].static_tags[0].value, "new_north");
+    assert_null(c.rules[0].static_tags[1].value);
+    assert_int_equal(c.rules[0].n_jtags, 1);
+    assert_string_equal(c.rules[0].jtags[0].path, "id");
+    cg_mqtt_conf_done(&c);
+    unsetenv("CG_TEST_DISTRICT");
+
+    rc = parse("{\"type\":\"mqtt\",\"name\":\"m\",\"url\":\"tcp://broker\",\"rules\":["
+               "{\"topic\":\"a\",\"format\":\"json\",\"measurement\":\"x\","
+               "\"tags\":{\"n\":1,\"\":\"v\",\"e\":\"${CG_TEST_UNSET_VAR}\"},\"static_tags\":{\"s\":2},"
+               "\"json\":{\"fields\":{\"\":\"p\",\"f\":3},\"tags\":[1]}}]}",
+               &c, &errs);
+    assert_int_equal(rc, -EINVAL);
+    const char *want[] = {
+        "sources[0].rules[0].tags.n: must be a string",
+        "sources[0].rules[0].tags.: empty key",
+        "sources[0].rules[0].tags.e: environment variable CG_TEST_UNSET_VAR is not set",
+        "sources[0].rules[0].static_tags.s: must be a string or null",
+        "sources[0].rules[0].json.fields.: empty key",
+        "sources[0].rules[0].json.fields.f: must be a path (string) or {path, type, required}",
+        "sources[0].rules[0].json.tags: must be an object",
+    };
+    assert_errors(&errs, want, sizeof(want) / sizeof(want[0]));
+    cg_mqtt_conf_done(&c);
     cg_errs_done(&errs);
 }
 
@@ -138,6 +192,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_and_default_subscriptions),
         cmocka_unit_test(test_errors_name_the_path),
+        cmocka_unit_test(test_maps_one_reader),
         cmocka_unit_test(test_match_and_lorawan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
