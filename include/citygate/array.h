@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define CG_ARRAY_MIN_ELEMS 16 /* first allocation, so small arrays do not realloc per element */
+#define CG_ARRAY_MIN_ELEMS 4 /* first allocation: no more than the smallest start it replaced (share.c fields) */
 
 /* Makes room for `need` elements of `elem_size` bytes in the heap array *p of
  * capacity *cap (elements; *p may be NULL with *cap 0). The capacity doubles
