@@ -1,6 +1,8 @@
 /* citygate — bounded growable buffer. */
 #include "buf.h"
 
+#include <citygate/array.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -25,20 +27,8 @@ int cg_buf_reserve(struct cg_buf *b, size_t n)
     if (need <= b->cap) {
         return 0;
     }
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need) {
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    }
-    if (cap > b->max + 1) {
-        cap = b->max + 1;
-    }
-    char *p = realloc(b->data, cap);
-    if (p == NULL) {
-        return -ENOMEM;
-    }
-    b->data = p;
-    b->cap = cap;
-    return 0;
+    /* need <= max + 1 was checked above, so only -ENOMEM can come back */
+    return cg_array_grow((void **)&b->data, &b->cap, need, 1, b->max + 1) < 0 ? -ENOMEM : 0;
 }
 
 int cg_buf_append(struct cg_buf *b, const void *p, size_t n)

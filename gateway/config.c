@@ -1,5 +1,6 @@
 /* citygate — declarative option tables: parsing, errors with JSON paths,
  * ${ENV} expansion and NAME_file secrets (see include/citygate/config.h). */
+#include <citygate/array.h>
 #include <citygate/config.h>
 
 #include <errno.h>
@@ -113,6 +114,8 @@ int cg_json_check_object(const cJSON *obj, const char *path, struct cg_errs *err
     return rc;
 }
 
+#define EXPAND_MAX (16 << 20) /* a config string after ${VAR} expansion */
+
 char *cg_conf_expand_env(const char *s, const char *path, struct cg_errs *errs)
 {
     size_t cap = strlen(s) + 1, len = 0;
@@ -154,15 +157,15 @@ char *cg_conf_expand_env(const char *s, const char *path, struct cg_errs *errs)
         } else {
             p++;
         }
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            char *o = realloc(out, cap);
-            if (o == NULL) {
-                free(out);
-                cg_errs_add(errs, path, "out of memory");
-                return NULL;
-            }
-            out = o;
+        if (n > EXPAND_MAX || len + n + 1 > EXPAND_MAX) {
+            free(out);
+            cg_errs_add(errs, path, "expands to more than %d bytes", EXPAND_MAX);
+            return NULL;
+        }
+        if (cg_array_grow((void **)&out, &cap, len + n + 1, 1, EXPAND_MAX) < 0) {
+            free(out);
+            cg_errs_add(errs, path, "out of memory");
+            return NULL;
         }
         memcpy(out + len, ins, n);
         len += n;

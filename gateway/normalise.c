@@ -1,6 +1,8 @@
 /* citygate — the normaliser at run time (see normalise.h, docs/normalise.md). */
 #include "normalise_int.h"
 
+#include <citygate/array.h>
+
 #include <errno.h>
 #include <math.h>
 #include <openssl/evp.h>
@@ -384,14 +386,8 @@ static struct series *series_get(struct cg_norm *n, struct cg_norm_source *src, 
         *full = true;
         return NULL;
     }
-    if (n->n_all == n->cap_all) {
-        size_t cap = n->cap_all ? n->cap_all * 2 : 256;
-        struct series **a = realloc(n->all, cap * sizeof(*a));
-        if (a == NULL) {
-            return NULL;
-        }
-        n->all = a;
-        n->cap_all = cap;
+    if (cg_array_grow((void **)&n->all, &n->cap_all, n->n_all + 1, sizeof(*n->all), (size_t)n->c->max_series) < 0) {
+        return NULL;
     }
     struct series *s = calloc(1, sizeof(*s));
     if (s == NULL) {

@@ -16,6 +16,7 @@
 #include "output.h"
 #include "lp_parse.h"
 
+#include <citygate/array.h>
 #include <citygate/log.h>
 #include <citygate/point.h> /* cg_time_mono_ms, cg_time_now_ns */
 
@@ -24,6 +25,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -801,17 +803,10 @@ static int append_json(struct mqtt *m, const char *line, size_t len, size_t at, 
 
 static int append_payload(struct mqtt *m, const char *js, size_t n, size_t at, size_t *end)
 {
-    int rc = 0;
-    if (at + n + 1 > m->payload_cap) {
-        size_t ncap = (at + n + 1) * 2;
-        char *np = realloc(m->payload, ncap);
-        if (np == NULL) {
-            rc = -ENOMEM;
-        } else {
-            m->payload = np;
-            m->payload_cap = ncap;
-        }
-    }
+    /* an MQTT payload length is an int (paho's payloadlen) */
+    int rc = n > INT_MAX || at > INT_MAX - n - 1
+                 ? -E2BIG
+                 : cg_array_grow((void **)&m->payload, &m->payload_cap, at + n + 1, 1, (size_t)INT_MAX);
     if (rc == 0) {
         memcpy(m->payload + at, js, n);
         *end = at + n;

@@ -4,6 +4,8 @@
  * the one-line status and the summary at exit. */
 #include "daemon.h"
 
+#include <citygate/array.h>
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #define MAX_TRACKED 4096 /* devices/outputs whose up/down we follow for gap records */
+#define STATUS_DEVICES_MAX 65536 /* devices one source shows on the status page */
 
 /* ---- counters across reloads --------------------------------------------- */
 
@@ -221,14 +224,8 @@ static void copy_device(void *ctx, const struct cg_health_item *h)
 {
     struct dev_copy *c = ctx;
     struct cg_status_source *s = c->src;
-    if (s->n_devices == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct cg_status_device *n = realloc(s->devices, cap * sizeof(*n));
-        if (n == NULL) {
-            return;
-        }
-        s->devices = n;
-        c->cap = cap;
+    if (cg_array_grow((void **)&s->devices, &c->cap, s->n_devices + 1, sizeof(*s->devices), STATUS_DEVICES_MAX) < 0) {
+        return;
     }
     struct cg_status_device *d = &s->devices[s->n_devices++];
     memset(d, 0, sizeof(*d));

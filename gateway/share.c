@@ -16,6 +16,7 @@
 
 #include "lineproto.h"
 #include "lp_parse.h"
+#include <citygate/array.h>
 #include <citygate/point.h> /* cg_time_mono_ms, cg_time_now_ns */
 
 #include <openssl/evp.h>
@@ -894,14 +895,8 @@ static bool first_time(struct series *se, int64_t ts)
     if (lo < se->nts && se->ts[lo] == ts) {
         return false;
     }
-    if (se->nts == se->capts) {
-        size_t nc = se->capts ? 2 * se->capts : 16;
-        int64_t *nt = nc <= WINDOW_TS_MAX ? realloc(se->ts, nc * sizeof(*nt)) : NULL;
-        if (nt == NULL) {
-            return true; /* past the limit: counted, not checked */
-        }
-        se->ts = nt;
-        se->capts = nc;
+    if (cg_array_grow((void **)&se->ts, &se->capts, se->nts + 1, sizeof(*se->ts), WINDOW_TS_MAX) < 0) {
+        return true; /* past the limit: counted, not checked */
     }
     memmove(se->ts + lo + 1, se->ts + lo, (se->nts - lo) * sizeof(*se->ts));
     se->ts[lo] = ts;
@@ -951,14 +946,8 @@ static int add_to_window(struct cg_share *s, const struct cg_lp_line *l, const b
             }
         }
         if (f == NULL) {
-            if (se->nf == se->capf) {
-                size_t nc = se->capf ? 2 * se->capf : 4;
-                struct agg_field *nf = nc <= CG_POINT_MAX_FIELDS ? realloc(se->f, nc * sizeof(*nf)) : NULL;
-                if (nf == NULL) {
-                    return -ENOMEM;
-                }
-                se->f = nf;
-                se->capf = nc;
+            if (cg_array_grow((void **)&se->f, &se->capf, se->nf + 1, sizeof(*se->f), CG_POINT_MAX_FIELDS) < 0) {
+                return -ENOMEM;
             }
             f = &se->f[se->nf];
             if ((f->key = strndup(lf->key.p, lf->key.n)) == NULL) {

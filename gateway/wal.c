@@ -32,6 +32,7 @@
 
 #include "deadline.h"
 
+#include <citygate/array.h>
 #include <citygate/log.h>
 #include <citygate/point.h>
 #include <dirent.h>
@@ -53,6 +54,9 @@
 #define DEFAULT_SEGMENT_BYTES (8u * 1024 * 1024)
 /* A 1 GiB budget in 4 KiB segments is 262,144 of them; 48 bytes each in memory. */
 #define MAX_SEGMENTS (1u << 20)
+/* slots in the live segment array (seg0 + n_segs): compaction keeps seg0 under half,
+ * so this fails only past MAX_SEGMENTS live segments, which a restart would refuse */
+#define SEG_SLOTS_MAX (2 * (size_t)MAX_SEGMENTS)
 #define READ_FDS 8
 #define MAX_BAD_RECORDS 64
 /* How long a damaged record keeps /healthz degraded after it was seen. */
@@ -311,14 +315,9 @@ static int seg_push(struct cg_wal *w, const struct seg *s)
         if (w->seg0 > 0 && w->seg0 >= w->cap_segs / 2) {
             memmove(w->segs, w->segs + w->seg0, w->n_segs * sizeof(*s));
             w->seg0 = 0;
-        } else {
-            size_t cap = w->cap_segs ? w->cap_segs * 2 : 16;
-            struct seg *n = realloc(w->segs, cap * sizeof(*n));
-            if (n == NULL) {
-                return -ENOMEM;
-            }
-            w->segs = n;
-            w->cap_segs = cap;
+        } else if (cg_array_grow((void **)&w->segs, &w->cap_segs, w->seg0 + w->n_segs + 1, sizeof(*w->segs),
+                                 SEG_SLOTS_MAX) < 0) {
+            return -ENOMEM;
         }
     }
     *SEG(w, w->n_segs) = *s;
@@ -765,15 +764,9 @@ struct cg_wal *cg_wal_open(const struct cg_journal_opts *o, struct cg_journal_re
                 snprintf(err, errlen, "%s: more than %u segment files", o->dir, MAX_SEGMENTS);
                 goto fail;
             }
-            if (n_ids == cap_ids) {
-                size_t cap = cap_ids ? cap_ids * 2 : 64;
-                uint64_t *n = realloc(ids, cap * sizeof(*n));
-                if (n == NULL) {
-                    snprintf(err, errlen, "out of memory");
-                    goto fail;
-                }
-                ids = n;
-                cap_ids = cap;
+            if (cg_array_grow((void **)&ids, &cap_ids, n_ids + 1, sizeof(*ids), MAX_SEGMENTS) < 0) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
             }
             ids[n_ids++] = id;
         }
