@@ -2,6 +2,7 @@
  * point batch, a JSON DOM with nesting and UTF-8 checks, timestamp parsing.
  * Pure: no logging, no globals. */
 #include <citygate/codec.h>
+#include <citygate/array.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -205,22 +206,14 @@ void cg_batch_done(struct cg_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-static int grow(void **arr, size_t *cap, size_t elem, size_t need)
+/* The batch's arrays share one growth rule with a hard maximum each:
+ * cg_array_grow (overflow-checked; the old private doubling had neither). */
+/* a point's payload tags stop at CG_POINT_MAX_TAGS, on top of the rule's */
+#define BATCH_MAX_TAGS(b) ((b)->max_points * (CG_POINT_MAX_TAGS + (b)->n_base_tags))
+
+static int grow(void **arr, size_t *cap, size_t elem, size_t need, size_t max)
 {
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t ncap = *cap ? *cap * 2 : 16;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *p = realloc(*arr, ncap * elem);
-    if (p == NULL) {
-        return -ENOMEM;
-    }
-    *arr = p;
-    *cap = ncap;
-    return 0;
+    return cg_array_grow(arr, cap, need, elem, max) < 0 ? -ENOMEM : 0;
 }
 
 int cg_batch_begin(struct cg_batch *b, const char *measurement, size_t len, bool copy,
@@ -236,13 +229,13 @@ int cg_batch_begin(struct cg_batch *b, const char *measurement, size_t len, bool
         return -EINVAL;
     }
     size_t cap = b->cap_points;
-    if (grow((void **)&b->points, &b->cap_points, sizeof(*b->points), b->n_points + 1) < 0) {
+    if (grow((void **)&b->points, &b->cap_points, sizeof(*b->points), b->n_points + 1, b->max_points) < 0) {
         return -ENOMEM;
     }
     if (b->cap_points != cap) {
         size_t c1 = cap, c2 = cap;
-        if (grow((void **)&b->tag0, &c1, sizeof(size_t), b->cap_points) < 0 ||
-            grow((void **)&b->field0, &c2, sizeof(size_t), b->cap_points) < 0) {
+        if (grow((void **)&b->tag0, &c1, sizeof(size_t), b->cap_points, b->max_points) < 0 ||
+            grow((void **)&b->field0, &c2, sizeof(size_t), b->cap_points, b->max_points) < 0) {
             b->cap_points = cap; /* keep the three arrays consistent */
             return -ENOMEM;
         }
@@ -268,7 +261,7 @@ int cg_batch_begin(struct cg_batch *b, const char *measurement, size_t len, bool
         if (b->base_tags[i].value == NULL || b->base_tags[i].value[0] == '\0') {
             continue;
         }
-        if (grow((void **)&b->tags, &b->cap_tags, sizeof(*b->tags), b->n_tags + 1) < 0) {
+        if (grow((void **)&b->tags, &b->cap_tags, sizeof(*b->tags), b->n_tags + 1, BATCH_MAX_TAGS(b)) < 0) {
             return -ENOMEM;
         }
         b->tags[b->n_tags++] = b->base_tags[i];
@@ -308,7 +301,7 @@ int cg_batch_tag(struct cg_batch *b, const char *key, size_t klen, const char *v
     if (!cg_utf8_valid(key, klen) || !cg_utf8_valid(val, vlen)) {
         return -EILSEQ;
     }
-    if (grow((void **)&b->tags, &b->cap_tags, sizeof(*b->tags), b->n_tags + 1) < 0) {
+    if (grow((void **)&b->tags, &b->cap_tags, sizeof(*b->tags), b->n_tags + 1, BATCH_MAX_TAGS(b)) < 0) {
         return -ENOMEM;
     }
     char *k = cg_arena_strndup(&b->arena, key, klen);
@@ -337,7 +330,7 @@ static struct cg_field *new_field(struct cg_batch *b, const char *key, size_t kl
         *rc = -EILSEQ;
         return NULL;
     }
-    if (grow((void **)&b->fields, &b->cap_fields, sizeof(*b->fields), b->n_fields + 1) < 0) {
+    if (grow((void **)&b->fields, &b->cap_fields, sizeof(*b->fields), b->n_fields + 1, b->max_points * CG_POINT_MAX_FIELDS) < 0) {
         *rc = -ENOMEM;
         return NULL;
     }
