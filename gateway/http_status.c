@@ -634,6 +634,8 @@ int cg_http_render_json(const struct cg_status *st, struct cg_buf *out)
             cJSON_AddNumberToObject(dj, "ok", (double)d->ok);
             cJSON_AddNumberToObject(dj, "failed", (double)d->failed);
             cJSON_AddNumberToObject(dj, "consecutive_failures", (double)d->consecutive_failures);
+            cJSON_AddNumberToObject(dj, "skipped", (double)d->skipped);
+            cJSON_AddNumberToObject(dj, "stray_frames", (double)d->stray_frames);
             if (d->latency_ms >= 0) {
                 cJSON_AddNumberToObject(dj, "latency_ms", floor(d->latency_ms * 10) / 10);
             } else {

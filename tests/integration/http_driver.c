@@ -64,6 +64,8 @@ static int collect(void *ctx, struct cg_status *st)
     if (degraded) {
         snprintf(s->devices[1].last_error, sizeof(s->devices[1].last_error),
                  "unit 7: Connection timed out (no answer in 1000 ms)");
+        s->devices[1].stray_frames = 5; /* late answers discarded (issue 12) */
+        s->devices[1].skipped = 7;      /* polls not sent while the link was down */
     }
     if (degraded) { /* two rows of the discard ledger: one dropped, one written under an unknown name */
         st->drops = calloc(2, sizeof(*st->drops));

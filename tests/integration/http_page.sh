@@ -39,6 +39,9 @@ browse "$URL" "$T/bad.html" --dump-dom || fail "chromium --dump-dom failed"
 grep -q 'b-degraded">degraded<' "$T/bad.html" || fail "degraded badge missing"
 grep -q 'Connection timed out' "$T/bad.html" || fail "device error not shown"
 pass "page shows degraded with the device error"
+grep -q '<td>meter-7</td>.*<td>15</td><td>7</td><td class="err">5</td>' "$T/bad.html" ||
+    fail "device row without its skipped polls (7) and stray frames (5)"
+pass "page shows a device's skipped polls and discarded stray frames"
 grep -q '<section id="drops"><h2>Not stored as received' "$T/bad.html" || fail "discard section not shown"
 grep -q '<td>out_of_range</td>.*<td>north-bus</td><td>air_quality</td><td>pm10</td><td>37</td>' "$T/bad.html" ||
     fail "discard row (out_of_range, pm10, 37) not rendered"
