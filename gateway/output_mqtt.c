@@ -16,6 +16,7 @@
 #include "output.h"
 #include "lp_parse.h"
 
+#include <citygate/mqtt_url.h>
 #include <citygate/array.h>
 #include <citygate/log.h>
 #include <citygate/point.h> /* cg_time_mono_ms, cg_time_now_ns */
@@ -137,37 +138,6 @@ static void conf_free(struct cg_output_common *common)
     free(c);
 }
 
-/* tcp:// mqtt:// ssl:// mqtts:// host[:port]; the same rules as the MQTT source. */
-static void check_url(struct mqtt_conf *c, const char *p, struct cg_errs *errs)
-{
-    const char *u = c->url;
-    const char *rest = NULL;
-    if (strncmp(u, "tcp://", 6) == 0 || strncmp(u, "mqtt://", 7) == 0) {
-        rest = strchr(u, '/') + 2;
-    } else if (strncmp(u, "ssl://", 6) == 0 || strncmp(u, "mqtts://", 8) == 0) {
-        rest = strchr(u, '/') + 2;
-        c->ssl = true;
-    }
-    size_t hostlen = rest ? strcspn(rest, "/?#") : 0;
-    if (rest != NULL && memchr(rest, '@', hostlen) != NULL) {
-        /* Never echo the URL: the part before '@' is a password. */
-        cg_errs_add(errs, p,
-                    "must not contain credentials (user:password@): use the username and password "
-                    "(or password_file) keys");
-        return;
-    }
-    if (rest == NULL || rest[0] == '\0' || rest[0] == ':' || rest[hostlen] != '\0') {
-        cg_errs_add(errs, p, "must be tcp://host[:port] or ssl://host[:port] (mqtt://, mqtts://), got '%s'", u);
-        return;
-    }
-    bool has_port = strrchr(rest, ':') != NULL && strrchr(rest, ']') < strrchr(rest, ':');
-    if (asprintf(&c->paho_url, "%s://%s%s", c->ssl ? "ssl" : "tcp", rest,
-                 has_port ? "" : (c->ssl ? ":8883" : ":1883")) < 0) {
-        c->paho_url = NULL;
-        cg_errs_add(errs, p, "out of memory");
-    }
-}
-
 /* Placeholders known in topic templates; {measurement} only per line. */
 /* An alert topic: no wildcards; {client_id} {name} {hostname} or a tag key. */
 static void check_alert_topic(const char *t, const char *p, struct cg_errs *errs)
@@ -243,7 +213,7 @@ static int conf_parse(const cJSON *obj, const char *path, struct cg_output_commo
     (void)cg_output_check_common(&c->common, path, errs);
     if (c->url != NULL) {
         cg_path_key(p, sizeof(p), path, "url");
-        check_url(c, p, errs);
+        (void)cg_mqtt_broker_url(c->url, p, &c->paho_url, &c->ssl, errs);
     }
     if (c->topic != NULL) {
         cg_path_key(p, sizeof(p), path, "topic");

@@ -3,6 +3,8 @@
  * subscriptions, topic rules and JSON field/tag maps. */
 #include "mqtt_conf.h"
 
+#include <citygate/mqtt_url.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -664,32 +666,10 @@ int cg_mqtt_conf_parse(struct cg_mqtt_conf *m, const cJSON *conf, const char *pa
 
     cg_opt_parse(cg_mqtt_source_options, conf, path, &m->c, errs);
     if (m->c.url != NULL) {
-        const char *u = m->c.url;
-        const char *rest = NULL;
-        if (strncmp(u, "tcp://", 6) == 0 || strncmp(u, "mqtt://", 7) == 0) {
-            rest = strchr(u, '/') + 2;
-        } else if (strncmp(u, "ssl://", 6) == 0 || strncmp(u, "mqtts://", 8) == 0) {
-            rest = strchr(u, '/') + 2;
-            m->ssl = true;
-        }
         cg_path_key(p, sizeof(p), path, "url");
-        size_t hostlen = rest ? strcspn(rest, "/?#") : 0;
-        if (rest != NULL && memchr(rest, '@', hostlen) != NULL) {
-            /* Never echo the URL: the part before '@' is a password. */
-            cg_errs_add(errs, p, "must not contain credentials (user:password@): use the username and password "
-                                 "(or password_file) keys");
-        } else if (rest == NULL || rest[0] == '\0' || rest[0] == ':') {
-            cg_errs_add(errs, p, "must be tcp://host[:port] or ssl://host[:port] (mqtt://, mqtts://), got '%s'", u);
-        } else {
-            size_t n = strlen(rest) + 16;
-            m->url = malloc(n);
-            if (m->url == NULL) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            bool has_port = strrchr(rest, ':') != NULL && strrchr(rest, ']') < strrchr(rest, ':');
-            snprintf(m->url, n, "%s://%s%s", m->ssl ? "ssl" : "tcp", rest,
-                     has_port ? "" : (m->ssl ? ":8883" : ":1883"));
+        if (cg_mqtt_broker_url(m->c.url, p, &m->url, &m->ssl, errs) == -ENOMEM) {
+            rc = -ENOMEM;
+            goto out;
         }
     }
     if (m->c.reconnect_min_ms > m->c.reconnect_max_ms) {

@@ -67,6 +67,26 @@ static void test_rules_and_default_subscriptions(void **state)
     cg_errs_done(&errs);
 }
 
+/* The source and the MQTT uplink output read broker URLs with one function
+ * (citygate/mqtt_url.h): the source now refuses a path after the host too. */
+static void test_url_path_refused(void **state)
+{
+    (void)state;
+    struct cg_mqtt_conf c;
+    struct cg_errs errs = {0};
+    int rc = parse("{\"type\":\"mqtt\",\"name\":\"m\",\"url\":\"mqtt://broker:1884/x\","
+                   "\"rules\":[{\"topic\":\"x\",\"format\":\"value\",\"measurement\":\"m\",\"field\":\"v\"}]}",
+                   &c, &errs);
+    assert_int_equal(rc, -EINVAL);
+    bool found = false;
+    for (size_t i = 0; i < errs.n; i++) {
+        found |= strcmp(errs.msg[i], "sources[0].url: must be tcp://host[:port] or ssl://host[:port] (mqtt://, "
+                                     "mqtts://), got 'mqtt://broker:1884/x'") == 0;
+    }
+    assert_true(found);
+    cg_errs_done(&errs);
+}
+
 static void test_errors_name_the_path(void **state)
 {
     (void)state;
@@ -192,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_and_default_subscriptions),
         cmocka_unit_test(test_errors_name_the_path),
+        cmocka_unit_test(test_url_path_refused),
         cmocka_unit_test(test_maps_one_reader),
         cmocka_unit_test(test_match_and_lorawan),
     };
